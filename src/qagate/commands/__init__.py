@@ -1,0 +1,1 @@
+"""Sub-commands of the ``qagate`` command (one module each: add_arguments + run)."""

@@ -1,0 +1,1 @@
+"""Model adapters. Heavy modules (torch, transformers) are imported lazily by each adapter."""
