@@ -1,0 +1,1 @@
+"""pytest wiring for qagate (being written)."""
