@@ -1,0 +1,172 @@
+"""Stored baselines: ``<baselines>/<dataset name>/<model name>.json``, one per model and dataset.
+
+A baseline is plain, diffable JSON (sorted keys, floats rounded to 6 decimals) with a schema
+version, the quality metrics (never timings: latency does not carry across machines, so speed
+is gated by ratios measured in the same run) and provenance: which dataset (name and content
+fingerprint), which weights (the model's fingerprint), which library versions and engine
+settings produced it. Writes are atomic (a temporary file in the same folder, then
+``os.replace``), so a killed run never leaves half a file. Standard library only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+from qagate.errors import QagateError
+
+SCHEMA_VERSION = 1
+BASELINE_METRICS = ("exact_match", "f1", "bertscore_f1", "parameter_count", "size_on_disk_mb")
+DECIMALS = 6
+ENGINE_SETTINGS = ("kind", "revision", "max_seq_len", "doc_stride", "max_answer_len", "dtype")
+
+_WRITE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Baseline:
+    path: Path
+    metrics: dict[str, float]
+    provenance: dict[str, Any]
+
+    @property
+    def dataset_fingerprint(self) -> str | None:
+        return (self.provenance.get("dataset") or {}).get("fingerprint")
+
+    @property
+    def model_fingerprint(self) -> str | None:
+        return (self.provenance.get("model") or {}).get("fingerprint")
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe form of a dataset or model name (letters, digits, ``.``, ``_``, ``-``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "unnamed"
+    return cleaned
+
+
+def baseline_path(root: Path, dataset_name: str, model_name: str) -> Path:
+    return Path(root) / safe_name(dataset_name) / f"{safe_name(model_name)}.json"
+
+
+def load_baseline(path: Path) -> Baseline | None:
+    """The stored baseline, or None when there is none; a damaged file is a QagateError."""
+    path = Path(path)
+    fix = "delete it and run with --qagate-update-baselines to write a fresh one"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QagateError(f"cannot read baseline: {exc}", path=path, hint=fix) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QagateError(f"baseline is not valid JSON ({exc.msg} at line {exc.lineno}); the "
+                          f"file is damaged or half-written", path=path, hint=fix) from None
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise QagateError("baseline has no 'metrics' object", path=path, hint=fix)
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise QagateError(f"baseline schema_version {version!r} is not the supported "
+                          f"{SCHEMA_VERSION}", path=path, hint=fix)
+    metrics = {}
+    for key, value in data["metrics"].items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise QagateError(f"baseline metric {key!r} is not a number: {value!r}", path=path,
+                              hint=fix)
+        metrics[key] = float(value)
+    provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    return Baseline(path, metrics, provenance)
+
+
+def write_baseline(path: Path, metrics: Mapping[str, float | None],
+                   provenance: Mapping[str, Any]) -> Baseline:
+    """Write atomically; only the baseline metrics that have a value are stored."""
+    path = Path(path)
+    kept = {k: _round(float(v)) for k, v in metrics.items()
+            if k in BASELINE_METRICS and v is not None}
+    document = {"schema_version": SCHEMA_VERSION, "metrics": kept,
+                "provenance": _rounded(dict(provenance))}
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    with _WRITE_LOCK:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+    return Baseline(path, kept, dict(document["provenance"]))
+
+
+def make_provenance(*, dataset_name: str, dataset_fingerprint: str, dataset_size: int,
+                    model_name: str, model_fingerprint: str,
+                    engine: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What produced a baseline: dataset, weights, engine settings, library versions, time."""
+    return {
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "dataset": {"name": dataset_name, "fingerprint": dataset_fingerprint,
+                    "questions": dataset_size},
+        "model": {"name": model_name, "fingerprint": model_fingerprint,
+                  **{k: v for k, v in dict(engine or {}).items() if v is not None}},
+        "versions": {name: _version(dist) for name, dist in (
+            ("qagate", "pytest-qagate"), ("transformers", "transformers"), ("torch", "torch"))},
+    }
+
+
+def provenance_notes(baseline: Baseline, *, dataset_fingerprint: str,
+                     model_fingerprint: str) -> tuple[list[str], list[str]]:
+    """(blocking, informational) differences between a stored baseline and this run.
+
+    A different dataset makes the numbers incomparable: blocking. Different weights are what a
+    baseline rule exists to judge (a retrained model against the last accepted one), so they are
+    reported but do not fail by themselves.
+    """
+    blocking, info = [], []
+    stored = baseline.dataset_fingerprint
+    if stored and stored != dataset_fingerprint:
+        blocking.append(f"baseline {baseline.path} was recorded on a different dataset "
+                        f"(fingerprint {stored[:12]}, this run {dataset_fingerprint[:12]}): the "
+                        f"numbers are not comparable; if the dataset change is intended, accept "
+                        f"the new numbers with --qagate-update-baselines")
+    weights = baseline.model_fingerprint
+    if weights and weights != model_fingerprint:
+        info.append(f"baseline recorded with model fingerprint {weights[:12]}, this run has "
+                    f"{model_fingerprint[:12]} (different weights or engine settings)")
+    return blocking, info
+
+
+def _round(value: float) -> float:
+    return round(value, DECIMALS)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return _round(value)
+    if isinstance(value, dict):
+        return {str(k): _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
