@@ -1,0 +1,73 @@
+"""A "model" that replays a predictions file in the official SQuAD format.
+
+Real systems' outputs (the shared leaderboard files, last release's predictions) become models
+that gates can compare against without running a network. A replayed file has no speed and no
+parameters: ``predict`` reports no timings and ``info`` no size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from qagate.errors import QagateError
+from qagate.models.base import Predictions
+
+
+def read_predictions_file(path: Path) -> dict[str, str]:
+    """Load and validate an official predictions file (JSON object: question id -> answer)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise QagateError("predictions file not found", path=path) from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise QagateError(f"cannot read predictions file: {exc.__class__.__name__}", path=path) from None
+    if not data.strip():
+        raise QagateError("predictions file is empty", path=path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QagateError(f"predictions file is not UTF-8 (byte {exc.start})", path=path) from None
+    try:
+        answers = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QagateError(f"predictions file is not valid JSON: {exc.msg} at line {exc.lineno} "
+                          f"column {exc.colno}", path=path) from None
+    if not isinstance(answers, dict):
+        raise QagateError(f"predictions must be a JSON object (question id -> answer text), "
+                          f"got {type(answers).__name__}", path=path)
+    for qid, text in answers.items():
+        if not isinstance(text, str):
+            raise QagateError(f"answer must be a string, got {type(text).__name__}", path=path, item=qid)
+    return answers
+
+
+class ReplayModel:
+    """Answers read from a predictions file: ids the file lacks are answered "" (no answer)."""
+
+    def __init__(self, name: str, path: str | Path) -> None:
+        self.name = name
+        self.path = Path(path)
+        self._answers = read_predictions_file(self.path)
+        self._fingerprint = hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    @classmethod
+    def from_spec(cls, spec, *, device: str | None = None) -> "ReplayModel":
+        """``device`` is accepted for a uniform registry call and ignored: nothing runs."""
+        return cls(spec.name, spec.source)
+
+    def missing_ids(self, examples: Sequence) -> list[str]:
+        """Ids of ``examples`` the file has no answer for (they are answered "")."""
+        return [ex.id for ex in examples if ex.id not in self._answers]
+
+    def predict(self, examples: Sequence) -> Predictions:
+        return Predictions(answers={ex.id: self._answers.get(ex.id, "") for ex in examples})
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def info(self) -> Mapping[str, object]:
+        return {"kind": "replay", "source": str(self.path), "answers_in_file": len(self._answers),
+                "sha256": self._fingerprint}
