@@ -311,11 +311,11 @@ class _Reader:
     def __init__(self, path: Path) -> None:
         import yaml
 
-        self.path = path
+        self.file = path
         self._constructor = yaml.constructor.SafeConstructor()
 
     def at(self, node: Any) -> str:
-        return f"{self.path}:{node.start_mark.line + 1}"
+        return f"{self.file}:{node.start_mark.line + 1}"
 
     def value(self, node: Any) -> Any:
         return self._constructor.construct_object(node, deep=True)
@@ -352,7 +352,7 @@ class _Reader:
 
     def path(self, node: Any, what: str) -> Path:
         text = self.expand(node, what)
-        return (self.path.parent / Path(text).expanduser()).resolve()
+        return (self.file.parent / Path(text).expanduser()).resolve()
 
     def dataset(self, node: Any) -> DatasetRequest:
         import yaml
@@ -389,7 +389,7 @@ class _Reader:
         spec = self.expand(node, "dataset")
         if spec == "sample" or spec.startswith("hf:"):
             return spec
-        return str((self.path.parent / Path(spec).expanduser()).resolve())
+        return str((self.file.parent / Path(spec).expanduser()).resolve())
 
     def block(self, node: Any, default_level: float) -> RuleBlock:
         import yaml

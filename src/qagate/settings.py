@@ -188,8 +188,8 @@ def build_settings(cli: Mapping[str, object], ini: Mapping[str, str], *, rootdir
     """Merge command line (already parsed), ini values (raw strings) and defaults.
 
     Relative paths resolve against where they were written: the invocation directory for the
-    command line, the ini file's folder for ini values, the rootdir for defaults. Dataset specs
-    that look like files (contain a path separator or a file suffix) resolve the same way.
+    command line, the ini file's folder for ini values, the rootdir for defaults. A dataset
+    spec other than ``sample`` and ``hf:<id>`` is a path and resolves the same way.
     """
     values: dict[str, object] = {}
     for option in OPTIONS:
@@ -212,9 +212,6 @@ def build_settings(cli: Mapping[str, object], ini: Mapping[str, str], *, rootdir
         if option.name == "dataset":
             value = _resolve_dataset(str(value), base)
         values[option.name] = value
-    if values["seed"] is not None and values["limit"] is None:
-        raise SettingsError("--qagate-seed only applies with --qagate-limit "
-                            "(it seeds the sample of N questions)")
     return Settings(rootdir=rootdir, **values)  # type: ignore[arg-type]
 
 
