@@ -1,0 +1,152 @@
+"""What a trained model leaves behind besides its weights: a ``qa_models/`` declaration, the
+held-out numbers computed through that declaration (the same path the release gate uses), and
+a model card that states data, licences, split, recipe, the exact command and those numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+SQUAD_LICENCE = "CC BY-SA 4.0"
+
+
+def write_declaration(path: str | Path, *, name: str, role: str, model_dir: str | Path,
+                      max_seq_len: int, doc_stride: int, max_answer_len: int = 15,
+                      description: str | None = None) -> Path:
+    """A ``qa_models/``-style YAML file; ``source`` is relative to the file's folder."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = Path(os.path.relpath(Path(model_dir).resolve(), path.parent.resolve())).as_posix()
+    if not source.startswith("."):
+        source = f"./{source}"
+    declaration: dict[str, Any] = {"name": name, "role": role, "kind": "extractive", "source": source,
+                                   "max_seq_len": max_seq_len, "doc_stride": doc_stride,
+                                   "max_answer_len": max_answer_len}
+    if description:
+        declaration["description"] = description
+    path.write_text(yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def evaluate_declared(declaration: str | Path, dataset: Any) -> dict[str, Any]:
+    """EM/F1 (and speed) of the declared model on ``dataset``, through the same path the
+    release gate uses: declaration -> registry adapter -> engine -> official SQuAD scoring."""
+    from qagate.metrics import score
+    from qagate.models.config import load_model_spec
+    from qagate.models.registry import build_model
+
+    model = build_model(load_model_spec(declaration))
+    predictions = model.predict(list(dataset))
+    scores = score(dataset, predictions.answers)
+    return {"dataset": dataset.name, "questions": len(dataset), "exact_match": scores.exact_match,
+            "f1": scores.f1, "seconds_per_question": predictions.seconds_per_question}
+
+
+def _data_licence(source: str) -> str:
+    if "squad" in source.lower():
+        return f"SQuAD (Rajpurkar et al., 2016), licensed {SQUAD_LICENCE} (text from Wikipedia)"
+    return f"`{source}`: the licence of that data applies"
+
+
+def _articles(value: Any) -> str:
+    return "all" if not value else f"{value[0]}-{value[1]} (inclusive, file order)"
+
+
+def render_model_card(info: Mapping[str, Any]) -> str:
+    """The README.md text for a trained model (see ``write_model_card`` for the keys)."""
+    train, held = info["train"], info.get("eval")
+    base_licence = info.get("base_licence")
+    front = ["---", f"license: {base_licence or 'other'}", "library_name: transformers",
+             "pipeline_tag: question-answering", "tags:", "- extractive-qa", "- qagate"]
+    if info.get("method") == "distillation":
+        front.append("- knowledge-distillation")
+    if "squad" in train["source"].lower():
+        front += ["datasets:", "- squad"]
+    front.append("---")
+
+    what = ("distilled from the teacher below" if info.get("method") == "distillation"
+            else "fine-tuned for extractive question answering")
+    lines = [*front, "", f"# {info['name']}", "",
+             f"A {info['role']} model {what} with `qagate` ({info['parameters']:,} parameters).", ""]
+
+    lines += ["## Data and licences", "",
+              f"- Training data: {_data_licence(train['source'])}.",
+              f"- Base model: `{info.get('base') or info.get('teacher')}`, licensed "
+              f"{base_licence or 'as its own model card states'}.",
+              "- These weights are a derivative of both; honour both licences when you share them.", ""]
+
+    lines += ["## Split", "",
+              f"- Training: `{train['source']}`, articles {_articles(train['articles'])}"
+              + (f", first {train['limit']} questions" if train.get("limit") else "")
+              + f": {train['questions']:,} questions -> {train['windows']:,} windows "
+              f"({train['answerable_windows']:,} contain their answer); "
+              f"dataset fingerprint `{train['fingerprint'][:16]}`."]
+    if held:
+        lines.append(f"- Held out: `{held['source']}`, articles {_articles(held['articles'])}: "
+                     f"{held['questions']:,} questions the model never saw; fingerprint "
+                     f"`{held['fingerprint'][:16]}`.")
+    lines.append("")
+
+    cfg = info["config"]
+    lines += ["## Recipe", ""]
+    if info.get("method") == "distillation":
+        lines += [f"- Teacher: `{info['teacher']}`.",
+                  f"- Student: {info['student']}.",
+                  f"- Loss: alpha * CE(hard labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || "
+                  f"softmax(student / T)) on the start and on the end logits, padding masked; "
+                  f"T = {info['temperature']}, alpha = {info['alpha']}"
+                  + (" (hard labels only: the ablation)" if info["alpha"] == 1.0 else "") + ".",
+                  f"- Teacher logits: {'computed once and cached' if info.get('cached_teacher') else 'recomputed every step'}."]
+    else:
+        lines += [f"- Base: `{info['base']}`"
+                  + (" (encoder only; a fresh span head was initialised)" if info.get("fresh_head") else "") + ".",
+                  "- Loss: cross-entropy on the start and on the end token (padding masked)."]
+    lines += [f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
+              "length-grouped batches with dynamic padding.",
+              f"- Optimiser: AdamW, lr {cfg['lr']:g}, weight decay {cfg['weight_decay']:g} (not on biases "
+              f"and LayerNorm), batch {cfg['batch_size']}, {cfg['epochs']} epoch(s) = {info['steps']:,} steps, "
+              f"linear warm-up over {cfg['warmup_ratio']:.0%} of the steps then linear decay to 0, "
+              f"gradient norm clipped at {cfg['max_grad_norm']:g}.",
+              f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; seed {cfg['seed']} "
+              "(Python, NumPy, torch).",
+              f"- Training loss: {_fmt(info.get('first_loss'))} (first 50 steps) -> "
+              f"{_fmt(info.get('last_loss'))} (last 50 steps); {info['seconds'] / 60:.1f} min"
+              + (f" after resuming at step {info['resumed_from']}" if info.get("resumed_from") else "")
+              + ".", ""]
+
+    lines += ["## Command", "", "```sh", info.get("command") or "(library call)", "```", ""]
+
+    lines += ["## Held-out results", ""]
+    numbers = info.get("held_out")
+    if numbers:
+        lines += [f"On {numbers['questions']:,} held-out questions (`{numbers['dataset']}`), official "
+                  "SQuAD v1.1 scoring through this model's `qa_models/` declaration:", "",
+                  "| exact match | F1 | seconds / question |", "| --- | --- | --- |",
+                  f"| {numbers['exact_match']:.2f} | {numbers['f1']:.2f} | "
+                  f"{_fmt(numbers.get('seconds_per_question'), '.4f')} |", ""]
+    else:
+        lines += ["Not evaluated: no held-out split was given (`--eval-articles` / `--eval-data`).", ""]
+    lines += [f"Declaration: `{Path(info['declaration']).name}` (kind extractive, max_seq_len "
+              f"{cfg['max_seq_len']}, doc_stride {cfg['stride']})."]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def write_model_card(model_dir: str | Path, info: Mapping[str, Any]) -> Path:
+    """Write ``README.md`` into the model directory.
+
+    ``info`` keys: name, role, method ("fine-tune" | "distillation"), base or teacher (+ student,
+    temperature, alpha, cached_teacher), base_licence, config (TrainConfig.as_dict()), train and
+    eval (data summaries), held_out (numbers or None), steps, first_loss, last_loss, seconds,
+    resumed_from, parameters, command, declaration.
+    """
+    path = Path(model_dir) / "README.md"
+    path.write_text(render_model_card(info), encoding="utf-8")
+    return path

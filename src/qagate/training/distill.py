@@ -1,0 +1,267 @@
+"""Task-specific knowledge distillation of an extractive-QA teacher into a student.
+
+loss = alpha * CE(hard labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || softmax(student / T)),
+on the start and on the end logits (each the mean of its two halves), padding masked. The T^2
+factor keeps the soft term's gradients on the scale of the hard term's as T changes (Hinton et
+al., 2015). ``alpha = 1`` is the hard-labels-only ablation.
+
+Students: the teacher with a subset of its layers (``student_from_layers``, the DistilBERT
+recipe: every other layer, embeddings and head copied) or any QA model with the teacher's
+vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from qagate.errors import QagateError
+from qagate.training.features import TrainingWindows, collate, model_inputs
+from qagate.training.finetune import (DataPlan, Output, TrainConfig, finish, hard_label_loss, licence_of,
+                                      load_qa_model, masked_logits, prepare_windows, set_seed, train)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+
+TEACHER_LOGITS = "teacher-logits.npy"
+
+# "<prefix>.<index>.<rest>" for the stacked encoder blocks of BERT-like models
+# (bert/roberta/electra: "*.encoder.layer.N."; distilbert: "*.transformer.layer.N.").
+_LAYER_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?(?:encoder|transformer)\.layer)\.(?P<index>\d+)\.(?P<rest>.+)$")
+
+
+def kd_loss(student_start: "torch.Tensor", student_end: "torch.Tensor",
+            teacher_start: "torch.Tensor | None", teacher_end: "torch.Tensor | None",
+            start_positions: "torch.Tensor", end_positions: "torch.Tensor",
+            attention_mask: "torch.Tensor", *, temperature: float = 2.0, alpha: float = 0.5) -> "torch.Tensor":
+    """The distillation objective for one batch (shapes: logits [batch, seq], labels [batch]).
+
+    Padding gets the finite MASK_VALUE before every softmax and its KL terms are zeroed, so
+    no probability mass and no NaN (0 * -inf) comes from padding. KL is summed over positions
+    and averaged over the batch. Teacher logits may be None only when ``alpha == 1``.
+    """
+    hard = hard_label_loss(student_start, student_end, start_positions, end_positions, attention_mask)
+    if alpha == 1.0:
+        return hard
+    if teacher_start is None or teacher_end is None:
+        raise ValueError("teacher logits are needed when alpha < 1")
+    soft = (_kl(student_start, teacher_start, attention_mask, temperature)
+            + _kl(student_end, teacher_end, attention_mask, temperature)) / 2
+    return alpha * hard + (1 - alpha) * temperature ** 2 * soft
+
+
+def _kl(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor", temperature: float) -> "torch.Tensor":
+    """KL(teacher_T || student_T) per row over the unmasked positions, averaged over rows."""
+    import torch.nn.functional as F
+
+    log_s = F.log_softmax(masked_logits(student, mask) / temperature, dim=-1)
+    log_t = F.log_softmax(masked_logits(teacher.to(student.dtype), mask) / temperature, dim=-1)
+    terms = (log_t.exp() * (log_t - log_s)).masked_fill(mask == 0, 0.0)
+    return terms.sum(dim=-1).mean()
+
+
+# --------------------------------------------------------------------------- students
+
+
+def parse_layers(text: str) -> list[int]:
+    """``"0,2,4"`` -> [0, 2, 4]."""
+    try:
+        layers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise QagateError(f"--student-layers {text!r} is not a list of layer numbers",
+                          hint="write them comma-separated, e.g. 0,2,4") from None
+    if not layers:
+        raise QagateError("--student-layers is empty", hint="e.g. 0,2,4")
+    return layers
+
+
+def student_from_layers(teacher: Any, layers: Sequence[int]) -> Any:
+    """A copy of ``teacher`` keeping only encoder ``layers`` (student layer i = teacher layer
+    ``layers[i]``); embeddings, head and everything else copied unchanged."""
+    import copy
+
+    state = teacher.state_dict()
+    matches = {key: _LAYER_KEY.match(key) for key in state}
+    indices = sorted({int(m["index"]) for m in matches.values() if m})
+    if not indices:
+        raise QagateError(f"cannot find the stacked encoder layers of a {type(teacher).__name__}",
+                          hint="use --student DIR with a student you built")
+    count = len(indices)
+    bad = [i for i in layers if not 0 <= i < count]
+    if bad or len(set(layers)) != len(layers):
+        raise QagateError(f"--student-layers {','.join(map(str, layers))} must be distinct layer numbers "
+                          f"in 0-{count - 1}", hint=f"the teacher has {count} layers, e.g. "
+                          f"{','.join(map(str, range(0, count, 2)))}")
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(layers)
+    student = type(teacher)(config)
+    new_state = {}
+    for key, value in state.items():
+        m = matches[key]
+        if m is None:
+            new_state[key] = value.clone()
+        elif int(m["index"]) in layers:
+            new_state[f"{m['prefix']}.{layers.index(int(m['index']))}.{m['rest']}"] = value.clone()
+    student.load_state_dict(new_state, strict=True)
+    return student
+
+
+def load_student(path: str | Path, teacher_tokenizer: Any) -> Any:
+    """A user-supplied student; it must read the same tokens as the teacher."""
+    student, tokenizer, fresh_head = load_qa_model(path, what="student")
+    if tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
+        raise QagateError("the student's vocabulary differs from the teacher's, so their logits do not "
+                          "line up token by token", path=path, hint="build the student on the teacher's tokenizer")
+    if fresh_head:
+        print(f"{path}: no QA head in the checkpoint; a fresh span head is initialised")
+    return student
+
+
+# --------------------------------------------------------------------------- teacher logits
+
+
+def _fingerprint(teacher_dir: Path, windows: TrainingWindows) -> str:
+    digest = hashlib.sha256()
+    for weights in sorted(teacher_dir.glob("*.safetensors")) + sorted(teacher_dir.glob("*.bin")):
+        digest.update(weights.name.encode())
+        digest.update(hashlib.sha256(weights.read_bytes()).digest())
+    digest.update(json.dumps([windows.input_ids, windows.token_type_ids]).encode())
+    return digest.hexdigest()
+
+
+def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, pad_token_id: int,
+                   path: Path | None = None, fingerprint: str | None = None,
+                   progress: bool = True) -> "np.ndarray":
+    """Start/end logits of ``teacher`` on every window: float32 [windows, 2, longest window].
+
+    With ``path`` the array is a ``.npy`` memory map reused when its ``fingerprint`` (teacher
+    weights + windows) matches, so a resumed run does not pay for it again.
+    """
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    width = max(windows.lengths)
+    shape = (len(windows), 2, width)
+    meta = path.with_suffix(".json") if path is not None else None
+    if path is not None and meta.is_file() and path.is_file():
+        if json.loads(meta.read_text()).get("fingerprint") == fingerprint:
+            cached = np.load(path, mmap_mode="r")
+            if cached.shape == shape:
+                return cached
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    else:
+        out = np.zeros(shape, dtype=np.float32)
+    order = sorted(range(len(windows)), key=lambda i: windows.lengths[i])
+    teacher.eval()
+    with torch.inference_mode():
+        for lo in tqdm(range(0, len(order), batch_size), disable=not progress, unit="batch",
+                       desc="teacher logits", dynamic_ncols=True):
+            indices = order[lo: lo + batch_size]
+            batch = collate(windows, indices, pad_token_id)
+            result = teacher(**model_inputs(batch))
+            n = batch["input_ids"].shape[1]
+            out[indices, 0, :n] = result.start_logits.float().numpy()
+            out[indices, 1, :n] = result.end_logits.float().numpy()
+    if path is not None:
+        out.flush()
+        meta.write_text(json.dumps({"fingerprint": fingerprint, "shape": list(shape)}) + "\n")
+    return out
+
+
+class DistillationLoss:
+    """``loss_fn(model, batch)`` for the training loop: the student's KD loss against the
+    teacher's logits, cached (an array indexed by window) or computed on the fly."""
+
+    def __init__(self, teacher: Any, *, temperature: float, alpha: float,
+                 cached: "np.ndarray | None" = None) -> None:
+        self.teacher, self.temperature, self.alpha, self.cached = teacher, temperature, alpha, cached
+
+    def __call__(self, model: Any, batch: dict[str, Any]) -> "torch.Tensor":
+        import torch
+
+        out = model(**model_inputs(batch))
+        t_start = t_end = None
+        if self.alpha < 1.0:
+            width = batch["input_ids"].shape[1]
+            if self.cached is not None:
+                logits = torch.from_numpy(self.cached[batch["window_index"].numpy(), :, :width].copy())
+                t_start, t_end = logits[:, 0], logits[:, 1]
+            else:
+                with torch.no_grad():
+                    t_out = self.teacher(**model_inputs(batch))
+                t_start, t_end = t_out.start_logits, t_out.end_logits
+        return kd_loss(out.start_logits, out.end_logits, t_start, t_end, batch["start_positions"],
+                       batch["end_positions"], batch["attention_mask"],
+                       temperature=self.temperature, alpha=self.alpha)
+
+
+# --------------------------------------------------------------------------- the recipe
+
+
+def check_kd_settings(temperature: float, alpha: float) -> None:
+    if not temperature > 0:
+        raise QagateError(f"temperature must be positive, got {temperature}", hint="the usual range is 1-8; default 2")
+    if not 0 <= alpha <= 1:
+        raise QagateError(f"alpha must be in [0, 1], got {alpha}",
+                          hint="the weight of the hard-label loss; 1.0 = no distillation (ablation)")
+
+
+def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: TrainConfig,
+            student_layers: Sequence[int] | None = None, student_dir: str | Path | None = None,
+            temperature: float = 2.0, alpha: float = 0.5, cache_teacher_logits: bool = False,
+            resume: bool = False, save_every: int = 0, command: str = "",
+            progress: bool = True) -> dict[str, Any] | None:
+    """The ``qagate distill`` recipe: teacher -> student dir + card + declaration."""
+    check_kd_settings(temperature, alpha)
+    if (student_layers is None) == (student_dir is None):
+        raise QagateError("give exactly one of --student-layers and --student",
+                          hint="--student-layers 0,2,4 builds the student from teacher layers")
+    set_seed(cfg.seed)
+    teacher, tokenizer, fresh_head = load_qa_model(teacher_dir, what="teacher")
+    if fresh_head:
+        raise QagateError("the teacher has no trained QA head", path=teacher_dir,
+                          hint="fine-tune it first with `qagate finetune`")
+    teacher.eval()
+    if student_layers is not None:
+        student = student_from_layers(teacher, list(student_layers))
+        described = (f"the teacher's embeddings, span head and encoder layers "
+                     f"{', '.join(map(str, student_layers))} ({len(student_layers)} layers)")
+    else:
+        student = load_student(student_dir, tokenizer)
+        described = f"`{student_dir}` ({student.config.num_hidden_layers} layers)"
+
+    train_set = plan.load_train()
+    windows = prepare_windows(tokenizer, train_set, cfg)
+    if progress:
+        print(f"distilling on {len(train_set)} questions -> {len(windows)} windows")
+    cached = None
+    if cache_teacher_logits and alpha < 1.0:
+        cache_path = output.out_dir / "checkpoints" / TEACHER_LOGITS
+        cached = teacher_logits(teacher, windows, batch_size=max(cfg.batch_size, 32),
+                                pad_token_id=tokenizer.pad_token_id, path=cache_path,
+                                fingerprint=_fingerprint(Path(teacher_dir), windows), progress=progress)
+    recipe = {"method": "distillation", "teacher": str(teacher_dir),
+              "student": described, "temperature": temperature, "alpha": alpha}
+    loss_fn = DistillationLoss(teacher, temperature=temperature, alpha=alpha, cached=cached)
+    result = train(student, windows, cfg, out_dir=output.out_dir, loss_fn=loss_fn,
+                   pad_token_id=tokenizer.pad_token_id, resume=resume, save_every=save_every,
+                   progress=progress, recipe=recipe)
+    if cached is not None:
+        _drop_cache(output.out_dir / "checkpoints" / TEACHER_LOGITS)
+    return finish(student, tokenizer, output=output, cfg=cfg, plan=plan, train_set=train_set,
+                  windows=windows, result=result, progress=progress,
+                  card=dict(recipe, command=command, cached_teacher=cached is not None,
+                            base_licence=licence_of(Path(teacher_dir))))
+
+
+def _drop_cache(path: Path) -> None:
+    """The logits are only needed while training; the finished model dir stays small."""
+    for file in (path, path.with_suffix(".json")):
+        file.unlink(missing_ok=True)
