@@ -573,5 +573,5 @@ def _format_number(value: float) -> str:
 def _did_you_mean(word: str, choices: Any) -> str:
     import difflib
 
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
