@@ -196,7 +196,9 @@ def _read_text(path: str | os.PathLike) -> str:
 def _json_error(exc: json.JSONDecodeError, text: str, path: object,
                 line_offset: int = 0) -> QagateError:
     where = f"line {exc.lineno + line_offset}, column {exc.colno}"
-    if exc.pos >= len(text.rstrip()):
+    # A string that runs to the end of the text is "unterminated" (raw newlines are invalid
+    # inside JSON strings), so it means truncation just as an error at the very end does.
+    if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
         return QagateError(f"JSON ends early at {where} ({exc.msg}); the file looks truncated",
                            path=path)
     return QagateError(f"not valid JSON at {where}: {exc.msg}", path=path)
