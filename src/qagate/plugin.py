@@ -83,7 +83,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if settings is None:
         return None
-    parts = [f"dataset={settings.dataset}", f"models={_rel(settings.models, config)}",
+    dataset = settings.dataset
+    if dataset != "sample" and not dataset.startswith("hf:"):
+        dataset = _rel(Path(dataset), config)
+    parts = [f"dataset={dataset}", f"models={_rel(settings.models, config)}",
              f"baselines={_rel(settings.baselines, config)}"]
     if settings.limit:
         parts.append(f"limit={settings.limit}")

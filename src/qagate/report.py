@@ -150,11 +150,14 @@ def gates_table(records: Iterable["Record"]) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to width; numeric columns (every body cell a number or '-') right-aligned."""
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    numeric = [i > 0 and all(_numeric(row[i]) or row[i] == "-" for row in rows[1:])
+               for i in range(len(widths))]
     lines = []
-    for index, row in enumerate(rows):
-        cells = [str(c).ljust(w) if i < 1 or index == 0 else str(c).rjust(w) if _numeric(c)
-                 else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+    for row in rows:
+        cells = [str(c).rjust(w) if num else str(c).ljust(w)
+                 for c, w, num in zip(row, widths, numeric)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 

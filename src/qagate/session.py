@@ -69,6 +69,7 @@ class QagateSession:
         self._evals: dict[tuple, "EvalResult"] = {}
         self._latency: dict[tuple, "Latency"] = {}
         self._baseline_actions: dict[Path, str] = {}
+        self._baselines: dict[Path, "store.Baseline | None"] = {}
         self.bertscore_models: set[tuple[Path, str]] = set()   # filled at collection
         self.records: dict[str, Record] = {}
 
@@ -230,12 +231,16 @@ class QagateSession:
         provenance = self._provenance(case.model, folder, dataset, fingerprint)
         rule = case.rule
         with self._lock:
-            if s.regen_all and path not in self._baseline_actions:
-                store.write_baseline(path, result.metrics, provenance)
-                self._baseline_actions[path] = "regenerated"
-            stored = store.load_baseline(path)
-            if stored is None or self._baseline_actions.get(path) == "created":
-                if stored is None:
+            if path not in self._baselines:
+                # Read once per session: every rule of this model is judged against the
+                # baseline as it was when the session started, whatever this session rewrites.
+                if s.regen_all:
+                    store.write_baseline(path, result.metrics, provenance)
+                    self._baseline_actions[path] = "regenerated"
+                self._baselines[path] = store.load_baseline(path)
+            stored = self._baselines[path]
+            if stored is None:
+                if path not in self._baseline_actions:
                     store.write_baseline(path, result.metrics, provenance)
                     self._baseline_actions[path] = "created"
                 verdict = Verdict("fail", case.model, rule, obtained, None, None, notes=(
@@ -254,11 +259,14 @@ class QagateSession:
             if blocking:
                 verdict = _failed(verdict, None)
             action = self._baseline_actions.get(path)
-            if not verdict.passed and s.update_baselines and action is None:
-                store.write_baseline(path, result.metrics, provenance)
-                self._baseline_actions[path] = action = "updated"
-                verdict = _failed(verdict, f"updated baseline {path} with the obtained numbers "
-                                           f"(--qagate-update-baselines); run again to verify")
+            if not verdict.passed and s.update_baselines:
+                if action is None:
+                    store.write_baseline(path, result.metrics, provenance)
+                    self._baseline_actions[path] = action = "updated"
+                if action == "updated":
+                    verdict = _failed(verdict, f"updated baseline {path} with the obtained "
+                                               f"numbers (--qagate-update-baselines); run again "
+                                               f"to verify")
             return CaseOutcome(verdict, dataset, result, baseline_action=action,
                                baseline_path=path)
 
