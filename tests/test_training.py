@@ -251,6 +251,24 @@ def test_student_from_every_other_layer_copies_exactly_those_tensors(tmp_path, t
         parse_layers("0;2")
 
 
+def test_cached_teacher_logits_give_the_on_the_fly_loss(tmp_path, tokenizer, squad_file):
+    from qagate.training.distill import DistillationLoss, teacher_logits
+
+    teacher, _, _ = load_qa_model(_tiny_qa_dir(tmp_path / "teacher", tokenizer, 3))
+    student = student_from_layers(teacher, [2]).eval()
+    windows = _windows(tokenizer, squad_file)
+    path = tmp_path / "logits.npy"
+    table = teacher_logits(teacher, windows, batch_size=3, pad_token_id=0, path=path, fingerprint="x",
+                           progress=False)
+    assert table.shape == (len(windows), 2, max(windows.lengths))
+    batch = features.collate(windows, [4, 0, 7], 0)  # a different padding than the cache's batches
+    on_the_fly = DistillationLoss(teacher, temperature=2.0, alpha=0.3)(student, batch)
+    cached = DistillationLoss(teacher, temperature=2.0, alpha=0.3, cache=lambda: table)(student, batch)
+    assert cached.item() == pytest.approx(on_the_fly.item(), rel=1e-5)
+    again = teacher_logits(None, windows, batch_size=3, pad_token_id=0, path=path, fingerprint="x", progress=False)
+    assert (again == table).all()  # reused from disk: a None teacher would fail if it ran
+
+
 # --------------------------------------------------------------------------- the loop
 
 

@@ -60,7 +60,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     """The README.md text for a trained model (see ``write_model_card`` for the keys)."""
     train, held = info["train"], info.get("eval")
     base_licence = info.get("base_licence")
-    front = ["---", f"license: {base_licence or 'other'}", "library_name: transformers",
+    front = ["---", *([f"license: {base_licence}"] if base_licence else []), "library_name: transformers",
              "pipeline_tag: question-answering", "tags:", "- extractive-qa", "- qagate"]
     if info.get("method") == "distillation":
         front.append("- knowledge-distillation")
@@ -75,8 +75,8 @@ def render_model_card(info: Mapping[str, Any]) -> str:
 
     lines += ["## Data and licences", "",
               f"- Training data: {_data_licence(train['source'])}.",
-              f"- Base model: `{info.get('base') or info.get('teacher')}`, licensed "
-              f"{base_licence or 'as its own model card states'}.",
+              f"- {'Teacher' if info.get('method') == 'distillation' else 'Base model'}: "
+              f"`{info.get('base') or info.get('teacher')}`, licensed {base_licence or 'as its own model card states'}.",
               "- These weights are a derivative of both; honour both licences when you share them.", ""]
 
     lines += ["## Split", "",
@@ -113,8 +113,8 @@ def render_model_card(info: Mapping[str, Any]) -> str:
               f"gradient norm clipped at {cfg['max_grad_norm']:g}.",
               f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; seed {cfg['seed']} "
               "(Python, NumPy, torch).",
-              f"- Training loss: {_fmt(info.get('first_loss'))} (first 50 steps) -> "
-              f"{_fmt(info.get('last_loss'))} (last 50 steps); {info['seconds'] / 60:.1f} min"
+              f"- Training loss: {_fmt(info.get('first_loss'))} (mean of the first {info['loss_window']} steps) -> "
+              f"{_fmt(info.get('last_loss'))} (last {info['loss_window']}); {info['seconds'] / 60:.1f} min of training"
               + (f" after resuming at step {info['resumed_from']}" if info.get("resumed_from") else "")
               + ".", ""]
 
@@ -145,7 +145,7 @@ def write_model_card(model_dir: str | Path, info: Mapping[str, Any]) -> Path:
     ``info`` keys: name, role, method ("fine-tune" | "distillation"), base or teacher (+ student,
     temperature, alpha, cached_teacher), base_licence, config (TrainConfig.as_dict()), train and
     eval (data summaries), held_out (numbers or None), steps, first_loss, last_loss, seconds,
-    resumed_from, parameters, command, declaration.
+    resumed_from, loss_window, parameters, command, declaration.
     """
     path = Path(model_dir) / "README.md"
     path.write_text(render_model_card(info), encoding="utf-8")

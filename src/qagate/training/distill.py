@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from qagate.errors import QagateError
 from qagate.training.features import TrainingWindows, collate, model_inputs
@@ -177,26 +177,31 @@ def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, p
 
 class DistillationLoss:
     """``loss_fn(model, batch)`` for the training loop: the student's KD loss against the
-    teacher's logits, cached (an array indexed by window) or computed on the fly."""
+    teacher's logits, computed on the fly or looked up by window in the array that ``cache``
+    returns (called once, at the first step, so a resumed run that has nothing left to do
+    never pays for it)."""
 
     def __init__(self, teacher: Any, *, temperature: float, alpha: float,
-                 cached: "np.ndarray | None" = None) -> None:
-        self.teacher, self.temperature, self.alpha, self.cached = teacher, temperature, alpha, cached
+                 cache: "Callable[[], np.ndarray] | None" = None) -> None:
+        self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
+        self._cache, self._cached = cache, None
 
-    def __call__(self, model: Any, batch: dict[str, Any]) -> "torch.Tensor":
+    def _teacher_logits(self, batch: dict[str, Any]) -> tuple["torch.Tensor", "torch.Tensor"]:
         import torch
 
-        out = model(**model_inputs(batch))
-        t_start = t_end = None
-        if self.alpha < 1.0:
+        if self._cache is not None:
+            if self._cached is None:
+                self._cached = self._cache()
             width = batch["input_ids"].shape[1]
-            if self.cached is not None:
-                logits = torch.from_numpy(self.cached[batch["window_index"].numpy(), :, :width].copy())
-                t_start, t_end = logits[:, 0], logits[:, 1]
-            else:
-                with torch.no_grad():
-                    t_out = self.teacher(**model_inputs(batch))
-                t_start, t_end = t_out.start_logits, t_out.end_logits
+            logits = torch.tensor(self._cached[batch["window_index"].numpy(), :, :width])
+            return logits[:, 0], logits[:, 1]
+        with torch.no_grad():
+            out = self.teacher(**model_inputs(batch))
+        return out.start_logits, out.end_logits
+
+    def __call__(self, model: Any, batch: dict[str, Any]) -> "torch.Tensor":
+        out = model(**model_inputs(batch))
+        t_start, t_end = self._teacher_logits(batch) if self.alpha < 1.0 else (None, None)
         return kd_loss(out.start_logits, out.end_logits, t_start, t_end, batch["start_positions"],
                        batch["end_positions"], batch["attention_mask"],
                        temperature=self.temperature, alpha=self.alpha)
@@ -231,8 +236,9 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
     teacher.eval()
     if student_layers is not None:
         student = student_from_layers(teacher, list(student_layers))
-        described = (f"the teacher's embeddings, span head and encoder layers "
-                     f"{', '.join(map(str, student_layers))} ({len(student_layers)} layers)")
+        described = (f"{len(student_layers)} of the teacher's {teacher.config.num_hidden_layers} encoder "
+                     f"layers ({', '.join(map(str, student_layers))}, in that order) with its embeddings and "
+                     "span head, copied (the DistilBERT initialisation)")
     else:
         student = load_student(student_dir, tokenizer)
         described = f"`{student_dir}` ({student.config.num_hidden_layers} layers)"
@@ -241,23 +247,24 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
     windows = prepare_windows(tokenizer, train_set, cfg)
     if progress:
         print(f"distilling on {len(train_set)} questions -> {len(windows)} windows")
-    cached = None
-    if cache_teacher_logits and alpha < 1.0:
-        cache_path = output.out_dir / "checkpoints" / TEACHER_LOGITS
-        cached = teacher_logits(teacher, windows, batch_size=max(cfg.batch_size, 32),
-                                pad_token_id=tokenizer.pad_token_id, path=cache_path,
-                                fingerprint=_fingerprint(Path(teacher_dir), windows), progress=progress)
+    cache_path = output.out_dir / "checkpoints" / TEACHER_LOGITS
+    cached = cache_teacher_logits and alpha < 1.0
+
+    def cache() -> "np.ndarray":
+        return teacher_logits(teacher, windows, batch_size=max(cfg.batch_size, 32),
+                              pad_token_id=tokenizer.pad_token_id, path=cache_path,
+                              fingerprint=_fingerprint(Path(teacher_dir), windows), progress=progress)
+
     recipe = {"method": "distillation", "teacher": str(teacher_dir),
               "student": described, "temperature": temperature, "alpha": alpha}
-    loss_fn = DistillationLoss(teacher, temperature=temperature, alpha=alpha, cached=cached)
+    loss_fn = DistillationLoss(teacher, temperature=temperature, alpha=alpha, cache=cache if cached else None)
     result = train(student, windows, cfg, out_dir=output.out_dir, loss_fn=loss_fn,
                    pad_token_id=tokenizer.pad_token_id, resume=resume, save_every=save_every,
                    progress=progress, recipe=recipe)
-    if cached is not None:
-        _drop_cache(output.out_dir / "checkpoints" / TEACHER_LOGITS)
+    _drop_cache(cache_path)
     return finish(student, tokenizer, output=output, cfg=cfg, plan=plan, train_set=train_set,
                   windows=windows, result=result, progress=progress,
-                  card=dict(recipe, command=command, cached_teacher=cached is not None,
+                  card=dict(recipe, command=command, cached_teacher=cached,
                             base_licence=licence_of(Path(teacher_dir))))
 
 

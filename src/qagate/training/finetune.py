@@ -191,8 +191,9 @@ def save_model_dir(model: Any, tokenizer: Any, out_dir: Path) -> None:
     """A normal Hugging Face model directory: config, safetensors weights, tokenizer."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.architectures = [type(model).__name__]
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    with _quiet_transformers():
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
 
 
 # --------------------------------------------------------------------------- losses
@@ -474,7 +475,9 @@ def finish(model: Any, tokenizer: Any, *, output: Output, cfg: TrainConfig, plan
     save_model_dir(model, tokenizer, output.out_dir)
     declaration = write_declaration(output.declaration, name=output.name, role=output.role,
                                     model_dir=output.out_dir, max_seq_len=cfg.max_seq_len,
-                                    doc_stride=cfg.stride, max_answer_len=output.max_answer_len)
+                                    doc_stride=cfg.stride, max_answer_len=output.max_answer_len,
+                                    description=f"{card['method']} on {train_set.name} with qagate; recipe and "
+                                                "held-out numbers in the model dir's README.md")
     held_out = None
     eval_set = plan.load_eval()
     if eval_set is not None:
@@ -487,10 +490,16 @@ def finish(model: Any, tokenizer: Any, *, output: Output, cfg: TrainConfig, plan
             "source": eval_set.source, "name": eval_set.name, "questions": len(eval_set),
             "articles": plan.eval_articles, "fingerprint": eval_set.fingerprint},
         held_out=held_out, steps=result.steps, steps_per_epoch=result.steps_per_epoch,
-        first_loss=result.mean_loss(slice(0, 50)), last_loss=result.mean_loss(slice(-50, None)),
+        loss_window=_loss_window(result.steps), first_loss=result.mean_loss(slice(0, _loss_window(result.steps))),
+        last_loss=result.mean_loss(slice(-_loss_window(result.steps), None)),
         seconds=result.seconds, resumed_from=result.resumed_from,
         parameters=count_parameters(model), declaration=str(declaration)))
     return held_out
+
+
+def _loss_window(steps: int) -> int:
+    """Steps averaged for the card's "loss at the start -> at the end": 50, fewer on short runs."""
+    return max(1, min(50, steps // 2))
 
 
 def _data_summary(plan: DataPlan, dataset: Any, windows: TrainingWindows) -> dict[str, Any]:
