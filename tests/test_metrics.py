@@ -8,7 +8,6 @@ exactly, on the real leaderboard files and on random inputs.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import re
 import string

@@ -115,7 +115,9 @@ def load_dataset(spec: str | os.PathLike, *, limit: int | None = None, seed: int
 
     Subsets are deterministic: ``articles=(lo, hi)`` keeps articles ``lo..hi`` inclusive (file
     order), then ``limit=N`` keeps the first N questions, or, with ``seed``, a seeded sample of
-    N kept in file order. ``seed`` without ``limit`` changes nothing.
+    N kept in file order. ``seed`` without ``limit`` changes nothing. Records (JSON Lines,
+    ``datasets``) take their article numbers from the first appearance of each title, and a
+    record without answers is unanswerable (SQuAD v2.0).
 
     Every reference answer must equal ``context[answer_start:answer_start + len(text)]``.
     ``strict=False`` re-locates a mismatching answer at the occurrence of its text nearest to
