@@ -17,23 +17,40 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("qagate.commands.score", "score a predictions file against a dataset (official SQuAD EM/F1)"),
     "predict": ("qagate.commands.predict", "run a declared model on a dataset and save its predictions"),
     "evaluate": ("qagate.commands.evaluate", "run a declared model and report EM, F1, BERTScore and speed"),
+    "finetune": ("qagate.commands.finetune", "fine-tune an encoder for extractive QA on SQuAD-format data"),
+    "distill": ("qagate.commands.distill", "distil a QA teacher into a smaller student (soft + hard labels)"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qagate", description=__doc__.splitlines()[0])
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first word that is not an option)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """A parser whose sub-commands are all listed but only the chosen one is imported."""
+    parser = argparse.ArgumentParser(
+        prog="qagate",
+        description="Score, run and distil question-answering models; the command-line side "
+                    "of the qagate pytest plugin.")
     parser.add_argument("--version", action="version", version=f"qagate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen_command(argv)
     for name, (module_name, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        module = importlib.import_module(module_name)
-        module.add_arguments(sp)
-        sp.set_defaults(_run=module.run)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sp)
+            sp.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
