@@ -1,0 +1,72 @@
+"""Predictions cached on disk, keyed by what determines them -- never by a model's name.
+
+The key is a sha256 over the model's fingerprint (content hashes of its weights, config and
+tokenizer files plus the engine settings that change outputs), the dataset's fingerprint and
+the qagate version. Changed weights give a new key and are recomputed; unchanged ones are
+loaded instead of run. Renaming a model, or moving its folder, keeps its cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from qagate import __version__
+from qagate.models.base import Predictions
+
+FORMAT = 1
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def cache_key(model_fingerprint: str, dataset_fingerprint: str) -> str:
+    payload = {"model": model_fingerprint, "dataset": dataset_fingerprint, "qagate": __version__,
+               "format": FORMAT}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class PredictionCache:
+    """One JSON file per key in ``folder``; unreadable entries count as misses."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"predictions-{key}.json"
+
+    def get(self, key: str) -> Predictions | None:
+        try:
+            data = json.loads(self.path(key).read_text(encoding="utf-8"))
+            if data.get("format") != FORMAT:
+                return None
+            return Predictions(answers=dict(data["answers"]), confidence=dict(data["confidence"]),
+                               seconds=dict(data["seconds"]), total_seconds=data["total_seconds"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def put(self, key: str, predictions: Predictions, **provenance: object) -> Path:
+        """Store ``predictions``; ``provenance`` (model name, dataset name) is informational."""
+        data = {"format": FORMAT, "key": key, "provenance": provenance,
+                "answers": predictions.answers, "confidence": predictions.confidence,
+                "seconds": predictions.seconds, "total_seconds": predictions.total_seconds}
+        path = self.path(key)
+        atomic_write_text(path, json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+        return path
