@@ -70,6 +70,7 @@ class QagateSession:
         self._latency: dict[tuple, "Latency"] = {}
         self._baseline_actions: dict[Path, str] = {}
         self._baselines: dict[Path, "store.Baseline | None"] = {}
+        self._scorer: Any = None
         self.bertscore_models: set[tuple[Path, str]] = set()   # filled at collection
         self.records: dict[str, Record] = {}
 
@@ -159,12 +160,21 @@ class QagateSession:
                 return cached
             from qagate.evaluation import evaluate
 
-            kwargs: dict[str, Any] = {"cache_dir": self.settings.cache, "bertscore": bertscore}
-            if bertscore and self.settings.bertscore_model:
-                kwargs["bertscore_model"] = self.settings.bertscore_model
-            result = evaluate(self.model(name, folder), self.dataset(request), **kwargs)
+            result = evaluate(self.model(name, folder), self.dataset(request),
+                              cache_dir=self.settings.cache, bertscore=bertscore,
+                              scorer=self._bertscorer() if bertscore else None)
             self._evals[key] = result
             return result
+
+    def _bertscorer(self) -> Any:
+        """One BERTScore scorer for the whole session (loading its encoder is the slow part)."""
+        if self._scorer is None:
+            from qagate.bertscore import BertScorer
+
+            device = self.settings.device
+            self._scorer = BertScorer(model=self.settings.bertscore_model,
+                                      device=device if device and device != "auto" else "cpu")
+        return self._scorer
 
     def latency(self, name: str, folder: Path | None = None,
                 request: DatasetRequest | None = None) -> "Latency":
