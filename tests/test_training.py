@@ -370,7 +370,7 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path
     models = tmp_path / "qa_models"
     common = ["--train", str(squad_file), "--articles", "0-0", "--eval-articles", "1-1", "--max-seq-len", "80",
               "--stride", "10", "--batch-size", "4", "--epochs", "2", "--lr", "1e-3", "--declare-in", str(models),
-              "--quiet"]
+              "--attention-dropout", "0", "--quiet"]
     assert finetune_cmd.run(_parse(finetune_cmd, ["--base", str(tiny_base), "--out", str(tmp_path / "teacher"),
                                                   *common])) == 0
     assert distill_cmd.run(_parse(distill_cmd, ["--teacher", str(tmp_path / "teacher"), "--student-layers", "1",
@@ -390,6 +390,7 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path
     assert not (tmp_path / "student" / "checkpoints" / "teacher-logits.npy").exists()
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert config["num_hidden_layers"] == 1 and config["architectures"] == ["BertForQuestionAnswering"]
+    assert config["attention_probs_dropout_prob"] == 0.0 and config["hidden_dropout_prob"] == 0.1
 
     examples = list(load_dataset(squad_file, articles=(1, 1)))
     predictions = build_model(student).predict(examples)

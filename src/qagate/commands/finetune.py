@@ -55,6 +55,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, role: str) -> Non
     opt.add_argument("--seed", type=int, default=42, help="seed for Python, NumPy and torch (default: 42)")
     opt.add_argument("--freeze-embeddings", action="store_true",
                      help="keep the embedding block at the base model's values")
+    opt.add_argument("--attention-dropout", type=float, metavar="P",
+                     help="dropout on attention probabilities while training (default: the model's own, "
+                          "0.1 for BERT); 0 makes CPU steps about twice as fast")
     opt.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     opt.add_argument("--save-every", type=int, default=200, metavar="STEPS",
                      help="checkpoint every STEPS steps and at the end, 0 = never (default: 200)")
@@ -77,7 +80,7 @@ def train_config(args: argparse.Namespace) -> Any:
     return TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        max_seq_len=args.max_seq_len, stride=args.stride, warmup_ratio=args.warmup_ratio,
                        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm, seed=args.seed,
-                       freeze_embeddings=args.freeze_embeddings)
+                       freeze_embeddings=args.freeze_embeddings, attention_dropout=args.attention_dropout)
 
 
 def data_plan(args: argparse.Namespace) -> Any:

@@ -111,8 +111,9 @@ def render_model_card(info: Mapping[str, Any]) -> str:
               f"and LayerNorm), batch {cfg['batch_size']}, {cfg['epochs']} epoch(s) = {info['steps']:,} steps, "
               f"linear warm-up over {cfg['warmup_ratio']:.0%} of the steps then linear decay to 0, "
               f"gradient norm clipped at {cfg['max_grad_norm']:g}.",
-              f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; seed {cfg['seed']} "
-              "(Python, NumPy, torch).",
+              f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; attention dropout "
+              f"{'as the model configures it' if cfg.get('attention_dropout') is None else cfg['attention_dropout']}; "
+              f"seed {cfg['seed']} (Python, NumPy, torch).",
               f"- Training loss: {_fmt(info.get('first_loss'))} (mean of the first {info['loss_window']} steps) -> "
               f"{_fmt(info.get('last_loss'))} (last {info['loss_window']}); {info['seconds'] / 60:.1f} min of training"
               + (f" after resuming at step {info['resumed_from']}" if info.get("resumed_from") else "")

@@ -110,9 +110,9 @@ def student_from_layers(teacher: Any, layers: Sequence[int]) -> Any:
     return student
 
 
-def load_student(path: str | Path, teacher_tokenizer: Any) -> Any:
+def load_student(path: str | Path, teacher_tokenizer: Any, *, attention_dropout: float | None = None) -> Any:
     """A user-supplied student; it must read the same tokens as the teacher."""
-    student, tokenizer, fresh_head = load_qa_model(path, what="student")
+    student, tokenizer, fresh_head = load_qa_model(path, what="student", attention_dropout=attention_dropout)
     if tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
         raise QagateError("the student's vocabulary differs from the teacher's, so their logits do not "
                           "line up token by token", path=path, hint="build the student on the teacher's tokenizer")
@@ -229,7 +229,9 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
         raise QagateError("give exactly one of --student-layers and --student",
                           hint="--student-layers 0,2,4 builds the student from teacher layers")
     set_seed(cfg.seed)
-    teacher, tokenizer, fresh_head = load_qa_model(teacher_dir, what="teacher")
+    # The override reaches the student through the copied config (the teacher runs in eval mode).
+    teacher, tokenizer, fresh_head = load_qa_model(teacher_dir, what="teacher",
+                                                   attention_dropout=cfg.attention_dropout)
     if fresh_head:
         raise QagateError("the teacher has no trained QA head", path=teacher_dir,
                           hint="fine-tune it first with `qagate finetune`")
@@ -240,7 +242,7 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
                      f"layers ({', '.join(map(str, student_layers))}, in that order) with its embeddings and "
                      "span head, copied (the DistilBERT initialisation)")
     else:
-        student = load_student(student_dir, tokenizer)
+        student = load_student(student_dir, tokenizer, attention_dropout=cfg.attention_dropout)
         described = f"`{student_dir}` ({student.config.num_hidden_layers} layers)"
 
     train_set = plan.load_train()
