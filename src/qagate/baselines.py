@@ -91,8 +91,8 @@ def write_baseline(path: Path, metrics: Mapping[str, float | None],
                    provenance: Mapping[str, Any]) -> Baseline:
     """Write atomically; only the baseline metrics that have a value are stored."""
     path = Path(path)
-    kept = {k: _round(float(v)) for k, v in metrics.items()
-            if k in BASELINE_METRICS and v is not None}
+    kept = {k: v if isinstance(v, int) and not isinstance(v, bool) else _round(float(v))
+            for k, v in metrics.items() if k in BASELINE_METRICS and v is not None}
     document = {"schema_version": SCHEMA_VERSION, "metrics": kept,
                 "provenance": _rounded(dict(provenance))}
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
