@@ -430,3 +430,13 @@ def test_article_ranges():
     assert parse_articles("0-37") == (0, 37) and parse_articles(" 5 ") == (5, 5)
     with pytest.raises(QagateError, match="FIRST-LAST"):
         parse_articles("a-b")
+
+
+def test_the_qagate_command_prints_one_line_and_exits_2(monkeypatch, tmp_path, squad_file, capsys):
+    from qagate import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "distill", ("qagate.commands.distill", "distil a QA teacher"))
+    code = cli.main(["distill", "--teacher", str(tmp_path / "missing"), "--student-layers", "0,2,4",
+                     "--train", str(squad_file), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "teacher directory does not exist" in err

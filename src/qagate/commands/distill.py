@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     student.add_argument("--student-layers", metavar="I,J,...",
                          help="build the student from these teacher layers, e.g. 0,2,4 (DistilBERT recipe)")
     student.add_argument("--student", metavar="DIR", help="a student model directory with the teacher's vocabulary")
-    kd.add_argument("--temperature", type=float, default=2.0, help="softmax temperature T (default: 2)")
-    kd.add_argument("--alpha", type=float, default=0.5,
+    kd.add_argument("--temperature", type=float, metavar="T", default=2.0, help="softmax temperature T (default: 2)")
+    kd.add_argument("--alpha", type=float, metavar="A", default=0.5,
                     help="weight of the hard-label loss; 1.0 = hard labels only, the ablation (default: 0.5)")
     kd.add_argument("--cache-teacher-logits", action="store_true",
                     help="run the teacher once over the windows instead of at every step")

@@ -7,11 +7,15 @@ The training options are shared with ``qagate distill`` (``add_training_argument
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 from qagate.errors import QagateError
+
+#: Model names as ``qa_models/`` declarations accept them (qagate.models.config).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: Options that change neither the trained weights nor the numbers; left out of the recorded
 #: command so the card shows the recipe, not how one particular run was nursed.
@@ -42,17 +46,17 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, role: str) -> Non
                      help="longest answer in tokens, for the declaration and evaluation (default: 15)")
 
     opt = parser.add_argument_group("training")
-    opt.add_argument("--epochs", type=int, default=1, help="passes over the windows (default: 1)")
-    opt.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default: 1e-4)")
-    opt.add_argument("--batch-size", type=int, default=16, help="windows per step (default: 16)")
-    opt.add_argument("--max-seq-len", type=int, default=256, help="window length in tokens (default: 256)")
-    opt.add_argument("--stride", type=int, default=96, help="token overlap between windows (default: 96)")
-    opt.add_argument("--warmup-ratio", type=float, default=0.1,
+    opt.add_argument("--epochs", type=int, metavar="N", default=1, help="passes over the windows (default: 1)")
+    opt.add_argument("--lr", type=float, metavar="LR", default=1e-4, help="peak learning rate (default: 1e-4)")
+    opt.add_argument("--batch-size", type=int, metavar="N", default=16, help="windows per step (default: 16)")
+    opt.add_argument("--max-seq-len", type=int, metavar="TOKENS", default=256, help="window length in tokens (default: 256)")
+    opt.add_argument("--stride", type=int, metavar="TOKENS", default=96, help="token overlap between windows (default: 96)")
+    opt.add_argument("--warmup-ratio", type=float, metavar="R", default=0.1,
                      help="share of steps with linear warm-up, then linear decay (default: 0.1)")
-    opt.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default: 0.01)")
-    opt.add_argument("--max-grad-norm", type=float, default=1.0,
+    opt.add_argument("--weight-decay", type=float, metavar="W", default=0.01, help="AdamW weight decay (default: 0.01)")
+    opt.add_argument("--max-grad-norm", type=float, metavar="NORM", default=1.0,
                      help="gradient-norm clip, 0 = off (default: 1.0)")
-    opt.add_argument("--seed", type=int, default=42, help="seed for Python, NumPy and torch (default: 42)")
+    opt.add_argument("--seed", type=int, metavar="N", default=42, help="seed for Python, NumPy and torch (default: 42)")
     opt.add_argument("--freeze-embeddings", action="store_true",
                      help="keep the embedding block at the base model's values")
     opt.add_argument("--attention-dropout", type=float, metavar="P",
@@ -101,7 +105,11 @@ def output(args: argparse.Namespace) -> Any:
         raise QagateError(f"--max-answer-len must be at least 1, got {args.max_answer_len}")
     if args.save_every < 0:
         raise QagateError(f"--save-every must be >= 0, got {args.save_every}")
-    return Output(out_dir=out_dir, name=args.name or out_dir.resolve().name, role=args.role,
+    name = args.name or out_dir.resolve().name
+    if not _NAME.match(name):
+        raise QagateError(f"{name!r} is not a valid model name",
+                          hint="pass --name with letters, digits, '_', '-' and '.', starting with a letter or digit")
+    return Output(out_dir=out_dir, name=name, role=args.role,
                   declare_in=Path(args.declare_in) if args.declare_in else None,
                   max_answer_len=args.max_answer_len)
 
