@@ -17,9 +17,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "datasets")
 PROBE = textwrap.dedent("""\
-    import sys, pytest
+    import sys, traceback, pytest
+    HEAVY = %r
+    first = []
+
+    class Spy:  # records who imports a heavy package first, then lets the import go on
+        def find_spec(self, name, path=None, target=None):
+            if name in HEAVY and not first:
+                frames = [f for f in traceback.extract_stack()[:-1] if "importlib" not in f.filename]
+                first.append(" <- ".join(f"{f.filename}:{f.lineno}" for f in frames[-4:]))
+            return None
+
+    sys.meta_path.insert(0, Spy())
     rc = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *sys.argv[1:]])
-    print("HEAVY=" + ",".join(m for m in %r if m in sys.modules))
+    print("HEAVY=" + ",".join(m for m in HEAVY if m in sys.modules))
+    print("FIRST=" + (first[0] if first else ""))
     sys.exit(int(rc))
     """ % (HEAVY,))
 
@@ -30,9 +42,12 @@ def collect(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def heavy_modules(result: subprocess.CompletedProcess) -> str:
+    """The heavy packages imported, with the first importer (file:line chain) when any."""
     lines = [line for line in result.stdout.splitlines() if line.startswith("HEAVY=")]
-    assert lines, result.stdout + result.stderr
-    return lines[-1][len("HEAVY="):]
+    first = [line for line in result.stdout.splitlines() if line.startswith("FIRST=")]
+    assert lines and first, result.stdout + result.stderr
+    heavy = lines[-1][len("HEAVY="):]
+    return f"{heavy} (first imported from {first[-1][len('FIRST='):]})" if heavy else ""
 
 
 def test_collecting_the_embedded_gate_imports_nothing_heavy():
@@ -61,4 +76,4 @@ def test_collecting_gate_files_and_fixture_tests_imports_nothing_heavy(tmp_path)
 def test_collecting_the_whole_repository_imports_nothing_heavy():
     result = collect(ROOT)
     assert result.returncode in (0, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout[-3000:]
-    assert heavy_modules(result) == "", "a test module or plugin imports a heavy library at import time"
+    assert heavy_modules(result) == "", "a test module or conftest imports a heavy library at import time"
