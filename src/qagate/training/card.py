@@ -53,7 +53,7 @@ def _data_licence(source: str) -> str:
 
 
 def _articles(value: Any) -> str:
-    return "all" if not value else f"{value[0]}-{value[1]} (inclusive, file order)"
+    return "all articles" if not value else f"articles {value[0]}-{value[1]} (inclusive, file order)"
 
 
 def render_model_card(info: Mapping[str, Any]) -> str:
@@ -80,13 +80,13 @@ def render_model_card(info: Mapping[str, Any]) -> str:
               "- These weights are a derivative of both; honour both licences when you share them.", ""]
 
     lines += ["## Split", "",
-              f"- Training: `{train['source']}`, articles {_articles(train['articles'])}"
+              f"- Training: `{train['source']}`, {_articles(train['articles'])}"
               + (f", first {train['limit']} questions" if train.get("limit") else "")
               + f": {train['questions']:,} questions -> {train['windows']:,} windows "
               f"({train['answerable_windows']:,} contain their answer); "
               f"dataset fingerprint `{train['fingerprint'][:16]}`."]
     if held:
-        lines.append(f"- Held out: `{held['source']}`, articles {_articles(held['articles'])}: "
+        lines.append(f"- Held out: `{held['source']}`, {_articles(held['articles'])}: "
                      f"{held['questions']:,} questions the model never saw; fingerprint "
                      f"`{held['fingerprint'][:16]}`.")
     lines.append("")
@@ -108,7 +108,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     lines += [f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
               "length-grouped batches with dynamic padding.",
               f"- Optimiser: AdamW, lr {cfg['lr']:g}, weight decay {cfg['weight_decay']:g} (not on biases "
-              f"and LayerNorm), batch {cfg['batch_size']}, {cfg['epochs']} epoch(s) = {info['steps']:,} steps, "
+              f"and LayerNorm), batch {cfg['batch_size']}, {cfg['epochs']} epoch{'s' if cfg['epochs'] > 1 else ''} = {info['steps']:,} steps, "
               f"linear warm-up over {cfg['warmup_ratio']:.0%} of the steps then linear decay to 0, "
               f"gradient norm clipped at {cfg['max_grad_norm']:g}.",
               f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; attention dropout "

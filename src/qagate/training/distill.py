@@ -257,7 +257,7 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
                               pad_token_id=tokenizer.pad_token_id, path=cache_path,
                               fingerprint=_fingerprint(Path(teacher_dir), windows), progress=progress)
 
-    recipe = {"method": "distillation", "teacher": str(teacher_dir),
+    recipe = {"method": "distillation", "teacher": str(teacher_dir), "data": train_set.fingerprint,
               "student": described, "temperature": temperature, "alpha": alpha}
     loss_fn = DistillationLoss(teacher, temperature=temperature, alpha=alpha, cache=cache if cached else None)
     result = train(student, windows, cfg, out_dir=output.out_dir, loss_fn=loss_fn,

@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from qagate.errors import QagateError
 from qagate.training.features import (TrainingWindows, build_windows, check_window_settings, collate,
@@ -536,7 +536,7 @@ def finetune(*, base: str | Path, plan: DataPlan, output: Output, cfg: TrainConf
     if progress:
         print(f"training on {len(train_set)} questions -> {len(windows)} windows "
               f"({windows.answerable} contain their answer)")
-    recipe = {"method": "fine-tune", "base": str(base), "fresh_head": fresh_head,
+    recipe = {"method": "fine-tune", "base": str(base), "fresh_head": fresh_head, "data": train_set.fingerprint,
               "objective": "cross-entropy on start and end (padding masked)"}
     result = train(model, windows, cfg, out_dir=output.out_dir, loss_fn=supervised_loss,
                    pad_token_id=tokenizer.pad_token_id, resume=resume, save_every=save_every,
@@ -562,9 +562,3 @@ def licence_of(model_dir: Path) -> str | None:
             return value.strip()
     return None
 
-
-def command_line(argv: Sequence[str]) -> str:
-    """The exact command as a user can paste it back."""
-    import shlex
-
-    return " ".join(shlex.quote(a) for a in argv)
