@@ -6,9 +6,6 @@ import pytest
 
 from qagate.errors import QagateError
 
-pytest.importorskip("bert_score")
-
-
 @pytest.fixture(scope="module")
 def scorer(minilm_dir):
     from qagate.bertscore import BertScorer

@@ -13,8 +13,6 @@ from qagate.engine import EngineSettings, ExtractiveEngine, best_spans
 from qagate.errors import QagateError
 from qagate.models.extractive import ExtractiveModel
 
-torch = pytest.importorskip("torch")
-
 
 def example(context: str, question: str = "Which span?", qid: str = "q") -> QAExample:
     return QAExample(id=qid, title="t", context=context, question=question)
@@ -27,22 +25,27 @@ def tokenizer(minilm_dir):
     return AutoTokenizer.from_pretrained(minilm_dir)
 
 
-class KeywordQA(torch.nn.Module):
+def keyword_qa(tokenizer):
     """A 'model' whose start logit peaks on the token 'alpha' and end logit on 'omega'."""
+    import torch
 
-    def __init__(self, tokenizer) -> None:
-        super().__init__()
-        self.start_id = tokenizer.convert_tokens_to_ids("alpha")
-        self.end_id = tokenizer.convert_tokens_to_ids("omega")
+    class KeywordQA(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.start_id = tokenizer.convert_tokens_to_ids("alpha")
+            self.end_id = tokenizer.convert_tokens_to_ids("omega")
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        start = (input_ids == self.start_id).float() * 8.0 + torch.arange(input_ids.shape[1]) * 1e-4
-        end = (input_ids == self.end_id).float() * 8.0 - torch.arange(input_ids.shape[1]) * 1e-4
-        return SimpleNamespace(start_logits=start, end_logits=end)
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+            ramp = torch.arange(input_ids.shape[1]) * 1e-4
+            start = (input_ids == self.start_id).float() * 8.0 + ramp
+            end = (input_ids == self.end_id).float() * 8.0 - ramp
+            return SimpleNamespace(start_logits=start, end_logits=end)
+
+    return KeywordQA()
 
 
 def keyword_engine(tokenizer, **settings) -> ExtractiveEngine:
-    return ExtractiveEngine(KeywordQA(tokenizer), tokenizer, EngineSettings(**settings))
+    return ExtractiveEngine(keyword_qa(tokenizer), tokenizer, EngineSettings(**settings))
 
 
 # -- span search ----------------------------------------------------------------------------
@@ -70,6 +73,7 @@ def pipeline_decode(start, end, allowed, max_answer_len, topk):
 
 def test_best_spans_matches_the_pipeline_decoder():
     import numpy as np
+    import torch
 
     gen = torch.Generator().manual_seed(0)
     batch, length, max_len, k = 6, 40, 5, 12
