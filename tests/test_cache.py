@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from qagate.cache import PredictionCache, atomic_write_text, cache_key
+from qagate.cache import PredictionCache, cache_key
+from qagate.files import atomic_write_text
 from qagate.models.base import Predictions
 
 

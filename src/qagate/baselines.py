@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from qagate.errors import QagateError
+from qagate.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 BASELINE_METRICS = ("exact_match", "f1", "bertscore_f1", "parameter_count", "size_on_disk_mb")
@@ -97,20 +96,7 @@ def write_baseline(path: Path, metrics: Mapping[str, float | None],
                 "provenance": _rounded(dict(provenance))}
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     with _WRITE_LOCK:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        atomic_write_text(path, text)
     return Baseline(path, kept, dict(document["provenance"]))
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from qagate.errors import QagateError
+from qagate.stats import Interval  # numpy-free at import time
 
 # --- metrics ----------------------------------------------------------------------------------
 
@@ -474,16 +475,6 @@ def expand_vars(text: str) -> str:
 
 
 # --- deciding a rule --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A confidence interval of ``left side - right side`` of a rule (0 is the boundary)."""
-
-    estimate: float
-    low: float
-    high: float
-    level: float
 
 
 @dataclass(frozen=True)

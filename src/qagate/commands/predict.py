@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qagate.cache import atomic_write_text
+    from qagate.files import atomic_write_text
     from qagate.evaluation import predict_cached
 
     model, dataset = load_inputs(args)
