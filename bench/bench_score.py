@@ -13,74 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import string
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
+from qagate._squad_official import evaluate
 from qagate.data import load_dataset, load_predictions
 from qagate.metrics import score
 
 PREDICTIONS = ["bert-ensemble-google.json", "logistic-regression-stanford.json",
                "match-lstm-smu.json", "r-net-msra.json", "slqa-alibaba.json"]
-
-
-# --- evaluate-v1.1.py, transcribed (the reference) ------------------------------------------
-
-def normalize_answer(s):
-    def remove_articles(text):
-        return re.sub(r"\b(a|an|the)\b", " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    def lower(text):
-        return text.lower()
-
-    return white_space_fix(remove_articles(remove_punc(lower(s))))
-
-
-def f1_score(prediction, ground_truth):
-    prediction_tokens = normalize_answer(prediction).split()
-    ground_truth_tokens = normalize_answer(ground_truth).split()
-    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    return (2 * precision * recall) / (precision + recall)
-
-
-def exact_match_score(prediction, ground_truth):
-    return normalize_answer(prediction) == normalize_answer(ground_truth)
-
-
-def metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
-    return max(metric_fn(prediction, gt) for gt in ground_truths)
-
-
-def evaluate(dataset, predictions):
-    f1 = exact_match = total = 0
-    for article in dataset:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                total += 1
-                if qa["id"] not in predictions:
-                    continue  # the official script prints a message here
-                ground_truths = [x["text"] for x in qa["answers"]]
-                prediction = predictions[qa["id"]]
-                exact_match += metric_max_over_ground_truths(exact_match_score, prediction,
-                                                             ground_truths)
-                f1 += metric_max_over_ground_truths(f1_score, prediction, ground_truths)
-    return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 
 
 # --- the benchmark --------------------------------------------------------------------------

@@ -1,22 +1,20 @@
 """EM/F1 against an independent transcription of the official SQuAD scripts.
 
-The ``_official_*`` functions below are plain transcriptions of ``evaluate-v1.1.py`` and
+``qagate._squad_official`` holds plain transcriptions of ``evaluate-v1.1.py`` and
 ``evaluate-v2.0.py`` (kept deliberately naive); qagate's faster code must agree with them
 exactly, on the real leaderboard files and on random inputs.
 """
 
 from __future__ import annotations
 
-import collections
 import os
-import re
-import string
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qagate import _squad_official as official
 from qagate.data import Dataset, QAExample, load_dataset, load_predictions
 from qagate.metrics import exact_match, f1, normalize_answer, score
 
@@ -42,37 +40,7 @@ EXPECTED = {
 }
 
 
-# --- the official scripts, transcribed -------------------------------------------------------
-
-def _official_normalize(s):
-    def remove_articles(text):
-        return re.sub(r"\b(a|an|the)\b", " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    return white_space_fix(remove_articles(remove_punc(s.lower())))
-
-
-def _official_f1_v1(prediction, ground_truth):
-    prediction_tokens = _official_normalize(prediction).split()
-    ground_truth_tokens = _official_normalize(ground_truth).split()
-    common = collections.Counter(prediction_tokens) & collections.Counter(ground_truth_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    return (2 * precision * recall) / (precision + recall)
-
-
-def _official_em_v1(prediction, ground_truth):
-    return _official_normalize(prediction) == _official_normalize(ground_truth)
-
+# --- the official scripts (qagate._squad_official) over flat examples, per question -----------
 
 def _official_v1(examples, predictions):
     """evaluate-v1.1.py's evaluate(), over flat examples in file order; also per question."""
@@ -84,36 +52,22 @@ def _official_v1(examples, predictions):
             continue
         truths = list(ex.answers)
         pred = predictions[ex.id]
-        em = max(_official_em_v1(pred, t) for t in truths)
-        f = max(_official_f1_v1(pred, t) for t in truths)
+        em = max(official.exact_match_score(pred, t) for t in truths)
+        f = max(official.f1_score(pred, t) for t in truths)
         em_sum += em
         f1_sum += f
         per[ex.id] = (float(em), float(f))
     return 100.0 * em_sum / total, 100.0 * f1_sum / total, per
 
 
-def _official_f1_v2(a_gold, a_pred):
-    gold_toks = _official_normalize(a_gold).split() if a_gold else []
-    pred_toks = _official_normalize(a_pred).split() if a_pred else []
-    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
-    num_same = sum(common.values())
-    if len(gold_toks) == 0 or len(pred_toks) == 0:
-        return int(gold_toks == pred_toks)
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(pred_toks)
-    recall = 1.0 * num_same / len(gold_toks)
-    return (2 * precision * recall) / (precision + recall)
-
-
 def _official_v2(examples, predictions):
     """evaluate-v2.0.py's get_raw_scores + make_eval_dict (all predictions present)."""
     exact, f1s, has_ans = {}, {}, []
     for ex in examples:
-        gold = [a for a in ex.answers if _official_normalize(a)] or [""]
+        gold = [a for a in ex.answers if official.normalize_answer(a)] or [""]
         pred = predictions[ex.id]
-        exact[ex.id] = max(int(_official_normalize(a) == _official_normalize(pred)) for a in gold)
-        f1s[ex.id] = max(_official_f1_v2(a, pred) for a in gold)
+        exact[ex.id] = max(int(official.normalize_answer(a) == official.normalize_answer(pred)) for a in gold)
+        f1s[ex.id] = max(official.compute_f1(a, pred) for a in gold)
         if ex.answers:
             has_ans.append(ex.id)
     total = len(exact)
@@ -193,7 +147,7 @@ def test_v1_quirk_both_empty_is_em_1_but_f1_0():
     # Official v1.1: "the" and "a" both normalise to "", so EM is 1 but F1 is 0.
     assert exact_match("the", ["a"]) == 1.0
     assert f1("the", ["a"]) == 0.0
-    assert _official_f1_v1("the", "a") == 0
+    assert official.f1_score("the", "a") == 0
 
 
 def test_score_on_plain_sequence_and_missing_predictions():
