@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from qagate.cli import main
 from qagate.data import load_dataset
 
-
-def _shared() -> Path:
-    return Path(os.environ.get("QAGATE_SHARED")
-                or Path(__file__).resolve().parents[1].parent / "shared")
+from shared_data import SQUAD, needs_shared
 
 
-SQUAD = _shared() / "data" / "squad"
-needs_shared = pytest.mark.skipif(not (SQUAD / "dev-v1.1.json").is_file(),
-                                  reason=f"shared SQuAD data not found at {SQUAD} "
-                                         "(set QAGATE_SHARED to the shared/ folder)")
 
 
 def qagate_score(capsys, *args):

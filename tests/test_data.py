@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from qagate.data import SAMPLE, Dataset, QAExample, load_dataset, load_predictions, sample_path
 from qagate.errors import QagateError
 
-
-def _shared() -> Path:
-    return Path(os.environ.get("QAGATE_SHARED")
-                or Path(__file__).resolve().parents[1].parent / "shared")
+from shared_data import DEV, needs_shared
 
 
-DEV = _shared() / "data" / "squad" / "dev-v1.1.json"
-needs_dev = pytest.mark.skipif(not DEV.is_file(), reason=f"shared SQuAD dev set not found at "
-                                                         f"{DEV} (set QAGATE_SHARED)")
 
 CONTEXT = "Ada Lovelace wrote notes on the Analytical Engine in 1843."
 
@@ -71,7 +63,7 @@ def test_sample_ships_with_the_package():
             assert ex.context[s:s + len(a)] == a
 
 
-@needs_dev
+@needs_shared
 def test_dev_set_loads_with_the_shared_split():
     ds = load_dataset(DEV)
     assert (ds.name, len(ds), ds.articles, ds.version) == ("dev-v1.1", 10570, 48, "1.1")

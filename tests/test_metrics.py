@@ -7,8 +7,6 @@ exactly, on the real leaderboard files and on random inputs.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -18,16 +16,9 @@ from qagate import _squad_official as official
 from qagate.data import Dataset, QAExample, load_dataset, load_predictions
 from qagate.metrics import exact_match, f1, normalize_answer, score
 
-
-def _shared() -> Path:
-    return Path(os.environ.get("QAGATE_SHARED")
-                or Path(__file__).resolve().parents[1].parent / "shared")
+from shared_data import SQUAD, needs_shared
 
 
-SQUAD = _shared() / "data" / "squad"
-needs_shared = pytest.mark.skipif(not (SQUAD / "dev-v1.1.json").is_file(),
-                                  reason=f"shared SQuAD data not found at {SQUAD} "
-                                         "(set QAGATE_SHARED to the shared/ folder)")
 
 # file -> (exact_match, f1). The first two are the official numbers from shared/README.md; the
 # other three were computed with the official v1.1 script semantics (the transcription below).
