@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("qagate.commands.evaluate", "run a declared model and report EM, F1, BERTScore and speed"),
     "finetune": ("qagate.commands.finetune", "fine-tune an encoder for extractive QA on SQuAD-format data"),
     "distill": ("qagate.commands.distill", "distil a QA teacher into a smaller student (soft + hard labels)"),
+    "pack": ("qagate.commands.pack", "store only what a model changed from its pip-installed base"),
 }
 
 

@@ -14,7 +14,7 @@ import struct
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from qagate import __version__
+from qagate import __version__, zoo
 from qagate.engine import EngineSettings, ExtractiveEngine
 from qagate.errors import QagateError
 from qagate.models.base import Predictions
@@ -130,6 +130,8 @@ class ExtractiveModel:
                               hint="point 'source' at a folder written by save_pretrained")
         if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in path.iterdir()):
             raise QagateError("missing model files: no weights (*.safetensors or *.bin)", path=path)
+        if zoo.is_packed(path):  # only what differs from a pip-installed base: rebuild it once
+            return zoo.materialize(path.resolve())
         return path.resolve()
 
     # -- loading -----------------------------------------------------------------------------
