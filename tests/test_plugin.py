@@ -355,3 +355,21 @@ def test_missing_models_folder_is_one_line(project):
     result.assert_outcomes(errors=1)
     assert "nowhere: models folder does not exist" in result.stdout.str() or \
         "model folder not found" in result.stdout.str()
+
+
+def test_prepare_model_hook_runs_once_per_model_before_it_is_built(project):
+    project.pytester.makeconftest("""
+        import pathlib
+        def pytest_qagate_prepare_model(config, spec):
+            log = pathlib.Path(config.rootpath) / "prepared.log"
+            with log.open("a") as handle:
+                handle.write(spec.name + "\\n")
+        """)
+    project.gate("""\
+        rules:
+          - apply_to: students
+            require: [exact_match >= 0.95 * teacher, f1 >= 0.9 * teacher]
+        """)
+    project.run("-rA").assert_outcomes(passed=2, failed=2)
+    prepared = (project.root / "prepared.log").read_text().split()
+    assert sorted(prepared) == ["bad", "good", "teacher"]
