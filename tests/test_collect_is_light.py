@@ -53,7 +53,7 @@ def heavy_modules(result: subprocess.CompletedProcess) -> str:
 def test_collecting_the_embedded_gate_imports_nothing_heavy():
     result = collect(ROOT, "quality_tests")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "gate_release.yaml::demo-student::" in result.stdout
+    assert "gate_release.yaml::minilm3-distilled::" in result.stdout
     assert heavy_modules(result) == ""
 
 

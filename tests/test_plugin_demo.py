@@ -1,25 +1,18 @@
-"""The embedded default and the speed-up gate, with real (tiny, random-weight) BERT models.
+"""The embedded default (the packed demo zoo) and the speed-up gate with tiny BERT models.
 
 These run torch: ``flock /tmp/qagate-torch.lock`` when other torch jobs share the machine.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+from tiny_models import RECIPES, build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_example_conftest():
-    spec = importlib.util.spec_from_file_location("qagate_example_conftest", ROOT / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_embedded_default_passes_on_a_clean_checkout(tmp_path):
@@ -29,29 +22,28 @@ def test_embedded_default_passes_on_a_clean_checkout(tmp_path):
          "-p", "no:cacheprovider", "--qagate-cache", str(tmp_path / "cache")],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "demo-student                  speedup>=3" in result.stdout or "speedup>=3" in result.stdout
+    assert "minilm3-distilled" in result.stdout and "speedup>=" in result.stdout
     assert "created baseline" not in result.stdout and "regenerated" not in result.stdout
 
 
-def test_demo_models_are_deterministic(tmp_path):
-    example = load_example_conftest()
-    recipe = example.DEMO_RECIPES["demo-student"]
-    first = example.build_demo_model(tmp_path / "a" / "demo-student", recipe)
-    second = example.build_demo_model(tmp_path / "b" / "demo-student", recipe)
+def test_tiny_models_are_deterministic(tmp_path):
+    recipe = RECIPES["tiny-student"]
+    first = build_tiny_model(tmp_path / "a" / "tiny-student", recipe)
+    second = build_tiny_model(tmp_path / "b" / "tiny-student", recipe)
     assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    example.build_demo_model(first, recipe)          # same recipe: nothing rebuilt
+    build_tiny_model(first, recipe)          # same recipe: nothing rebuilt
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_speedup_gate_and_latency_fixture(pytester):
+def test_speedup_gate_and_latency_fixture(pytester, tmp_path_factory):
     import torch  # noqa: F401  (loaded before pytester snapshots sys.modules)
     import transformers  # noqa: F401
 
-    example = load_example_conftest()
+    built = tmp_path_factory.mktemp("tiny-models")
     models = pytester.mkdir("models")
-    for name, role in (("demo-teacher", "teacher"), ("demo-student", "student")):
-        target = example.build_demo_model(example.DEMO_DIR / name, example.DEMO_RECIPES[name])
+    for name, role in (("tiny-teacher", "teacher"), ("tiny-student", "student")):
+        target = build_tiny_model(built / name, RECIPES[name])
         (models / f"{name}.yaml").write_text(
             f"name: {name}\nrole: {role}\nkind: extractive\nsource: {target}\n"
             f"max_seq_len: 256\ndoc_stride: 96\ndevice: cpu\n")
@@ -72,6 +64,6 @@ def test_speedup_gate_and_latency_fixture(pytester):
                                 "--qagate-latency-questions", "16")
     result.assert_outcomes(passed=3, failed=1)
     out = result.stdout.str()
-    assert "FAILED gate_speed.yaml::demo-student::speedup>=1000" in out
-    assert "qagate gate FAIL: demo-student :: speedup>=1000 on sample (65 questions)" in out
-    assert "PASSED gate_speed.yaml::demo-student::speedup>=2" in out
+    assert "FAILED gate_speed.yaml::tiny-student::speedup>=1000" in out
+    assert "qagate gate FAIL: tiny-student :: speedup>=1000 on sample (65 questions)" in out
+    assert "PASSED gate_speed.yaml::tiny-student::speedup>=2" in out
