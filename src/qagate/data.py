@@ -431,8 +431,8 @@ def _build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[
             f"context[answer_start:answer_start+len(text)]: {_preview(ids)}; first: {qid} "
             f"answer {text!r} at {start} reads {got!r}", path=source,
             hint="fix answer_start" + ("" if not strict else
-                                       ", or load with strict=False to re-locate answers "
-                                       "by their text"))
+                                       "; in Python, load_dataset(..., strict=False) "
+                                       "re-locates answers by their text"))
     return tuple(examples)
 
 
