@@ -32,11 +32,11 @@ def test_answers_missing_ids_and_fingerprint(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "predictions file is empty"),
+    (b"", "file is empty"),
     (b"\xff\xfe{}", "not UTF-8"),
-    (b'{"a": "x"', "not valid JSON"),
-    (b'["a"]', "must be a JSON object"),
-    (b'{"a": 3}', "a: answer must be a string, got int"),
+    (b'{"a": "x"', "looks truncated"),
+    (b'["a"]', "expected a JSON object"),
+    (b'{"a": 3}', r"1 prediction\(s\) are not strings \(a; 'a' is a number\)"),
 ])
 def test_bad_files_get_one_line_errors(tmp_path, content, message):
     path = tmp_path / "bad.json"
@@ -48,7 +48,7 @@ def test_bad_files_get_one_line_errors(tmp_path, content, message):
 
 def test_missing_file_from_a_declaration(tmp_path):
     (tmp_path / "m.yaml").write_text("name: old\nkind: replay\nsource: preds/none.json\n")
-    with pytest.raises(QagateError, match="predictions file not found"):
+    with pytest.raises(QagateError, match="none.json: no such file"):
         build_model(load_model_spec(tmp_path / "m.yaml"))
 
 

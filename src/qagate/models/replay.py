@@ -8,40 +8,12 @@ parameters: ``predict`` reports no timings and ``info`` no size.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from qagate.data import load_predictions
 from qagate.errors import QagateError
 from qagate.models.base import Predictions
-
-
-def read_predictions_file(path: Path) -> dict[str, str]:
-    """Load and validate an official predictions file (JSON object: question id -> answer)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise QagateError("predictions file not found", path=path) from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise QagateError(f"cannot read predictions file: {exc.__class__.__name__}", path=path) from None
-    if not data.strip():
-        raise QagateError("predictions file is empty", path=path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise QagateError(f"predictions file is not UTF-8 (byte {exc.start})", path=path) from None
-    try:
-        answers = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise QagateError(f"predictions file is not valid JSON: {exc.msg} at line {exc.lineno} "
-                          f"column {exc.colno}", path=path) from None
-    if not isinstance(answers, dict):
-        raise QagateError(f"predictions must be a JSON object (question id -> answer text), "
-                          f"got {type(answers).__name__}", path=path)
-    for qid, text in answers.items():
-        if not isinstance(text, str):
-            raise QagateError(f"answer must be a string, got {type(text).__name__}", path=path, item=qid)
-    return answers
 
 
 class ReplayModel:
@@ -50,7 +22,7 @@ class ReplayModel:
     def __init__(self, name: str, path: str | Path) -> None:
         self.name = name
         self.path = Path(path)
-        self._answers = read_predictions_file(self.path)
+        self._answers = load_predictions(self.path)
         self._fingerprint = hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     @classmethod
