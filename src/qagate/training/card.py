@@ -6,6 +6,7 @@ a model card that states data, licences, split, recipe, the exact command and th
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,6 +47,42 @@ def evaluate_declared(declaration: str | Path, dataset: Any) -> dict[str, Any]:
             "f1": scores.f1, "seconds_per_question": predictions.seconds_per_question}
 
 
+#: How an installed package's folder is shown in a card's command block, with the line that sets it.
+SITE_PACKAGES = "$SITE_PACKAGES"
+_SITE_PACKAGES_LINE = ("SITE_PACKAGES=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')")
+
+
+def portable_path(path: str | os.PathLike[str]) -> str:
+    """A path as a card shows it, so that the card reads the same on every machine: a folder
+    inside an installed package becomes ``$SITE_PACKAGES/<package>/...``, a path under the
+    working directory becomes relative to it, anything else stays as it is."""
+    text = os.fspath(path)
+    parts = Path(text).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            at = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join([SITE_PACKAGES, *parts[at + 1:]])
+    if os.path.isabs(text):
+        try:
+            return Path(text).relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            pass
+    return text
+
+
+def portable_command(command: str) -> str:
+    """``command`` with every absolute path made portable (see ``portable_path``); when one
+    lies in an installed package, a first line sets ``SITE_PACKAGES`` so the block still runs."""
+    words = shlex.split(command)
+    shown = []
+    for word in words:
+        path = portable_path(word) if os.path.isabs(word) else word
+        shown.append(f'"{SITE_PACKAGES}"{shlex.quote(path[len(SITE_PACKAGES):])}'
+                     if path.startswith(SITE_PACKAGES) else shlex.quote(path))
+    text = " ".join(shown)
+    return f"{_SITE_PACKAGES_LINE}\n{text}" if SITE_PACKAGES in text else text
+
+
 def _data_licence(source: str) -> str:
     if "squad" in source.lower():
         return f"SQuAD (Rajpurkar et al., 2016), licensed {SQUAD_LICENCE} (text from Wikipedia)"
@@ -76,7 +113,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     lines += ["## Data and licences", "",
               f"- Training data: {_data_licence(train['source'])}.",
               f"- {'Teacher' if info.get('method') == 'distillation' else 'Base model'}: "
-              f"`{info.get('base') or info.get('teacher')}`, licensed {base_licence or 'as its own model card states'}.",
+              f"`{portable_path(info.get('base') or info.get('teacher'))}`, licensed {base_licence or 'as its own model card states'}.",
               "- These weights are a derivative of both; honour both licences when you share them.", ""]
 
     lines += ["## Split", "",
@@ -94,7 +131,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     cfg = info["config"]
     lines += ["## Recipe", ""]
     if info.get("method") == "distillation":
-        lines += [f"- Teacher: `{info['teacher']}`.",
+        lines += [f"- Teacher: `{portable_path(info['teacher'])}`.",
                   f"- Student: {info['student']}.",
                   f"- Loss: alpha * CE(hard labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || "
                   f"softmax(student / T)) on the start and on the end logits, padding masked; "
@@ -102,7 +139,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
                   + (" (hard labels only: the ablation)" if info["alpha"] == 1.0 else "") + ".",
                   f"- Teacher logits: {'computed once and cached' if info.get('cached_teacher') else 'recomputed every step'}."]
     else:
-        lines += [f"- Base: `{info['base']}`"
+        lines += [f"- Base: `{portable_path(info['base'])}`"
                   + (" (encoder only; a fresh span head was initialised)" if info.get("fresh_head") else "") + ".",
                   "- Loss: cross-entropy on the start and on the end token (padding masked)."]
     lines += [f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
@@ -119,7 +156,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
               + (f" after resuming at step {info['resumed_from']}" if info.get("resumed_from") else "")
               + ".", ""]
 
-    lines += ["## Command", "", "```sh", info.get("command") or "(library call)", "```", ""]
+    lines += ["## Command", "", "```sh", portable_command(info["command"]) if info.get("command") else "(library call)", "```", ""]
 
     lines += ["## Held-out results", ""]
     numbers = info.get("held_out")
