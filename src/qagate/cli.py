@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("qagate.commands.finetune", "fine-tune an encoder for extractive QA on SQuAD-format data"),
     "distill": ("qagate.commands.distill", "distil a QA teacher into a smaller student (soft + hard labels)"),
     "pack": ("qagate.commands.pack", "store only what a model changed from its pip-installed base"),
+    "history": ("qagate.commands.history", "list the recorded quality-gate runs, newest first"),
+    "dashboard": ("qagate.commands.dashboard", "write the run history as an HTML page of pass/fail and trends"),
 }
 
 

@@ -9,6 +9,7 @@ pays for them. Nothing here touches git, the network, a GPU or scans the file sy
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey["QagateSession"]()
+STARTED_KEY = pytest.StashKey[float]()
+HISTORY_NOTE_KEY = pytest.StashKey[str]()
 GATE_FILE_PREFIX = "gate_"
 GATE_FILE_SUFFIXES = (".yaml", ".yml")
 
@@ -77,6 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.hook.pytest_qagate_prepare_model(config=config, spec=spec)
 
     config.stash[SESSION_KEY] = QagateSession(settings, prepare_model=prepare)
+    config.stash[STARTED_KEY] = time.time()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -396,6 +400,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Append this run's gate results to the run history (``--qagate-history``)."""
+    config = session.config
+    qsession = config.stash.get(SESSION_KEY, None)
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if (qsession is None or settings is None or settings.history is None or not qsession.records
+            or hasattr(config, "workerinput")):   # xdist workers: the controller writes
+        return
+    from dataclasses import asdict
+
+    from qagate import history
+
+    metrics = []
+    for name, dataset, result, latency, speedup in qsession.evaluated():
+        row = {"model": name, "dataset": dataset, **result.metrics}
+        if latency is not None:
+            row["seconds_per_question"] = latency.seconds_per_question
+        if speedup is not None:
+            row["speedup"] = speedup
+        metrics.append(row)
+    dataset = settings.dataset
+    if dataset != "sample" and not dataset.startswith("hf:"):
+        dataset = _rel(Path(dataset), config)
+    run = history.build_run(
+        results=[asdict(record) for record in qsession.records.values()], metrics=metrics,
+        started=config.stash.get(STARTED_KEY, time.time()), exit_status=int(exitstatus),
+        rootdir=Path(config.rootpath),
+        settings={"dataset": dataset, "limit": settings.limit, "articles": settings.articles,
+                  "models": _rel(settings.models, config), "args": list(config.invocation_params.args)})
+    try:
+        history.append_run(settings.history, run)
+        config.stash[HISTORY_NOTE_KEY] = f"run {run['id']} ({run['outcome']}) appended to {_rel(settings.history, config)}"
+    except OSError as exc:
+        config.stash[HISTORY_NOTE_KEY] = (f"WARNING: run history not written: {settings.history}: "
+                                          f"{exc.strerror or exc} (set --qagate-history to a writable "
+                                          "file, or none)")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     from qagate import report
@@ -427,6 +469,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             write(line)
     for path, action in sorted(actions.items()):
         write(f"{action} baseline {_rel(path, config)}")
+    note = config.stash.get(HISTORY_NOTE_KEY, None)
+    if note:
+        write(f"history: {note}")
 
 
 def _rel(path: Path, config: pytest.Config) -> str:

