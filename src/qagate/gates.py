@@ -63,7 +63,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 REFERENCES = ("teacher", "baseline")
 APPLY_TO_GROUPS = ("students", "teacher", "all")
 GATE_KEYS = ("description", "dataset", "models", "requires", "rules")
-DATASET_KEYS = ("source", "limit", "seed", "articles")
+DATASET_KEYS = ("source", "limit", "seed", "articles", "perturb", "perturb_seed")
 BLOCK_KEYS = ("apply_to", "require", "confidence")
 RULE_KEYS = ("rule", "confidence")
 
@@ -178,9 +178,11 @@ class DatasetRequest:
     limit: int | None = None
     seed: int | None = None
     articles: tuple[int, int] | None = None
+    perturb: tuple[str, ...] = ()          # qagate.perturb kinds; () = the data as it is
+    perturb_seed: int = 0
 
     def key(self) -> tuple:
-        return (self.spec, self.limit, self.seed, self.articles)
+        return (self.spec, self.limit, self.seed, self.articles, self.perturb, self.perturb_seed)
 
 
 @dataclass(frozen=True)
@@ -384,7 +386,27 @@ class _Reader:
                 raise QagateError(f"dataset articles must be a range such as 38-47, got {text!r}",
                                   path=self.at(fields["articles"]))
             articles = (int(match[1]), int(match[2] or match[1]))
-        return DatasetRequest(request.spec, limit, seed, articles)
+        perturb: tuple[str, ...] = ()
+        perturb_seed = 0
+        if "perturb" in fields:
+            from qagate.perturb import KINDS
+
+            kinds = self.value(fields["perturb"])
+            kinds = [kinds] if isinstance(kinds, str) else kinds
+            if (not isinstance(kinds, list) or not kinds
+                    or any(not isinstance(k, str) or k not in KINDS for k in kinds)):
+                raise QagateError(f"dataset perturb must list perturbations from {', '.join(KINDS)}; "
+                                  f"got {self.value(fields['perturb'])!r}", path=self.at(fields["perturb"]))
+            perturb = tuple(dict.fromkeys(kinds))
+        if "perturb_seed" in fields:
+            perturb_seed = self.value(fields["perturb_seed"])
+            if not isinstance(perturb_seed, int) or isinstance(perturb_seed, bool):
+                raise QagateError(f"dataset perturb_seed must be an integer, got {perturb_seed!r}",
+                                  path=self.at(fields["perturb_seed"]))
+            if not perturb:
+                raise QagateError("dataset perturb_seed without perturb: name the perturbations too",
+                                  path=self.at(fields["perturb_seed"]))
+        return DatasetRequest(request.spec, limit, seed, articles, perturb, perturb_seed)
 
     def _dataset_spec(self, node: Any) -> str:
         spec = self.expand(node, "dataset")

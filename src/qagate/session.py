@@ -117,7 +117,8 @@ class QagateSession:
             gate_request.spec,
             gate_request.limit if gate_request.limit is not None else s.limit,
             gate_request.seed if gate_request.seed is not None else s.seed,
-            gate_request.articles if gate_request.articles is not None else s.articles)
+            gate_request.articles if gate_request.articles is not None else s.articles,
+            gate_request.perturb, gate_request.perturb_seed)
 
     def dataset(self, request: DatasetRequest | None = None) -> "Dataset":
         request = request or self.request()
@@ -125,9 +126,13 @@ class QagateSession:
             if request.key() not in self._datasets:
                 from qagate.data import load_dataset
 
-                self._datasets[request.key()] = load_dataset(
-                    request.spec, limit=request.limit, seed=request.seed,
-                    articles=request.articles)
+                dataset = load_dataset(request.spec, limit=request.limit, seed=request.seed,
+                                       articles=request.articles)
+                if request.perturb:
+                    from qagate.perturb import perturb_dataset
+
+                    dataset = perturb_dataset(dataset, request.perturb, request.perturb_seed)
+                self._datasets[request.key()] = dataset
             return self._datasets[request.key()]
 
     # --- models, evaluations, latencies -------------------------------------------------------

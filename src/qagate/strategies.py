@@ -1,0 +1,55 @@
+"""Hypothesis strategies for robustness tests: perturbed copies of a SQuAD example whose
+reference answers stay valid spans (the edits of :mod:`qagate.perturb`).
+
+    from hypothesis import given, settings
+    from qagate.strategies import perturbed
+
+    @settings(max_examples=20, deadline=None)
+    @given(data=st.data())
+    def test_answer_survives_extra_whitespace(data, teacher, qagate_dataset):
+        example = qagate_dataset.examples[0]
+        variant = data.draw(perturbed(example, kinds=["whitespace"]))
+        ...
+
+Hypothesis shrinks a failing case towards fewer and earlier edits, so a failure report shows
+the smallest perturbation that changed the answer.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Sequence
+
+from hypothesis import strategies as st
+
+from qagate.perturb import KINDS, check_kinds, perturb_example
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.data import QAExample
+
+
+def perturbed(example: "QAExample", kinds: Sequence[str] = ("typo", "whitespace", "case"),
+              distractors: Sequence[str] = (), *, max_kinds: int | None = None) -> st.SearchStrategy["QAExample"]:
+    """Perturbed copies of ``example``: a non-empty subset of ``kinds``, each applied once at
+    positions Hypothesis draws. ``distractors``: sentences for the ``distractor`` kind (e.g.
+    from other articles; see :func:`qagate.perturb.distractor_pool`)."""
+    kinds = check_kinds(list(kinds))
+    if "distractor" in kinds and not distractors:
+        raise ValueError("the 'distractor' kind needs sentences: pass distractors=[...]")
+    subsets = st.lists(st.sampled_from(kinds), min_size=1, max_size=max_kinds or len(kinds), unique=True)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> "QAExample":
+        chosen = draw(subsets)
+        rng = draw(st.randoms(use_true_random=False))
+        return perturb_example(example, rng, chosen, distractors)
+
+    return build()
+
+
+def perturbation_seeds() -> st.SearchStrategy[random.Random]:
+    """Seeded ``random.Random`` instances, for building your own edits with qagate.perturb."""
+    return st.randoms(use_true_random=False)
+
+
+__all__ = ["KINDS", "perturbed", "perturbation_seeds"]
