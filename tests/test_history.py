@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_plugin import Project
+from test_plugin import Project, project  # noqa: F401 (a fixture)
 
 from qagate import cli
 from qagate.dashboard import render
@@ -98,7 +98,7 @@ def test_dashboard_shows_each_run_the_gate_grid_and_trends(tmp_path):
     page = render(runs)
     assert page.count("<tr><td>") >= 3                               # one row per run
     assert page.count('class="cell"') == 3                           # one cell per run for the rule
-    assert 'title="fail: 74.00 &gt;= 75.00"' in page
+    assert 'title="fail: 74.0000 &gt;= 75.0000"' in page
     assert page.count("<svg") == 2                                   # the gated value and the EM trend
     assert "3 runs; latest" in page and ">PASS<" in page
     assert render(runs, last=2).count('class="cell"') == 2
@@ -132,16 +132,13 @@ def test_history_and_dashboard_commands(tmp_path, capsys):
 # --- through pytest -------------------------------------------------------------------------
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> Project:
-    p = Project(pytester)
-    p.model("teacher", "teacher", 1.0)
-    p.model("good", "student", 0.99)
-    p.model("bad", "student", 0.70)
-    p.gate("rules:\n  - apply_to: students\n    require: [exact_match >= 0.95 * teacher]\n")
-    return p
+def gated(project: Project) -> Project:
+    project.gate("rules:\n  - apply_to: students\n    require: [exact_match >= 0.95 * teacher]\n")
+    return project
 
 
-def test_every_gating_run_appends_its_results(project):
+def test_every_gating_run_appends_its_results(gated):
+    project = gated
     history = project.root / ".qagate" / "history.jsonl"
     first = project.run()
     first.assert_outcomes(passed=1, failed=1)
@@ -158,21 +155,24 @@ def test_every_gating_run_appends_its_results(project):
     assert runs[0]["settings"]["dataset"] == "data.json"
 
 
-def test_history_can_move_or_be_turned_off(project):
+def test_history_can_move_or_be_turned_off(gated):
+    project = gated
     project.run("--qagate-history", "ci/runs.jsonl")
     assert len(read_history(project.root / "ci" / "runs.jsonl").runs) == 1
     project.run("--qagate-history", "none")
     assert not (project.root / ".qagate" / "history.jsonl").exists()
 
 
-def test_an_unwritable_history_warns_and_keeps_the_verdicts(project):
+def test_an_unwritable_history_warns_and_keeps_the_verdicts(gated):
+    project = gated
     (project.root / "blocked").write_text("a file, not a folder")
     result = project.run("--qagate-history", "blocked/history.jsonl")
     result.assert_outcomes(passed=1, failed=1)
     assert "WARNING: run history not written" in result.stdout.str()
 
 
-def test_runs_without_gates_write_nothing(project):
+def test_runs_without_gates_write_nothing(gated):
+    project = gated
     project.pytester.makepyfile(test_plain="def test_x():\n    assert True\n")
     project.run("test_plain.py").assert_outcomes(passed=1)
     assert not (project.root / ".qagate" / "history.jsonl").exists()

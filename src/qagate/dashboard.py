@@ -11,6 +11,8 @@ import time
 from html import escape
 from typing import Any, Iterable, Mapping, Sequence
 
+from qagate.report import fmt as _num
+
 COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#6a1b9a", "undecided": "#ef6c00",
            "undecided (skipped)": "#ef6c00", "skipped": "#9e9e9e", "value": "#1565c0"}
 MISSING = "#eeeeee"
@@ -18,18 +20,6 @@ MISSING = "#eeeeee"
 
 def _e(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
-
-
-def _num(value: Any, metric: str | None = None) -> str:
-    if value is None:
-        return "-"
-    if metric == "parameter_count":
-        return f"{int(round(value)):,}"
-    if metric == "speedup":
-        return f"{value:.2f}x"
-    if metric == "seconds_per_question":
-        return f"{value:.4f}"
-    return f"{value:.2f}"
 
 
 def _commit(run: Mapping[str, Any]) -> str:
