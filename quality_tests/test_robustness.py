@@ -8,6 +8,7 @@ drawn cases the same in every run, so a release gate never flips on luck.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from qagate.strategies import perturbed
 def test_small_edits_away_from_the_answer_keep_it(qa_model, qagate_dataset, qagate_eval, data):
     result = qagate_eval(qa_model)
     right = [ex for ex in qagate_dataset.examples if result.scores.per_question_em.get(ex.id) == 1.0]
+    if not right:
+        pytest.skip(f"{qa_model.name} answers no question of {qagate_dataset.name} exactly")
     example = data.draw(st.sampled_from(right), label="question")
     variant = data.draw(perturbed(example, kinds=["typo", "whitespace", "case"]), label="perturbed")
     answer = qa_model.predict([variant]).answers[variant.id]

@@ -101,6 +101,7 @@ def test_dashboard_shows_each_run_the_gate_grid_and_trends(tmp_path):
     assert 'title="fail: 74.0000 &gt;= 75.0000"' in page
     assert page.count("<svg") == 2                                   # the gated value and the EM trend
     assert "3 runs; latest" in page and ">PASS<" in page
+    assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert render(runs, last=2).count('class="cell"') == 2
 
 

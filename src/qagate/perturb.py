@@ -182,7 +182,8 @@ def check_kinds(kinds: Sequence[str], where: str = "perturb") -> tuple[str, ...]
 def perturb_dataset(dataset: "Dataset", kinds: Sequence[str], seed: int = 0) -> "Dataset":
     """A reproducible perturbed copy: the same questions and ids, each context perturbed once
     (a context shared by several questions is perturbed for each on its own, so that each
-    question's answers are protected). Named ``<name>+<kinds>-s<seed>``."""
+    question's answers are protected). Distractors come from other articles (from any article
+    when the dataset has only one). Named ``<name>+<kinds>-s<seed>``."""
     from qagate.data import Dataset
 
     kinds = check_kinds(kinds)
