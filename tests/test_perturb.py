@@ -133,3 +133,18 @@ def test_bad_perturb_settings_are_one_line_collection_errors(pytester, dataset, 
 def test_a_perturbed_dataset_serialises_like_any_other(tmp_path):
     one = perturb_dataset(SAMPLE, ["whitespace"], seed=0)
     assert json.dumps([e.context for e in one.examples])
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), index=st.integers(0, len(SAMPLE.examples) - 1))
+def test_typos_and_case_changes_spare_the_question_words_by_default(data, index):
+    import re
+
+    example = SAMPLE.examples[index]
+    variant = data.draw(perturbed(example, kinds=["typo", "case"]))
+    asked = {w.lower() for w in re.findall(r"[^\W\d_]{4,}", example.question)}
+    before = re.findall(r"[^\W\d_]+", example.context)
+    after = re.findall(r"[^\W\d_]+", variant.context)
+    assert len(before) == len(after)
+    changed = {b.lower() for b, a in zip(before, after) if a != b}
+    assert changed and not changed & asked

@@ -90,13 +90,14 @@ def apply_edits(example: "QAExample", edits: Sequence[Edit]) -> "QAExample":
 
 # --- the kinds: each proposes edits for one example --------------------------------------------
 
-def typo_edits(example: "QAExample", rng: random.Random, n: int = 1) -> list[Edit]:
+def typo_edits(example: "QAExample", rng: random.Random, n: int = 1,
+               spare: frozenset[str] = frozenset()) -> list[Edit]:
     # Inner letters only (the first and last stay), and two that differ, so the word changes.
     def swappable(word: str) -> list[int]:
         return [i for i in range(1, len(word) - 2) if word[i] != word[i + 1]]
 
-    words = [m for m in _WORD.finditer(example.context)
-             if is_free(example, m.start(), m.end()) and swappable(m.group())]
+    words = [m for m in _WORD.finditer(example.context) if is_free(example, m.start(), m.end())
+             and swappable(m.group()) and m.group().lower() not in spare]
     edits = []
     for match in rng.sample(words, min(n, len(words))):
         word = match.group()
@@ -110,9 +111,11 @@ def whitespace_edits(example: "QAExample", rng: random.Random, n: int = 2) -> li
     return [Edit(i, i + 1, rng.choice(("  ", "\n", " \n "))) for i in sorted(rng.sample(spaces, min(n, len(spaces))))]
 
 
-def case_edits(example: "QAExample", rng: random.Random, n: int = 1) -> list[Edit]:
+def case_edits(example: "QAExample", rng: random.Random, n: int = 1,
+               spare: frozenset[str] = frozenset()) -> list[Edit]:
     words = [m for m in _WORD.finditer(example.context)
-             if is_free(example, m.start(), m.end()) and not m.group().isupper()]
+             if is_free(example, m.start(), m.end()) and not m.group().isupper()
+             and m.group().lower() not in spare]
     return [Edit(m.start(), m.end(), m.group().upper()) for m in rng.sample(words, min(n, len(words)))]
 
 
@@ -153,14 +156,22 @@ def distractor_pool(examples: Sequence["QAExample"]) -> dict[int, list[str]]:
     return pool
 
 
+def question_words(example: "QAExample") -> frozenset[str]:
+    """The question's words (lower-cased), for edits that should leave them alone."""
+    return frozenset(w.lower() for w in _WORD.findall(example.question))
+
+
 def perturb_example(example: "QAExample", rng: random.Random, kinds: Sequence[str],
-                    pool: Sequence[str] = ()) -> "QAExample":
+                    pool: Sequence[str] = (), *, spare_question_words: bool = False) -> "QAExample":
     """One perturbed copy of ``example`` with one edit of each kind in ``kinds`` (where the
-    context leaves room for it); ``pool``: sentences to draw distractors from."""
+    context leaves room for it); ``pool``: sentences to draw distractors from.
+    ``spare_question_words``: typos and case changes leave the words the question uses alone
+    (a typo in the very word a question asks about tests spelling, not robustness)."""
+    spare = question_words(example) if spare_question_words else frozenset()
     makers: dict[str, Callable[[], list[Edit]]] = {
-        "typo": lambda: typo_edits(example, rng),
+        "typo": lambda: typo_edits(example, rng, spare=spare),
         "whitespace": lambda: whitespace_edits(example, rng),
-        "case": lambda: case_edits(example, rng),
+        "case": lambda: case_edits(example, rng, spare=spare),
         "distractor": lambda: distractor_edit(example, rng, pool),
     }
     edits: list[Edit] = []

@@ -29,10 +29,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def perturbed(example: "QAExample", kinds: Sequence[str] = ("typo", "whitespace", "case"),
-              distractors: Sequence[str] = (), *, max_kinds: int | None = None) -> st.SearchStrategy["QAExample"]:
+              distractors: Sequence[str] = (), *, max_kinds: int | None = None,
+              spare_question_words: bool = True) -> st.SearchStrategy["QAExample"]:
     """Perturbed copies of ``example``: a non-empty subset of ``kinds``, each applied once at
     positions Hypothesis draws. ``distractors``: sentences for the ``distractor`` kind (e.g.
-    from other articles; see :func:`qagate.perturb.distractor_pool`)."""
+    from other articles; see :func:`qagate.perturb.distractor_pool`). ``spare_question_words``
+    (default on): typos and case changes never touch a word the question uses."""
     kinds = check_kinds(list(kinds))
     if "distractor" in kinds and not distractors:
         raise ValueError("the 'distractor' kind needs sentences: pass distractors=[...]")
@@ -42,7 +44,7 @@ def perturbed(example: "QAExample", kinds: Sequence[str] = ("typo", "whitespace"
     def build(draw: st.DrawFn) -> "QAExample":
         chosen = draw(subsets)
         rng = draw(st.randoms(use_true_random=False))
-        return perturb_example(example, rng, chosen, distractors)
+        return perturb_example(example, rng, chosen, distractors, spare_question_words=spare_question_words)
 
     return build()
 
