@@ -87,10 +87,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if settings is None:
         return None
-    dataset = settings.dataset
-    if dataset != "sample" and not dataset.startswith("hf:"):
-        dataset = _rel(Path(dataset), config)
-    parts = [f"dataset={dataset}", f"models={_rel(settings.models, config)}",
+    parts = [f"dataset={_dataset_label(settings, config)}", f"models={_rel(settings.models, config)}",
              f"baselines={_rel(settings.baselines, config)}"]
     if settings.limit:
         parts.append(f"limit={settings.limit}")
@@ -420,14 +417,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if speedup is not None:
             row["speedup"] = speedup
         metrics.append(row)
-    dataset = settings.dataset
-    if dataset != "sample" and not dataset.startswith("hf:"):
-        dataset = _rel(Path(dataset), config)
     run = history.build_run(
         results=[asdict(record) for record in qsession.records.values()], metrics=metrics,
         started=config.stash.get(STARTED_KEY, time.time()), exit_status=int(exitstatus),
         rootdir=Path(config.rootpath),
-        settings={"dataset": dataset, "limit": settings.limit, "articles": settings.articles,
+        settings={"dataset": _dataset_label(settings, config), "limit": settings.limit, "articles": settings.articles,
                   "models": _rel(settings.models, config), "args": list(config.invocation_params.args)})
     try:
         history.append_run(settings.history, run)
@@ -472,6 +466,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     note = config.stash.get(HISTORY_NOTE_KEY, None)
     if note:
         write(f"history: {note}")
+
+
+def _dataset_label(settings: Settings, config: pytest.Config) -> str:
+    """The dataset spec as the user would write it: paths relative to the rootdir."""
+    dataset = settings.dataset
+    if dataset != "sample" and not dataset.startswith("hf:"):
+        dataset = _rel(Path(dataset), config)
+    return dataset
 
 
 def _rel(path: Path, config: pytest.Config) -> str:

@@ -17,7 +17,6 @@ the smallest perturbation that changed the answer.
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING, Sequence
 
 from hypothesis import strategies as st
@@ -49,9 +48,4 @@ def perturbed(example: "QAExample", kinds: Sequence[str] = ("typo", "whitespace"
     return build()
 
 
-def perturbation_seeds() -> st.SearchStrategy[random.Random]:
-    """Seeded ``random.Random`` instances, for building your own edits with qagate.perturb."""
-    return st.randoms(use_true_random=False)
-
-
-__all__ = ["KINDS", "perturbed", "perturbation_seeds"]
+__all__ = ["KINDS", "perturbed"]
