@@ -88,8 +88,8 @@ def run_pipeline(python: Path, model: Path, examples, args) -> dict:
 def run_qagate(model: Path, examples, args) -> tuple[dict, dict, float]:
     import torch
 
-    from qagate.engine import EngineSettings
-    from qagate.models.extractive import ExtractiveModel
+    from qagate.inference.engine import EngineSettings
+    from qagate.inference.extractive import ExtractiveModel
 
     torch.set_num_threads(args.threads)
     settings = EngineSettings(max_seq_len=args.max_seq_len, doc_stride=args.doc_stride,
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from qagate.data import load_dataset
-    from qagate.metrics import normalize_answer, score
+    from qagate.scoring.squad import normalize_answer, score
 
     lo, hi = (int(x) for x in args.articles.split("-"))
     dataset = load_dataset(args.data, articles=(lo, hi), limit=None if args.all else args.limit)

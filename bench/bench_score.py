@@ -18,9 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from qagate._squad_official import evaluate
 from qagate.data import load_dataset, load_predictions
-from qagate.metrics import score
+from qagate.scoring.squad import score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from squad_official import evaluate  # noqa: E402  (the reference transcription lives with the tests)
 
 PREDICTIONS = ["bert-ensemble-google.json", "logistic-regression-stanford.json",
                "match-lstm-smu.json", "r-net-msra.json", "slqa-alibaba.json"]

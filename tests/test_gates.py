@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from qagate.errors import QagateError
-from qagate.gates import (Interval, check, decide_interval, expand_vars, load_gate_file,
-                          parse_rule, resolve_cases)
+from qagate.argtypes import expand_vars
+from qagate.gating.gatefile import load_gate_file, resolve_cases
+from qagate.gating.judge import check, decide_interval
+from qagate.gating.rules import parse_rule
+from qagate.scoring.stats import Interval
 
 ROLES = {"big": "teacher", "small": "student", "tiny": "student"}
 

@@ -9,9 +9,9 @@ import pytest
 from test_plugin import Project, project  # noqa: F401 (a fixture)
 
 from qagate import cli
-from qagate.dashboard import render
+from qagate.reports.dashboard import render
 from qagate.errors import QagateError
-from qagate.history import append_run, build_run, outcome_of, read_history
+from qagate.store.history import append_run, build_run, outcome_of, read_history
 
 
 def result(model: str, status: str, obtained: float | None = 80.0, threshold: float | None = 75.0,

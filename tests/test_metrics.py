@@ -1,6 +1,6 @@
 """EM/F1 against an independent transcription of the official SQuAD scripts.
 
-``qagate._squad_official`` holds plain transcriptions of ``evaluate-v1.1.py`` and
+``squad_official`` holds plain transcriptions of ``evaluate-v1.1.py`` and
 ``evaluate-v2.0.py`` (kept deliberately naive); qagate's faster code must agree with them
 exactly, on the real leaderboard files and on random inputs.
 """
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qagate import _squad_official as official
+import squad_official as official
 from qagate.data import Dataset, QAExample, load_dataset, load_predictions
-from qagate.metrics import exact_match, f1, normalize_answer, score
+from qagate.scoring.squad import exact_match, f1, normalize_answer, score
 
 from shared_data import SQUAD, needs_shared
 
@@ -31,7 +31,7 @@ EXPECTED = {
 }
 
 
-# --- the official scripts (qagate._squad_official) over flat examples, per question -----------
+# --- the official scripts (squad_official) over flat examples, per question -----------
 
 def _official_v1(examples, predictions):
     """evaluate-v1.1.py's evaluate(), over flat examples in file order; also per question."""

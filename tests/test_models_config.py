@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from qagate.errors import QagateError
-from qagate.models.config import KEYS, ModelSpec, load_model_spec, load_model_specs
-from qagate.models.registry import KINDS, adapter_class, build_model, register_kind
+from qagate.inference.config import KEYS, ModelSpec, load_model_spec, load_model_specs
+from qagate.inference.registry import KINDS, adapter_class, build_model, register_kind
 
 
 def write(tmp_path: Path, text: str, name: str = "model.yaml") -> Path:
@@ -111,7 +111,7 @@ def test_load_model_specs_sorted_and_unique(tmp_path):
 def test_registry_unknown_kind_and_extension(tmp_path):
     with pytest.raises(QagateError, match="unknown model kind 'replya' \\(did you mean 'replay'\\?\\)"):
         adapter_class("replya")
-    register_kind("custom-test-kind", "qagate.models.replay:ReplayModel")
+    register_kind("custom-test-kind", "qagate.inference.replay:ReplayModel")
     try:
         spec = load_model_spec(write(tmp_path, "name: c\nkind: custom-test-kind\nsource: p.json\n"))
         assert adapter_class(spec.kind).__name__ == "ReplayModel"
@@ -134,7 +134,7 @@ def test_reading_declarations_imports_no_torch(tmp_path):
     import sys
 
     write(tmp_path, "name: m\nkind: extractive\nsource: org/m\n")
-    code = ("import sys; from qagate.models.config import load_model_specs; "
+    code = ("import sys; from qagate.inference.config import load_model_specs; "
             f"load_model_specs({str(tmp_path)!r}); "
             "bad = [m for m in ('torch', 'transformers', 'datasets', 'numpy') if m in sys.modules]; "
             "assert not bad, bad")

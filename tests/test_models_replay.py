@@ -8,9 +8,9 @@ import pytest
 
 from qagate.data import QAExample
 from qagate.errors import QagateError
-from qagate.models.config import load_model_spec
-from qagate.models.registry import build_model
-from qagate.models.replay import ReplayModel
+from qagate.inference.config import load_model_spec
+from qagate.inference.registry import build_model
+from qagate.inference.replay import ReplayModel
 
 
 def ex(qid: str) -> QAExample:
@@ -58,7 +58,7 @@ def test_missing_file_from_a_declaration(tmp_path):
 ])
 def test_leaderboard_files_as_models(shared_dir, tmp_path, file, em, f1):
     from qagate.data import load_dataset
-    from qagate.evaluation import evaluate
+    from qagate.scoring.evaluation import evaluate
 
     yaml_path = tmp_path / "leader.yaml"
     yaml_path.write_text(f"name: leader\nkind: replay\nsource: {shared_dir / 'data/squad/predictions' / file}\n")

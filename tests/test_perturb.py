@@ -12,7 +12,7 @@ from test_plugin import Project
 
 from qagate.data import QAExample, load_dataset
 from qagate.errors import QagateError
-from qagate.perturb import (KINDS, Edit, apply_edits, distractor_pool, is_free, perturb_dataset,
+from qagate.data.perturb import (KINDS, Edit, apply_edits, distractor_pool, is_free, perturb_dataset,
                             perturb_example, sentence_boundaries)
 from qagate.strategies import perturbed
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-# Confidence rules use numpy (via qagate.stats). Import it here, once, so that pytester's
+# Confidence rules use numpy (via qagate.scoring.stats). Import it here, once, so that pytester's
 # in-process runs, which restore sys.modules after each run, never import numpy twice.
 import numpy  # noqa: F401,E402
-import qagate.stats  # noqa: F401,E402
+import qagate.scoring.stats  # noqa: F401,E402
 
 QUESTIONS = 400
 
@@ -292,7 +292,7 @@ def test_terminal_summary_has_models_and_gates(project):
 
 def test_fixtures_and_assert_gate_in_plain_python_tests(project):
     project.pytester.makepyfile(test_models="""
-        from qagate.assertions import assert_gate
+        from qagate.gating.assertions import assert_gate
 
         def test_each_model_answers(qa_model, qagate_eval, qagate_dataset):
             assert qagate_eval(qa_model).scores.total == len(qagate_dataset) == 400

@@ -53,7 +53,7 @@ def test_speedup_gate_and_latency_fixture(pytester, tmp_path_factory):
             require: [speedup >= 2, speedup >= 1000, seconds_per_question <= 0.5 * teacher]
         """))
     pytester.makepyfile(test_speed="""
-        from qagate.assertions import assert_gate
+        from qagate.gating.assertions import assert_gate
 
         def test_student_is_faster(students, teacher, qagate_latency):
             for student in students:

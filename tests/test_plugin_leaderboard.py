@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import numpy  # noqa: F401  (see test_plugin.py: imported once for pytester's in-process runs)
-import qagate.stats  # noqa: F401
+import qagate.scoring.stats  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QAGATE_SHARED", ROOT.parent / "shared"))

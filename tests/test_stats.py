@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from qagate.data import load_dataset
-from qagate.metrics import score
-from qagate.stats import Interval, bootstrap_ci, paired_bootstrap, score_intervals
+from qagate.scoring.squad import score
+from qagate.scoring.stats import Interval, bootstrap_ci, paired_bootstrap, score_intervals
 
 
 def test_seeded_intervals_are_reproducible():

@@ -8,8 +8,8 @@ import pytest
 
 from qagate.data import QAExample
 from qagate.errors import QagateError
-from qagate.models.base import Predictions
-from qagate.timing import measure_latency, percentile
+from qagate.inference.base import Predictions
+from qagate.timing.latency import measure_latency, percentile
 
 
 class Sleeper:
@@ -56,7 +56,7 @@ def test_measure_latency_runs_warmup_and_repeats():
 
 
 def test_replay_and_bad_arguments_are_refused(tmp_path):
-    from qagate.models.replay import ReplayModel
+    from qagate.inference.replay import ReplayModel
 
     path = tmp_path / "p.json"
     path.write_text('{"0": "x"}')
@@ -70,7 +70,7 @@ def test_replay_and_bad_arguments_are_refused(tmp_path):
 
 def test_tiny_model_latency(tiny_qa_model_dir):
     pytest.importorskip("torch")
-    from qagate.models.extractive import ExtractiveModel
+    from qagate.inference.extractive import ExtractiveModel
 
     model = ExtractiveModel("tiny", str(tiny_qa_model_dir()), device="cpu")
     latency = measure_latency(model, EXAMPLES, warmup=1, repeats=2)

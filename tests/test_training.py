@@ -364,8 +364,8 @@ def _parse(module, argv):
 
 
 def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path, tiny_base, squad_file, capsys):
-    from qagate.commands import distill as distill_cmd
-    from qagate.commands import finetune as finetune_cmd
+    from qagate.cli import distill as distill_cmd
+    from qagate.cli import finetune as finetune_cmd
 
     models = tmp_path / "qa_models"
     common = ["--train", str(squad_file), "--articles", "0-0", "--eval-articles", "1-1", "--max-seq-len", "80",
@@ -378,8 +378,8 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path
                                                 *common])) == 0
     assert "held-out (3 questions)" in capsys.readouterr().out
 
-    from qagate.models.config import load_model_specs
-    from qagate.models.registry import build_model
+    from qagate.inference.config import load_model_specs
+    from qagate.inference.registry import build_model
 
     specs = {s.name: s for s in load_model_specs(models)}
     assert {n: s.role for n, s in specs.items()} == {"teacher": "teacher", "student": "student"}
@@ -414,7 +414,7 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path
 def test_bad_input_is_a_one_line_error(tmp_path, tiny_base, squad_file, argv, message):
     import transformers
 
-    from qagate.commands import finetune as finetune_cmd
+    from qagate.cli import finetune as finetune_cmd
 
     gpt2 = tmp_path / "gpt2"
     transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(gpt2)
@@ -435,7 +435,7 @@ def test_article_ranges():
 def test_the_qagate_command_prints_one_line_and_exits_2(monkeypatch, tmp_path, squad_file, capsys):
     from qagate import cli
 
-    monkeypatch.setitem(cli.COMMANDS, "distill", ("qagate.commands.distill", "distil a QA teacher"))
+    monkeypatch.setitem(cli.COMMANDS, "distill", ("qagate.cli.distill", "distil a QA teacher"))
     code = cli.main(["distill", "--teacher", str(tmp_path / "missing"), "--student-layers", "0,2,4",
                      "--train", str(squad_file), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err

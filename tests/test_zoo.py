@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from qagate import zoo
+from qagate.inference import zoo
 from qagate.data import QAExample
 from qagate.errors import QagateError
 
@@ -84,8 +84,8 @@ def test_materialize_rebuilds_the_model_and_is_cached(base_and_model, tmp_path):
 
 
 def test_a_packed_model_loads_through_a_declaration(base_and_model, tmp_path):
-    from qagate.models.config import load_model_spec
-    from qagate.models.registry import build_model
+    from qagate.inference.config import load_model_spec
+    from qagate.inference.registry import build_model
 
     model_dir, _ = base_and_model
     _pack(model_dir, tmp_path / "packed")

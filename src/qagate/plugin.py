@@ -19,7 +19,7 @@ from qagate.errors import QagateError
 from qagate.settings import OPTIONS, Settings, SettingsError, build_settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from qagate.gates import GateCase, GateFile
+    from qagate.gating.gatefile import GateCase, GateFile
     from qagate.session import QagateSession
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -190,7 +190,7 @@ def _model_name(session: "QagateSession", model: Any) -> str:
 
 
 def _request(session: "QagateSession", dataset: str | None) -> Any:
-    from qagate.gates import DatasetRequest
+    from qagate.gating.gatefile import DatasetRequest
 
     if dataset is None:
         return session.request()
@@ -229,7 +229,7 @@ class GateFileCollector(pytest.File):
     """A ``gate_*.yaml`` file: one child per model, one test per (rule, model)."""
 
     def collect(self) -> Iterator[pytest.Node]:
-        from qagate.gates import load_gate_file, resolve_cases
+        from qagate.gating.gatefile import load_gate_file, resolve_cases
 
         session = _session(self.config)
         gate = load_gate_file(self.path, default_level=session.settings.confidence)
@@ -291,7 +291,7 @@ class GateItem(pytest.Item):
             pytest.skip(_missing_reason(missing))
 
     def runtest(self) -> None:
-        from qagate import report
+        from qagate.reports import terminal as report
         from qagate.session import Record
 
         session = _session(self.config)
@@ -407,7 +407,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from dataclasses import asdict
 
-    from qagate import history
+    from qagate.store import history
 
     metrics = []
     for name, dataset, result, latency, speedup in qsession.evaluated():
@@ -434,7 +434,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    from qagate import report
+    from qagate.reports import terminal as report
 
     qsession = config.stash.get(SESSION_KEY, None)
     if qsession is None:

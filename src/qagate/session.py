@@ -16,17 +16,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from qagate import baselines as store
+from qagate.store import baselines as store
 from qagate.errors import QagateError
-from qagate.gates import (METRICS, DatasetRequest, GateCase, GateFile, Verdict, check,
-                          rule_interval)
+from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
+from qagate.gating.judge import Verdict, check, rule_interval
+from qagate.scoring.registry import METRICS
 from qagate.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
-    from qagate.evaluation import EvalResult
-    from qagate.models.config import ModelSpec
-    from qagate.timing import Latency
+    from qagate.scoring.evaluation import EvalResult
+    from qagate.inference.config import ModelSpec
+    from qagate.timing.latency import Latency
 
 
 @dataclass
@@ -80,7 +81,7 @@ class QagateSession:
         folder = Path(folder or self.settings.models)
         with self._lock:
             if folder not in self._specs:
-                from qagate.models.config import load_model_specs
+                from qagate.inference.config import load_model_specs
 
                 if not folder.is_dir():
                     raise QagateError("models folder does not exist", path=folder,
@@ -129,7 +130,7 @@ class QagateSession:
                 dataset = load_dataset(request.spec, limit=request.limit, seed=request.seed,
                                        articles=request.articles)
                 if request.perturb:
-                    from qagate.perturb import perturb_dataset
+                    from qagate.data.perturb import perturb_dataset
 
                     dataset = perturb_dataset(dataset, request.perturb, request.perturb_seed)
                 self._datasets[request.key()] = dataset
@@ -142,7 +143,7 @@ class QagateSession:
         with self._lock:
             key = (folder, name)
             if key not in self._models:
-                from qagate.models.registry import build_model
+                from qagate.inference.registry import build_model
 
                 spec = self.spec(name, folder)
                 if self._prepare_model is not None:
@@ -163,7 +164,7 @@ class QagateSession:
             cached = self._evals.get(key)
             if cached is not None and (not bertscore or "bertscore_f1" in cached.metrics):
                 return cached
-            from qagate.evaluation import evaluate
+            from qagate.scoring.evaluation import evaluate
 
             result = evaluate(self.model(name, folder), self.dataset(request),
                               cache_dir=self.settings.cache, bertscore=bertscore,
@@ -174,7 +175,7 @@ class QagateSession:
     def _bertscorer(self) -> Any:
         """One BERTScore scorer for the whole session (loading its encoder is the slow part)."""
         if self._scorer is None:
-            from qagate.bertscore import BertScorer
+            from qagate.scoring.bertscore import BertScorer
 
             device = self.settings.device
             self._scorer = BertScorer(model=self.settings.bertscore_model,
@@ -189,7 +190,7 @@ class QagateSession:
         with self._lock:
             key = (folder, name, request.key())
             if key not in self._latency:
-                from qagate.timing import measure_latency
+                from qagate.timing.latency import measure_latency
 
                 examples = list(self.dataset(request).examples[: self.settings.latency_questions])
                 self._latency[key] = measure_latency(self.model(name, folder), examples)

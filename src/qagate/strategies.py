@@ -1,5 +1,5 @@
 """Hypothesis strategies for robustness tests: perturbed copies of a SQuAD example whose
-reference answers stay valid spans (the edits of :mod:`qagate.perturb`).
+reference answers stay valid spans (the edits of :mod:`qagate.data.perturb`).
 
     from hypothesis import given, settings
     from qagate.strategies import perturbed
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from hypothesis import strategies as st
 
-from qagate.perturb import KINDS, check_kinds, perturb_example
+from qagate.data.perturb import KINDS, check_kinds, perturb_example
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import QAExample
@@ -32,7 +32,7 @@ def perturbed(example: "QAExample", kinds: Sequence[str] = ("typo", "whitespace"
               spare_question_words: bool = True) -> st.SearchStrategy["QAExample"]:
     """Perturbed copies of ``example``: a non-empty subset of ``kinds``, each applied once at
     positions Hypothesis draws. ``distractors``: sentences for the ``distractor`` kind (e.g.
-    from other articles; see :func:`qagate.perturb.distractor_pool`). ``spare_question_words``
+    from other articles; see :func:`qagate.data.perturb.distractor_pool`). ``spare_question_words``
     (default on): typos and case changes never touch a word the question uses."""
     kinds = check_kinds(list(kinds))
     if "distractor" in kinds and not distractors:

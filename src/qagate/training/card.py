@@ -36,9 +36,9 @@ def write_declaration(path: str | Path, *, name: str, role: str, model_dir: str 
 def evaluate_declared(declaration: str | Path, dataset: Any) -> dict[str, Any]:
     """EM/F1 (and speed) of the declared model on ``dataset``, through the same path the
     release gate uses: declaration -> registry adapter -> engine -> official SQuAD scoring."""
-    from qagate.metrics import score
-    from qagate.models.config import load_model_spec
-    from qagate.models.registry import build_model
+    from qagate.scoring.squad import score
+    from qagate.inference.config import load_model_spec
+    from qagate.inference.registry import build_model
 
     model = build_model(load_model_spec(declaration))
     predictions = model.predict(list(dataset))

@@ -1,0 +1,106 @@
+"""``qagate predict MODEL.yaml DATASET --out predictions.json [--log log.jsonl]``: run a
+declared model on a dataset and save its answers in the official SQuAD format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, ContextManager
+
+from qagate.errors import QagateError
+
+
+def parse_articles(text: str) -> tuple[int, int]:
+    """``"38-47"`` -> (38, 47) inclusive; ``"40"`` -> (40, 40)."""
+    lo, sep, hi = text.partition("-")
+    try:
+        first, last = int(lo), int(hi) if sep else int(lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an article range like 38-47, got {text!r}") from None
+    if first < 0 or last < first:
+        raise argparse.ArgumentTypeError(f"expected 0 <= first <= last, got {text!r}")
+    return first, last
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model, dataset and run options shared by ``predict`` and ``evaluate``."""
+    parser.add_argument("model", metavar="MODEL.yaml", type=Path, help="a model declaration")
+    parser.add_argument("dataset", metavar="DATASET",
+                        help='"sample", a SQuAD JSON / JSON Lines / parquet file, or hf:<hub id>')
+    parser.add_argument("--limit", type=positive_int, metavar="N",
+                        help="first N questions (a seeded sample of N with --seed)")
+    parser.add_argument("--seed", type=int, metavar="S", help="seed for the --limit sample")
+    parser.add_argument("--articles", type=parse_articles, metavar="LO-HI",
+                        help="only articles LO..HI in file order (e.g. 38-47, the held-out split)")
+    parser.add_argument("--device", metavar="D", help="override the declared device (cpu, cuda, cuda:N)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="reuse predictions cached here (keyed by weights, data and settings)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def load_inputs(args: argparse.Namespace):
+    """The model (built, not yet loaded) and the dataset named on the command line."""
+    from qagate.data import load_dataset
+    from qagate.inference.config import load_model_spec
+    from qagate.inference.registry import build_model
+
+    if args.device is not None and args.device not in ("auto", "cpu", "cuda") \
+            and not (args.device.startswith("cuda:") and args.device[5:].isdigit()):
+        raise QagateError(f"--device {args.device!r} is not allowed", hint="auto, cpu, cuda or cuda:N")
+    spec = load_model_spec(args.model)
+    model = build_model(spec, device=args.device)
+    dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed, articles=args.articles)
+    if len(dataset) == 0:
+        raise QagateError("the dataset selection has no questions", path=args.dataset)
+    return model, dataset
+
+
+def progress_bar(total: int, label: str, quiet: bool) -> tuple[Callable[[int], None], ContextManager]:
+    """A tqdm bar on stderr (only on a terminal, shown after 2 s) and its update callback."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="q", file=sys.stderr, delay=2.0,
+               disable=quiet or not sys.stderr.isatty())
+    return bar.update, bar
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--out", type=Path, required=True, metavar="predictions.json",
+                        help="where to write the answers (official format: id -> text)")
+    parser.add_argument("--log", type=Path, metavar="log.jsonl",
+                        help="also write one JSON line per question: id, answer, confidence, seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    from qagate.files import atomic_write_text
+    from qagate.scoring.evaluation import predict_cached
+
+    model, dataset = load_inputs(args)
+    update, bar = progress_bar(len(dataset), model.name, args.quiet)
+    with bar:
+        predictions, from_cache = predict_cached(model, dataset, args.cache_dir, update)
+    atomic_write_text(args.out, predictions.to_official_json())
+    if args.log is not None:
+        atomic_write_text(args.log, "".join(line + "\n" for line in predictions.log_lines()))
+    missing = getattr(model, "missing_ids", None)
+    if missing is not None and (lacking := missing(dataset.examples)):
+        print(f"qagate predict: warning: {len(lacking)} questions have no answer in {model.path} "
+              f"(written as empty answers)", file=sys.stderr)
+    speed = predictions.seconds_per_question
+    timing = f", {speed:.4f} s/question" if predictions.total_seconds is not None and speed else ""
+    cached = " (from cache)" if from_cache else ""
+    print(f"{model.name}: {len(predictions)} answers on {dataset.name} -> {args.out}{timing}{cached}",
+          file=sys.stderr)
+    return 0

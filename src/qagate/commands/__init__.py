@@ -1,1 +1,0 @@
-"""Sub-commands of the ``qagate`` command (one module each: add_arguments + run)."""

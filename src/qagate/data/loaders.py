@@ -1,0 +1,418 @@
+"""Load QA datasets and prediction files: SQuAD JSON, JSON Lines, parquet/arrow, the hub.
+
+Validation of answer offsets and deterministic subsets happen here; one-line errors name the
+file and item. Standard library only at module level (``datasets`` is imported lazily).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from qagate.data.records import SAMPLE, Dataset, QAExample, sample_path
+from qagate.errors import QagateError
+
+_PREVIEW = 5  # how many offending ids an error message names before "and N more"
+
+
+def load_dataset(spec: str | os.PathLike, *, limit: int | None = None, seed: int | None = None,
+                 articles: tuple[int, int] | None = None, split: str | None = None,
+                 strict: bool = True) -> Dataset:
+    """Load, validate and (optionally) subset a QA dataset.
+
+    ``spec`` is ``"sample"`` (the built-in sample), ``"hf:<hub id>"`` (Hugging Face
+    ``datasets``; ``split`` defaults to ``"validation"``), or a path: official SQuAD JSON
+    (v1.1 or v2.0), JSON Lines (``.jsonl``/``.ndjson``, or a ``.json`` file holding a list of
+    records), or ``.parquet``/``.arrow`` (read through ``datasets``).
+
+    Subsets are deterministic: ``articles=(lo, hi)`` keeps articles ``lo..hi`` inclusive (file
+    order), then ``limit=N`` keeps the first N questions, or, with ``seed``, a seeded sample of
+    N kept in file order. ``seed`` without ``limit`` changes nothing. Records (JSON Lines,
+    ``datasets``) take their article numbers from the first appearance of each title, and a
+    record without answers is unanswerable (SQuAD v2.0).
+
+    Every reference answer must equal ``context[answer_start:answer_start + len(text)]``.
+    ``strict=False`` re-locates a mismatching answer at the occurrence of its text nearest to
+    the given offset (for hand-made or converted files); an answer whose text does not occur in
+    its context is always an error.
+    """
+    spec_text = os.fspath(spec)
+    if split is not None and not spec_text.startswith("hf:"):
+        raise QagateError("split only applies to hf:<hub id> datasets", path=spec_text,
+                          hint="drop the split, or load the split's own file")
+    if spec_text == SAMPLE:
+        name, source, version, records = SAMPLE, str(sample_path()), *_read_squad(sample_path())
+    elif spec_text.startswith("hf:"):
+        hub_id = spec_text[3:]
+        split = split or "validation"
+        records = _read_hub(hub_id, split)
+        name, source, version = _safe_name(f"{hub_id}-{split}"), spec_text, "1.1"
+    else:
+        path = Path(spec_text)
+        version, records = _read_path(path)
+        name, source = _safe_name(path.stem if path.is_file() else path.name), str(path)
+    examples = _build_examples(records, source, strict=strict)
+    if any(ex.is_impossible for ex in examples):
+        version = "2.0"
+    examples, suffix = _subset(examples, source, limit=limit, seed=seed, articles=articles)
+    return Dataset(name=name + suffix, source=source, examples=examples, version=version)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file, turning every way it can be unreadable into a one-line QagateError."""
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _json_error(exc, text, path) from None
+
+
+def load_predictions(path: str | os.PathLike) -> dict[str, str]:
+    """Read an official SQuAD predictions file: one JSON object, question id -> answer text."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise QagateError(f"expected a JSON object mapping question id to answer text, "
+                          f"found {_kind(obj)}", path=path,
+                          hint='write {"<question id>": "<answer text>", ...}')
+    bad = [key for key, value in obj.items() if not isinstance(value, str)]
+    if bad:
+        hint = "each value must be the answer text; use \"\" for no answer"
+        if "data" in obj and isinstance(obj.get("data"), list):
+            hint = "this looks like a SQuAD dataset file: give the dataset first, predictions second"
+        first = obj[bad[0]]
+        raise QagateError(f"{len(bad)} prediction(s) are not strings ({_preview(bad)}; "
+                          f"{bad[0]!r} is {_kind(first)})", path=path, hint=hint)
+    return obj
+
+
+# --- reading files -------------------------------------------------------------------------
+
+def _read_text(path: str | os.PathLike) -> str:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise QagateError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise QagateError("is a directory, expected a file", path=path) from None
+    except OSError as exc:
+        raise QagateError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise QagateError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                          path=path, hint="save the file as UTF-8") from None
+    if not text.strip():
+        raise QagateError("file is empty", path=path)
+    return text
+
+
+def _json_error(exc: json.JSONDecodeError, text: str, path: object,
+                line_offset: int = 0) -> QagateError:
+    where = f"line {exc.lineno + line_offset}, column {exc.colno}"
+    # A string that runs to the end of the text is "unterminated" (raw newlines are invalid
+    # inside JSON strings), so it means truncation just as an error at the very end does.
+    if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+        return QagateError(f"JSON ends early at {where} ({exc.msg}); the file looks truncated",
+                           path=path)
+    return QagateError(f"not valid JSON at {where}: {exc.msg}", path=path)
+
+
+def _read_path(path: Path) -> tuple[str, list[dict]]:
+    """(file version, raw records) for a local file, by extension and content."""
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise QagateError("no such file", path=path,
+                          hint=f"give a SQuAD .json, .jsonl or .parquet file, {SAMPLE!r}, "
+                               "or hf:<hub id>")
+    if suffix in (".parquet", ".arrow"):
+        return "1.1", _read_local_with_datasets(path, suffix)
+    if suffix in (".jsonl", ".ndjson"):
+        return "1.1", _read_json_lines(path)
+    text = _read_text(path)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # a .json file holding JSON Lines (datasets' to_json)
+            return "1.1", _records_from_lines(text, path)
+        raise _json_error(exc, text, path) from None
+    if isinstance(obj, dict) and "data" in obj:
+        return _squad_records(obj, path)
+    if isinstance(obj, list):
+        return "1.1", [_require_object(r, path, f"record {i}") for i, r in enumerate(obj)]
+    raise QagateError(f"expected official SQuAD JSON (an object with a \"data\" list) or a list "
+                      f"of question records, found {_kind(obj)}"
+                      + (f" with keys {_preview(list(obj))}" if isinstance(obj, dict) else ""),
+                      path=path)
+
+
+def _read_squad(path: Path) -> tuple[str, list[dict]]:
+    obj = read_json(path)
+    if not (isinstance(obj, dict) and "data" in obj):
+        raise QagateError("expected official SQuAD JSON: an object with a \"data\" list",
+                          path=path)
+    return _squad_records(obj, path)
+
+
+def _read_json_lines(path: Path) -> list[dict]:
+    return _records_from_lines(_read_text(path), path)
+
+
+def _records_from_lines(text: str, path: Path) -> list[dict]:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _json_error(exc, line, path, line_offset=number - 1) from None
+        records.append(_require_object(obj, path, f"line {number}"))
+    return records
+
+
+def _read_local_with_datasets(path: Path, suffix: str) -> list[dict]:
+    import datasets  # heavy: only for the files that need it
+
+    builder = "parquet" if suffix == ".parquet" else "arrow"
+    try:
+        table = datasets.load_dataset(builder, data_files=str(path), split="train")
+    except Exception as exc:  # datasets raises many types; the user needs the one line
+        raise QagateError(f"cannot read with datasets: {_first_line(exc)}", path=path) from None
+    return _records_from_columns(table, path)
+
+
+def _read_hub(hub_id: str, split: str) -> list[dict]:
+    if not hub_id:
+        raise QagateError("empty hub id", path="hf:", hint="write hf:<hub id>, e.g. hf:squad")
+    import datasets
+
+    try:
+        table = datasets.load_dataset(hub_id, split=split)
+    except Exception as exc:
+        raise QagateError(f"cannot load split {split!r} from the Hugging Face hub: "
+                          f"{_first_line(exc)}", path=f"hf:{hub_id}",
+                          hint="check the id and split, and that the hub (or its cache) is "
+                               "reachable") from None
+    return _records_from_columns(table, f"hf:{hub_id}")
+
+
+def _records_from_columns(table: Any, source: object) -> list[dict]:
+    missing = [c for c in ("id", "context", "question", "answers") if c not in table.column_names]
+    if missing:
+        raise QagateError(f"missing column(s) {', '.join(missing)}; found "
+                          f"{', '.join(table.column_names)}", path=source,
+                          hint="expected the SQuAD schema: id, title, context, question, answers")
+    return table.to_list()
+
+
+# --- shapes --------------------------------------------------------------------------------
+
+def _squad_records(obj: dict, path: object) -> tuple[str, list[dict]]:
+    """Flatten official SQuAD JSON into one record per question, checking its shape."""
+    data = obj["data"]
+    if not isinstance(data, list):
+        raise QagateError(f"\"data\" must be a list of articles, found {_kind(data)}", path=path)
+    version = "2.0" if str(obj.get("version", "")).lstrip("v").startswith("2") else "1.1"
+    records = []
+    for a, article in enumerate(data):
+        where = f"data[{a}]"
+        article = _require_object(article, path, where)
+        title = article.get("title", "")
+        paragraphs = _require_list(article, "paragraphs", path, where)
+        for p, paragraph in enumerate(paragraphs):
+            pwhere = f"{where}.paragraphs[{p}]"
+            paragraph = _require_object(paragraph, path, pwhere)
+            if "context" not in paragraph:
+                raise QagateError("missing \"context\"", path=path, item=pwhere)
+            for q, qa in enumerate(_require_list(paragraph, "qas", path, pwhere)):
+                qa = _require_object(qa, path, f"{pwhere}.qas[{q}]")
+                records.append({
+                    "id": qa.get("id"), "title": title, "context": paragraph["context"],
+                    "question": qa.get("question"), "answers": qa.get("answers"),
+                    "is_impossible": qa.get("is_impossible", False), "_article": a,
+                    "_where": f"{pwhere}.qas[{q}]",
+                })
+    return version, records
+
+
+def _require_object(value: Any, path: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise QagateError(f"expected a JSON object, found {_kind(value)}", path=path, item=where)
+    return value
+
+
+def _require_list(obj: dict, key: str, path: object, where: str) -> list:
+    if key not in obj:
+        raise QagateError(f"missing \"{key}\"", path=path, item=where)
+    if not isinstance(obj[key], list):
+        raise QagateError(f"\"{key}\" must be a list, found {_kind(obj[key])}", path=path,
+                          item=where)
+    return obj[key]
+
+
+def _answers(raw: Any, path: object, where: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Accept both the official list of {"text", "answer_start"} and the Hugging Face columns
+    {"text": [...], "answer_start": [...]}."""
+    if raw is None:
+        raise QagateError("missing \"answers\"", path=path, item=where)
+    if isinstance(raw, dict):
+        texts, starts = raw.get("text"), raw.get("answer_start")
+        if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts):
+            raise QagateError("\"answers\" must hold equally long lists \"text\" and "
+                              "\"answer_start\"", path=path, item=where)
+    elif isinstance(raw, list):
+        texts, starts = [], []
+        for answer in raw:
+            if not isinstance(answer, dict) or "text" not in answer or "answer_start" not in answer:
+                raise QagateError("each answer must be an object with \"text\" and "
+                                  "\"answer_start\"", path=path, item=where)
+            texts.append(answer["text"])
+            starts.append(answer["answer_start"])
+    else:
+        raise QagateError(f"\"answers\" must be a list or an object, found {_kind(raw)}",
+                          path=path, item=where)
+    if not all(isinstance(t, str) for t in texts):
+        raise QagateError("answer texts must be strings", path=path, item=where)
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in starts):
+        raise QagateError("answer_start values must be non-negative integers", path=path,
+                          item=where)
+    return tuple(texts), tuple(starts)
+
+
+def _build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[QAExample, ...]:
+    """Turn raw records into validated examples: shapes, unique ids, answer offsets."""
+    if not records:
+        raise QagateError("contains no questions", path=source)
+    examples = []
+    seen: dict[str, int] = {}
+    duplicates: list[str] = []
+    mismatched: list[tuple[str, str, int, str]] = []
+    article_of_title: dict[str, int] = {}
+    for n, rec in enumerate(records):
+        where = rec.get("_where") or f"record {n}"
+        qid = rec.get("id")
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
+        if not isinstance(qid, str) or not qid:
+            raise QagateError("question without a string \"id\"", path=source, item=where)
+        where = f"question {qid}"
+        for key in ("context", "question"):
+            if not isinstance(rec.get(key), str):
+                raise QagateError(f"\"{key}\" must be a string, found {_kind(rec.get(key))}",
+                                  path=source, item=where)
+        title = rec.get("title") or ""
+        if not isinstance(title, str):
+            raise QagateError(f"\"title\" must be a string, found {_kind(title)}", path=source,
+                              item=where)
+        impossible = rec.get("is_impossible", False)
+        if not isinstance(impossible, bool):
+            raise QagateError("\"is_impossible\" must be true or false", path=source, item=where)
+        texts, starts = _answers(rec.get("answers"), source, where)
+        if impossible and texts:
+            raise QagateError("marked is_impossible but has answers", path=source, item=where,
+                              hint="empty its \"answers\" or drop the flag")
+        context = rec["context"]
+        fixed_starts = []
+        for text, start in zip(texts, starts):
+            if context[start:start + len(text)] != text:
+                found = _nearest(context, text, start) if not strict else None
+                if found is None:
+                    mismatched.append((qid, text, start, context[start:start + len(text)]))
+                    continue
+                start = found
+            fixed_starts.append(start)
+        article = rec.get("_article")
+        if article is None:  # records: articles numbered by first appearance of their title
+            article = article_of_title.setdefault(title, len(article_of_title))
+        if qid in seen:
+            duplicates.append(qid)
+        seen[qid] = n
+        examples.append(QAExample(id=qid, title=title, context=context,
+                                  question=rec["question"], answers=texts,
+                                  answer_starts=tuple(fixed_starts),
+                                  is_impossible=impossible or not texts, article=article))
+    if duplicates:
+        raise QagateError(f"{len(duplicates)} duplicate question id(s): {_preview(duplicates)}",
+                          path=source, hint="every question needs its own id")
+    if mismatched:
+        qid, text, start, got = mismatched[0]
+        ids = list(dict.fromkeys(m[0] for m in mismatched))
+        raise QagateError(
+            f"{len(mismatched)} reference answer(s) in {len(ids)} question(s) do not match "
+            f"context[answer_start:answer_start+len(text)]: {_preview(ids)}; first: {qid} "
+            f"answer {text!r} at {start} reads {got!r}", path=source,
+            hint="fix answer_start" + ("" if not strict else
+                                       "; in Python, load_dataset(..., strict=False) "
+                                       "re-locates answers by their text"))
+    return tuple(examples)
+
+
+def _nearest(context: str, text: str, start: int) -> int | None:
+    """Offset of the occurrence of ``text`` in ``context`` closest to ``start``, if any."""
+    best = None
+    pos = context.find(text)
+    while pos != -1:
+        if best is None or abs(pos - start) < abs(best - start):
+            best = pos
+        pos = context.find(text, pos + 1)
+    return best
+
+
+# --- subsets -------------------------------------------------------------------------------
+
+def _subset(examples: tuple[QAExample, ...], source: str, *, limit: int | None,
+            seed: int | None, articles: tuple[int, int] | None
+            ) -> tuple[tuple[QAExample, ...], str]:
+    """The deterministic subset and the suffix that names it."""
+    suffix = ""
+    if articles is not None:
+        lo, hi = articles
+        count = max(ex.article for ex in examples) + 1
+        if not (0 <= lo <= hi < count):
+            raise QagateError(f"article range {lo}-{hi} is outside 0-{count - 1}", path=source,
+                              hint=f"this dataset has {count} articles")
+        examples = tuple(ex for ex in examples if lo <= ex.article <= hi)
+        suffix += f"-articles-{lo}-{hi}"
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise QagateError(f"limit must be a positive integer, got {limit!r}", path=source)
+        if limit < len(examples):
+            if seed is None:
+                examples = examples[:limit]
+                suffix += f"-first-{limit}"
+            else:
+                keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+                examples = tuple(examples[i] for i in keep)
+                suffix += f"-sample-{limit}-seed-{seed}"
+    return examples, suffix
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+def _safe_name(text: str) -> str:
+    """A file-system-safe dataset name: letters, digits, '.', '_' and '-' only."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return name or "dataset"
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _preview(items: Sequence[str]) -> str:
+    shown = ", ".join(str(i) for i in items[:_PREVIEW])
+    more = len(items) - _PREVIEW
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,365 @@
+"""Gate files and rules: parse the YAML into typed rules, and decide a rule from observed numbers.
+
+A gate file (``gate_*.yaml``) says which requirements each model must meet::
+
+    description: release gate for the MiniLM students
+    dataset: sample                  # optional; else the session's --qagate-dataset
+    models: ../qa_models             # optional folder of model declarations; else --qagate-models
+    requires: [../../shared/data]    # optional; the whole file is skipped when one is missing
+    rules:
+      - apply_to: students           # students | teacher | all | a name | [names]
+        require:
+          - exact_match >= 0.95 * teacher
+          - f1 >= baseline - 0.5
+          - speedup >= 4
+          - rule: f1 >= 0.9 * teacher
+            confidence: 0.95
+
+Deciding a rule is :mod:`qagate.gating.judge`'s job: it takes numbers (and per-question scores for
+confidence rules) and returns a :class:`Verdict`; loading models and measuring them is the
+session's job. Standard library and PyYAML only (imported at collection time).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from qagate.errors import QagateError
+from qagate.scoring.stats import Interval  # numpy-free at import time
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from qagate.argtypes import did_you_mean as _did_you_mean
+from qagate.argtypes import expand_vars
+from qagate.errors import QagateError
+from qagate.gating.rules import Rule, parse_rule
+
+APPLY_TO_GROUPS = ("students", "teacher", "all")
+GATE_KEYS = ("description", "dataset", "models", "requires", "rules")
+DATASET_KEYS = ("source", "limit", "seed", "articles", "perturb", "perturb_seed")
+BLOCK_KEYS = ("apply_to", "require", "confidence")
+RULE_KEYS = ("rule", "confidence")
+
+
+# --- gate files -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """Which dataset a gate file runs on (None fields: the session's settings)."""
+
+    spec: str
+    limit: int | None = None
+    seed: int | None = None
+    articles: tuple[int, int] | None = None
+    perturb: tuple[str, ...] = ()          # qagate.data.perturb kinds; () = the data as it is
+    perturb_seed: int = 0
+
+    def key(self) -> tuple:
+        return (self.spec, self.limit, self.seed, self.articles, self.perturb, self.perturb_seed)
+
+
+@dataclass(frozen=True)
+class GateCase:
+    """One collected test: a rule applied to one model."""
+
+    model: str
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class GateFile:
+    path: Path
+    description: str
+    dataset: DatasetRequest | None
+    models: Path | None
+    requires: tuple[Path, ...]
+    blocks: tuple["RuleBlock", ...]
+
+    def missing_requirements(self) -> list[Path]:
+        return [p for p in self.requires if not p.exists()]
+
+
+@dataclass(frozen=True)
+class RuleBlock:
+    apply_to: tuple[str, ...] | str        # a group name or explicit model names
+    apply_line: int | None
+    rules: tuple[Rule, ...]
+
+
+def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
+    """Read and validate a gate file; every error names the file and line and the valid choices."""
+    import yaml  # PyYAML: light, but only needed when a gate file is collected
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QagateError(f"cannot read gate file: {exc}", path=path) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise QagateError(f"invalid YAML: {problem}", path=where) from None
+    reader = _Reader(path)
+    if root is None:
+        raise QagateError("empty gate file; it needs at least 'rules:'", path=f"{path}:1")
+    top = reader.mapping(root, "gate file", GATE_KEYS)
+    if "rules" not in top:
+        raise QagateError(f"no 'rules:' key (keys: {', '.join(GATE_KEYS)})", path=reader.at(root))
+    description = reader.string(top["description"], "description") if "description" in top else ""
+    dataset = reader.dataset(top["dataset"]) if "dataset" in top else None
+    models = reader.path(top["models"], "models") if "models" in top else None
+    requires: tuple[Path, ...] = ()
+    if "requires" in top:
+        node = top["requires"]
+        items = node.value if _is_sequence(node) else [node]
+        requires = tuple(reader.path(item, "requires") for item in items)
+    rules_node = top["rules"]
+    if not _is_sequence(rules_node) or not rules_node.value:
+        raise QagateError("'rules' must be a non-empty list of blocks with 'apply_to' and "
+                          "'require'", path=reader.at(rules_node))
+    blocks = tuple(reader.block(node, default_level) for node in rules_node.value)
+    return GateFile(path, description, dataset, models, requires, blocks)
+
+
+def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: str) -> list[GateCase]:
+    """Expand every block to (model, rule) cases, checking model names against the declarations.
+
+    ``roles`` maps model name -> role ("teacher" | "student" | "model"), in declaration order.
+    Rules relative to the teacher (and speedup) skip the teacher itself when it is reached
+    through a group, and are an error when the teacher is named explicitly.
+    """
+    teachers = [name for name, role in roles.items() if role == "teacher"]
+    cases: list[GateCase] = []
+    seen: dict[tuple[str, str], int | None] = {}
+    for block in gate.blocks:
+        where = f"{gate.path}:{block.apply_line}" if block.apply_line else str(gate.path)
+        if isinstance(block.apply_to, str):
+            group = block.apply_to
+            if group == "all":
+                names = list(roles)
+            elif group == "teacher":
+                names = teachers
+            else:
+                names = [name for name, role in roles.items() if role == "student"]
+            explicit = False
+        else:
+            unknown = [name for name in block.apply_to if name not in roles]
+            if unknown:
+                raise QagateError(
+                    f"unknown model {unknown[0]!r}{_did_you_mean(unknown[0], roles)} in apply_to; "
+                    f"models declared in {models_source}: {', '.join(roles) or '(none)'}; groups: "
+                    f"{', '.join(APPLY_TO_GROUPS)}", path=where)
+            names = list(block.apply_to)
+            explicit = True
+        if not names:
+            raise QagateError(f"apply_to {block.apply_to!r} matches no model declared in "
+                              f"{models_source} (models: {', '.join(roles) or '(none)'})",
+                              path=where)
+        for rule in block.rules:
+            rule_where = f"{gate.path}:{rule.line}" if rule.line else where
+            needs_teacher = rule.reference == "teacher" or rule.metric == "speedup"
+            if needs_teacher and len(teachers) != 1:
+                found = ", ".join(teachers) if teachers else "none"
+                raise QagateError(f"rule {rule.text} compares with the teacher, so exactly one "
+                                  f"model in {models_source} needs 'role: teacher' (found: "
+                                  f"{found})", path=rule_where)
+            for name in names:
+                if needs_teacher and roles[name] == "teacher":
+                    if explicit:
+                        raise QagateError(f"rule {rule.text} compares {name} with itself (it is "
+                                          f"the teacher); apply it to students", path=rule_where)
+                    continue
+                key = (name, rule.id)
+                if key in seen:
+                    raise QagateError(f"rule {rule.id} is applied to {name} twice (first at line "
+                                      f"{seen[key]})", path=rule_where)
+                seen[key] = rule.line
+                cases.append(GateCase(name, rule))
+    return cases
+
+
+class _Reader:
+    """Turns PyYAML nodes into values while keeping their line numbers for error messages."""
+
+    def __init__(self, path: Path) -> None:
+        import yaml
+
+        self.file = path
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def at(self, node: Any) -> str:
+        return f"{self.file}:{node.start_mark.line + 1}"
+
+    def value(self, node: Any) -> Any:
+        return self._constructor.construct_object(node, deep=True)
+
+    def mapping(self, node: Any, what: str, keys: Sequence[str]) -> dict[str, Any]:
+        import yaml
+
+        if not isinstance(node, yaml.MappingNode):
+            raise QagateError(f"{what} must be a mapping with keys {', '.join(keys)}",
+                              path=self.at(node))
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(self.value(key_node))
+            if key not in keys:
+                raise QagateError(f"unknown key {key!r} in {what}{_did_you_mean(key, keys)}; "
+                                  f"valid keys: {', '.join(keys)}", path=self.at(key_node))
+            if key in result:
+                raise QagateError(f"duplicate key {key!r} in {what}", path=self.at(key_node))
+            result[key] = value_node
+        return result
+
+    def string(self, node: Any, what: str) -> str:
+        value = self.value(node)
+        if not isinstance(value, str) or not value.strip():
+            raise QagateError(f"{what} must be a non-empty string, got {value!r}",
+                              path=self.at(node))
+        return value.strip()
+
+    def expand(self, node: Any, what: str) -> str:
+        try:
+            return expand_vars(self.string(node, what))
+        except QagateError as exc:
+            raise QagateError(str(exc), path=self.at(node)) from None
+
+    def path(self, node: Any, what: str) -> Path:
+        text = self.expand(node, what)
+        return (self.file.parent / Path(text).expanduser()).resolve()
+
+    def dataset(self, node: Any) -> DatasetRequest:
+        import yaml
+
+        if not isinstance(node, yaml.MappingNode):
+            return DatasetRequest(self._dataset_spec(node))
+        fields = self.mapping(node, "dataset", DATASET_KEYS)
+        if "source" not in fields:
+            raise QagateError(f"dataset needs 'source' (keys: {', '.join(DATASET_KEYS)})",
+                              path=self.at(node))
+        request = DatasetRequest(self._dataset_spec(fields["source"]))
+        limit = seed = None
+        articles = None
+        if "limit" in fields:
+            limit = self.value(fields["limit"])
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+                raise QagateError(f"dataset limit must be a positive integer, got {limit!r}",
+                                  path=self.at(fields["limit"]))
+        if "seed" in fields:
+            seed = self.value(fields["seed"])
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                raise QagateError(f"dataset seed must be an integer, got {seed!r}",
+                                  path=self.at(fields["seed"]))
+        if "articles" in fields:
+            text = str(self.value(fields["articles"]))
+            match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+            if not match or (match[2] and int(match[2]) < int(match[1])):
+                raise QagateError(f"dataset articles must be a range such as 38-47, got {text!r}",
+                                  path=self.at(fields["articles"]))
+            articles = (int(match[1]), int(match[2] or match[1]))
+        perturb: tuple[str, ...] = ()
+        perturb_seed = 0
+        if "perturb" in fields:
+            from qagate.data.perturb import KINDS
+
+            kinds = self.value(fields["perturb"])
+            kinds = [kinds] if isinstance(kinds, str) else kinds
+            if (not isinstance(kinds, list) or not kinds
+                    or any(not isinstance(k, str) or k not in KINDS for k in kinds)):
+                raise QagateError(f"dataset perturb must list perturbations from {', '.join(KINDS)}; "
+                                  f"got {self.value(fields['perturb'])!r}", path=self.at(fields["perturb"]))
+            perturb = tuple(dict.fromkeys(kinds))
+        if "perturb_seed" in fields:
+            perturb_seed = self.value(fields["perturb_seed"])
+            if not isinstance(perturb_seed, int) or isinstance(perturb_seed, bool):
+                raise QagateError(f"dataset perturb_seed must be an integer, got {perturb_seed!r}",
+                                  path=self.at(fields["perturb_seed"]))
+            if not perturb:
+                raise QagateError("dataset perturb_seed without perturb: name the perturbations too",
+                                  path=self.at(fields["perturb_seed"]))
+        return DatasetRequest(request.spec, limit, seed, articles, perturb, perturb_seed)
+
+    def _dataset_spec(self, node: Any) -> str:
+        spec = self.expand(node, "dataset")
+        if spec == "sample" or spec.startswith("hf:"):
+            return spec
+        return str((self.file.parent / Path(spec).expanduser()).resolve())
+
+    def block(self, node: Any, default_level: float) -> RuleBlock:
+        import yaml
+
+        fields = self.mapping(node, "rule block", BLOCK_KEYS)
+        for key in ("apply_to", "require"):
+            if key not in fields:
+                raise QagateError(f"rule block needs '{key}' (keys: {', '.join(BLOCK_KEYS)})",
+                                  path=self.at(node))
+        apply_node = fields["apply_to"]
+        apply_value = self.value(apply_node)
+        if isinstance(apply_value, str) and apply_value in APPLY_TO_GROUPS:
+            apply_to: tuple[str, ...] | str = apply_value
+        elif isinstance(apply_value, str):
+            apply_to = (apply_value,)
+        elif isinstance(apply_value, list) and apply_value and all(
+                isinstance(v, str) for v in apply_value):
+            apply_to = tuple(apply_value)
+        else:
+            raise QagateError(f"apply_to must be {', '.join(APPLY_TO_GROUPS)}, a model name or a "
+                              f"list of model names; got {apply_value!r}", path=self.at(apply_node))
+        block_level = (self.confidence(fields["confidence"], default_level)
+                       if "confidence" in fields else None)
+        require = fields["require"]
+        entries = require.value if _is_sequence(require) else [require]
+        if not entries:
+            raise QagateError("'require' is empty; list at least one rule", path=self.at(require))
+        rules = []
+        for entry in entries:
+            level = block_level
+            rule_node = entry
+            if isinstance(entry, yaml.MappingNode):
+                rule_fields = self.mapping(entry, "rule", RULE_KEYS)
+                if "rule" not in rule_fields:
+                    raise QagateError(f"rule entry needs 'rule' (keys: {', '.join(RULE_KEYS)})",
+                                      path=self.at(entry))
+                rule_node = rule_fields["rule"]
+                if "confidence" in rule_fields:
+                    level = self.confidence(rule_fields["confidence"], default_level)
+            if not isinstance(rule_node, yaml.ScalarNode):
+                raise QagateError("a rule is a string such as 'f1 >= 0.95 * teacher' or a "
+                                  f"mapping with keys {', '.join(RULE_KEYS)}",
+                                  path=self.at(rule_node))
+            text = str(self.value(rule_node))
+            rules.append(parse_rule(text, confidence=level, line=rule_node.start_mark.line + 1,
+                                    where=self.at(rule_node)))
+        return RuleBlock(apply_to, apply_node.start_mark.line + 1, tuple(rules))
+
+    def confidence(self, node: Any, default_level: float) -> float | None:
+        value = self.value(node)
+        if value is True:
+            return default_level
+        if value is False or value is None:
+            return None
+        if isinstance(value, (int, float)) and 0.0 < float(value) < 1.0:
+            return float(value)
+        raise QagateError(f"confidence must be a level between 0 and 1 (e.g. 0.95), true (the "
+                          f"--qagate-confidence level) or false; got {value!r}",
+                          path=self.at(node))
+
+
+def _is_sequence(node: Any) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.SequenceNode)
+
+

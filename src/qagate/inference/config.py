@@ -1,0 +1,175 @@
+"""Model declarations: one YAML file per model, validated into a typed :class:`ModelSpec`.
+
+The pytest plugin reads these at start-up, so this module uses only the standard library and
+``yaml``. Every problem is a :class:`~qagate.errors.QagateError` naming the file, the key and
+what is allowed, so a typo fails before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from qagate.errors import QagateError
+from qagate.argtypes import did_you_mean
+from qagate.inference.registry import KINDS
+
+ROLES = ("teacher", "student", "model")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+REQUIRED = ("name", "kind", "source")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+_INT_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "batch_size")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated model declaration.
+
+    ``source`` is a hub id, a local model directory, or (``kind: replay``) a predictions file;
+    relative paths are already resolved against the YAML file's folder. The inference settings
+    keep the names the transformers 4.x QA pipeline gave them.
+    """
+
+    name: str
+    role: str
+    kind: str
+    source: str
+    revision: str | None = None
+    max_seq_len: int = 384
+    doc_stride: int = 128
+    max_answer_len: int = 15
+    batch_size: int = 32
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    path: Path | None = None
+    description: str | None = None
+
+
+# Keys a YAML file may use (``path`` is where the file is, not something to declare).
+KEYS = tuple(f.name for f in fields(ModelSpec) if f.name != "path")
+
+
+def _looks_like_path(source: str) -> bool:
+    return (source.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in source
+            or os.path.isabs(source) or source.count("/") > 1)
+
+
+def resolve_source(source: str, kind: str, base: Path) -> str:
+    """A local path resolved against ``base`` (the YAML's folder), or a hub id unchanged.
+
+    ``$VARS`` and ``~`` are expanded so declarations can point at data outside the repository
+    (``source: ${QAGATE_SHARED}/models/...``). A relative source that exists beside the YAML
+    file is local, as transformers itself prefers a local folder over a hub id of the same name.
+    """
+    expanded = os.path.expanduser(os.path.expandvars(source))
+    if "$" in expanded:
+        raise QagateError(f"'source' uses an environment variable that is not set: {source!r}",
+                          hint="set it, or write the path out")
+    candidate = Path(expanded) if os.path.isabs(expanded) else base / expanded
+    if kind == "replay" or candidate.exists() or _looks_like_path(expanded):
+        return str(candidate.resolve())
+    return expanded
+
+
+def _bad(path: Path, key: str, message: str, hint: str | None = None) -> QagateError:
+    return QagateError(message, path=path, item=key, hint=hint)
+
+
+def _check_types(path: Path, raw: dict) -> None:
+    for key, value in raw.items():
+        if key in _INT_KEYS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise _bad(path, key, f"must be a positive integer, got {value!r}")
+        elif key == "trust_remote_code":
+            if not isinstance(value, bool):
+                raise _bad(path, key, f"must be true or false, got {value!r}")
+        elif key in ("revision", "description"):
+            if value is not None and not isinstance(value, str):
+                raise _bad(path, key, f"must be a string, got {value!r}",
+                           hint="quote it in the YAML file" if key == "revision" else None)
+        elif not isinstance(value, str) or not value.strip():
+            raise _bad(path, key, f"must be a non-empty string, got {value!r}")
+
+
+def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
+    """Validate one parsed declaration; ``path`` names the file in errors and anchors paths."""
+    if not isinstance(raw, dict):
+        raise QagateError(f"a model declaration must be a mapping of keys, got {type(raw).__name__}",
+                          path=path, hint=f"keys: {', '.join(KEYS)}")
+    for key in raw:
+        if key not in KEYS:
+            raise _bad(path, key, f"unknown key {key!r}{did_you_mean(key, KEYS)}",
+                       hint=f"allowed keys: {', '.join(KEYS)}")
+    for key in REQUIRED:
+        if key not in raw:
+            raise QagateError(f"missing required key {key!r}", path=path,
+                              hint=f"required keys: {', '.join(REQUIRED)}")
+    _check_types(path, raw)
+    values = {"role": "model", **raw}
+    if not _NAME.match(values["name"]):
+        raise _bad(path, "name", f"{values['name']!r} is not a valid name",
+                   hint="use letters, digits, '_', '-' and '.', starting with a letter or digit")
+    choices = {"role": ROLES, "kind": tuple(KINDS), "dtype": DTYPES}
+    for key, allowed in choices.items():
+        if key in values and values[key] not in allowed:
+            raise _bad(path, key, f"{values[key]!r} is not allowed{did_you_mean(values[key], allowed)}",
+                       hint=f"allowed: {', '.join(allowed)}")
+    if "device" in values and not _DEVICE.match(values["device"]):
+        raise _bad(path, "device", f"{values['device']!r} is not allowed"
+                   f"{did_you_mean(values['device'], DEVICES)}", hint=f"allowed: {', '.join(DEVICES)}")
+    spec = ModelSpec(**values, path=path)
+    if spec.doc_stride >= spec.max_seq_len:
+        raise _bad(path, "doc_stride", f"{spec.doc_stride} must be smaller than max_seq_len "
+                   f"({spec.max_seq_len})", hint="the 4.x pipeline default is 128 for max_seq_len 384")
+    if spec.max_seq_len > 8192:
+        raise _bad(path, "max_seq_len", f"{spec.max_seq_len} is implausibly large", hint="at most 8192")
+    try:
+        source = resolve_source(spec.source, spec.kind, path.parent)
+    except QagateError as exc:
+        raise _bad(path, "source", str(exc)) from None
+    return ModelSpec(**{**{f.name: getattr(spec, f.name) for f in fields(ModelSpec)}, "source": source})
+
+
+def load_model_spec(path: str | os.PathLike) -> ModelSpec:
+    """Read and validate one model declaration (YAML)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QagateError("model declaration not found", path=path) from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
+        raise QagateError(f"cannot read model declaration: {exc.__class__.__name__}", path=path) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise QagateError(f"not valid YAML: {where}{problem}", path=path) from None
+    if raw is None:
+        raise QagateError("empty model declaration", path=path, hint=f"required keys: {', '.join(REQUIRED)}")
+    return spec_from_mapping(raw, path)
+
+
+def load_model_specs(folder: str | os.PathLike) -> list[ModelSpec]:
+    """Every ``*.yaml`` / ``*.yml`` declaration in ``folder``, sorted by model name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise QagateError("model folder not found", path=folder,
+                          hint="create it with one YAML file per model")
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    specs: dict[str, ModelSpec] = {}
+    for file in files:
+        spec = load_model_spec(file)
+        if spec.name in specs:
+            raise QagateError(f"duplicate model name {spec.name!r} (also declared in {specs[spec.name].path})",
+                              path=file, item="name", hint="model names must be unique")
+        specs[spec.name] = spec
+    return [specs[name] for name in sorted(specs)]

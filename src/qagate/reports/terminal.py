@@ -1,0 +1,180 @@
+"""Text a human reads: a failed gate's table, its worst questions, and the session summary.
+
+Pure formatting: numbers in, strings out (no pytest, no I/O), so the gate items, the
+``assert_gate`` helper and the terminal summary print exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+from qagate.gating.judge import Verdict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.data import Dataset
+    from qagate.scoring.evaluation import EvalResult
+    from qagate.session import Record
+
+SUMMARY_METRICS = ("exact_match", "f1", "bertscore_f1", "parameter_count", "size_on_disk_mb")
+STATUS_WORDS = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED", "skipped": "SKIP",
+                "error": "ERROR"}
+
+
+def fmt(value: float | None, metric: str | None = None) -> str:
+    if value is None:
+        return "-"
+    if metric == "parameter_count":
+        return f"{int(round(value)):,}"
+    if metric == "speedup":
+        return f"{value:.2f}x"
+    if metric in ("seconds_per_question",):
+        return f"{value:.5f}"
+    return f"{value:.4f}"
+
+
+def rule_form(verdict: Verdict) -> str:
+    """The threshold as the rule wrote it, e.g. ``0.95 * teacher`` or ``baseline - 0.5``."""
+    rule = verdict.rule
+    if rule.reference is None:
+        return f"{rule.offset:g}"
+    text = rule.reference if rule.coef == 1.0 else f"{rule.coef:g} * {rule.reference}"
+    if rule.offset:
+        text += f" {'-' if rule.offset < 0 else '+'} {abs(rule.offset):g}"
+    return text
+
+
+def verdict_table(verdict: Verdict) -> str:
+    """``metric | <reference> | obtained | delta | allowed`` for one verdict."""
+    rule = verdict.rule
+    header = ["metric"]
+    row = [rule.metric]
+    if rule.reference is not None:
+        header.append(rule.reference)
+        row.append(fmt(verdict.reference_value, rule.metric))
+    header.append("obtained")
+    row.append(fmt(verdict.obtained, rule.metric))
+    if rule.reference is not None:
+        header.append("delta")
+        delta = verdict.delta
+        row.append("-" if delta is None else f"{delta:+.4f}")
+    header.append("allowed")
+    allowed = "-" if verdict.threshold is None else f"{rule.op} {fmt(verdict.threshold, rule.metric)}"
+    if rule.reference is not None:
+        allowed += f" ({rule_form(verdict)})"
+    row.append(allowed)
+    return _table([header, row])
+
+
+def interval_line(verdict: Verdict) -> str | None:
+    iv = verdict.interval
+    if iv is None:
+        return None
+    rule = verdict.rule
+    right = rule_form(verdict)
+    side = {"pass": "entirely on the passing side", "fail": "entirely on the failing side",
+            "undecided": "straddles 0: the sample cannot decide"}[verdict.status]
+    return (f"{iv.level:.0%} paired-bootstrap interval of {rule.metric} - ({right}): "
+            f"[{iv.low:+.4f}, {iv.high:+.4f}] (estimate {iv.estimate:+.4f}), {side}")
+
+
+def failure_report(verdict: Verdict, *, dataset: str | None = None, questions: int | None = None,
+                   accept_command: str | None = None) -> str:
+    """The whole failure message: headline, table, interval, notes, and how to accept."""
+    status = STATUS_WORDS[verdict.status]
+    where = f" on {dataset}" if dataset else ""
+    if questions is not None:
+        where += f" ({questions} questions)"
+    lines = [f"qagate gate {status}: {verdict.model} :: {verdict.rule.id}{where}",
+             _indent(verdict_table(verdict))]
+    interval = interval_line(verdict)
+    if interval:
+        lines.append("  " + interval)
+    if verdict.status == "undecided":
+        lines.append("  undecided: more questions (a larger --qagate-limit or dataset) or a lower "
+                     "confidence level would decide it; --qagate-undecided=skip reports it as a "
+                     "skip instead of a failure")
+    lines.extend(f"  - {note}" for note in verdict.notes)
+    if accept_command:
+        lines.append(f"  accept the obtained numbers as the new baseline: {accept_command}")
+    return "\n".join(lines)
+
+
+def worst_questions(dataset: "Dataset", result: "EvalResult", *,
+                    teacher: "EvalResult | None" = None, count: int = 10) -> str:
+    """The questions that hurt most: lowest F1 (against the teacher: largest F1 loss) first."""
+    per_f1 = result.scores.per_question_f1
+    teacher_f1 = teacher.scores.per_question_f1 if teacher is not None else None
+    answers = result.predictions.answers
+
+    def badness(example) -> tuple:
+        mine = per_f1.get(example.id, 0.0)
+        if teacher_f1 is not None:
+            return (mine - teacher_f1.get(example.id, 0.0), mine, example.id)
+        return (mine, example.id)
+
+    ranked = sorted(dataset.examples, key=badness)[:count]
+    what = "largest F1 loss against the teacher" if teacher is not None else "lowest F1"
+    lines = [f"worst questions for {result.model} ({what} first; {len(ranked)} of "
+             f"{len(dataset)}):"]
+    for rank, example in enumerate(ranked, 1):
+        score = f"F1 {per_f1.get(example.id, 0.0):.2f}"
+        if teacher_f1 is not None:
+            score += f" (teacher {teacher_f1.get(example.id, 0.0):.2f})"
+        references = " | ".join(repr(_short(a, 60)) for a in dict.fromkeys(example.answers))
+        lines.append(f"{rank:3d}. {example.id}  {score}")
+        lines.append(f"     Q: {_short(example.question, 100)}")
+        lines.append(f"     predicted: {_short(answers.get(example.id, ''), 60)!r}   "
+                     f"references: {references or '(no answer)'}")
+    return "\n".join(lines)
+
+
+def metrics_table(rows: Sequence[tuple[str, str, Mapping[str, float], float | None, float | None]]) -> str:
+    """models x metrics: (model, dataset, quality metrics, fresh s/question, speed-up)."""
+    shown = [m for m in SUMMARY_METRICS if any(r[2].get(m) is not None for r in rows)]
+    header = ["model", "dataset"] + shown + ["s/question", "speedup"]
+    table = [header]
+    for model, dataset, metrics, spq, speedup in rows:
+        table.append([model, dataset] + [fmt(metrics.get(m), m) for m in shown]
+                     + [fmt(spq, "seconds_per_question"), fmt(speedup, "speedup")])
+    return _table(table)
+
+
+def gates_table(records: Iterable["Record"]) -> str:
+    table = [["status", "model", "rule", "dataset", "obtained", "allowed"]]
+    for record in records:
+        table.append([STATUS_WORDS.get(record.status, record.status.upper()), record.model,
+                      record.rule, record.dataset, fmt(record.obtained, record.metric),
+                      f"{record.op} {fmt(record.threshold, record.metric)}"
+                      if record.threshold is not None else "-"])
+    return _table(table)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to width; numeric columns (every body cell a number or '-') right-aligned."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    numeric = [i > 0 and all(_numeric(row[i]) or row[i] == "-" for row in rows[1:])
+               for i in range(len(widths))]
+    lines = []
+    for row in rows:
+        cells = [str(c).rjust(w) if num else str(c).ljust(w)
+                 for c, w, num in zip(row, widths, numeric)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _numeric(cell: str) -> bool:
+    text = str(cell).replace(",", "").rstrip("x").lstrip("+-")
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

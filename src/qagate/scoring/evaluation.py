@@ -1,0 +1,96 @@
+"""Evaluate a model on a dataset: predictions (cached), official EM/F1, BERTScore, speed, size.
+
+Speed here is the time of the run that produced the predictions, so it comes from the cache
+when the predictions do; speed-up gates use :func:`qagate.timing.measure_latency` instead,
+which always measures afresh. Replayed prediction files have no speed and no size: their
+metrics lack ``seconds_per_question``, ``questions_per_second``, ``parameter_count`` and
+``size_on_disk_mb``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from qagate.store.cache import PredictionCache, cache_key
+from qagate.inference.base import Predictions, QAModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.scoring.bertscore import BertScorer
+    from qagate.data import Dataset, QAExample
+    from qagate.scoring.squad import Scores
+
+
+@dataclass
+class EvalResult:
+    """One model on one dataset. ``metrics``: exact_match and f1 (0-100, as the official
+    script), seconds_per_question, questions_per_second, parameter_count, size_on_disk_mb, and
+    bertscore_f1 (0-1, mean over questions) when asked."""
+
+    model: str
+    dataset: str
+    predictions: Predictions
+    scores: "Scores"
+    metrics: dict[str, float]
+    from_cache: bool
+
+
+def run_predict(model: QAModel, examples: Sequence["QAExample"],
+                progress: Callable[[int], None] | None = None) -> Predictions:
+    """``model.predict``, passing a progress callback to adapters that take one."""
+    if progress is not None and "progress" in inspect.signature(model.predict).parameters:
+        return model.predict(examples, progress=progress)
+    predictions = model.predict(examples)
+    if progress is not None:
+        progress(len(examples))
+    return predictions
+
+
+def predict_cached(model: QAModel, dataset: "Dataset", cache_dir: str | Path | None = None,
+                   progress: Callable[[int], None] | None = None) -> tuple[Predictions, bool]:
+    """Predictions of ``model`` on ``dataset`` and whether they came from the cache."""
+    if cache_dir is None:
+        return run_predict(model, dataset.examples, progress), False
+    cache = PredictionCache(cache_dir)
+    key = cache_key(model.fingerprint(), dataset.fingerprint)
+    cached = cache.get(key)
+    if cached is not None and set(cached.answers) == {ex.id for ex in dataset.examples}:
+        return cached, True
+    predictions = run_predict(model, dataset.examples, progress)
+    cache.put(key, predictions, model=model.name, dataset=dataset.name)
+    return predictions, False
+
+
+def bertscore_f1(examples: Sequence["QAExample"], answers: dict[str, str],
+                 scorer: "BertScorer | None" = None) -> float:
+    """Mean BERTScore F1 (0-1) of the answers against each question's references."""
+    from qagate.scoring.bertscore import BertScorer
+
+    scorer = scorer or BertScorer()
+    values = scorer.score([answers.get(ex.id, "") for ex in examples], [ex.answers for ex in examples])
+    return sum(values) / len(values) if values else 0.0
+
+
+def evaluate(model: QAModel, dataset: "Dataset", *, cache_dir: str | Path | None = None,
+             bertscore: bool = False, scorer: "BertScorer | None" = None,
+             progress: Callable[[int], None] | None = None) -> EvalResult:
+    """Run (or load from ``cache_dir``) ``model``'s predictions on ``dataset`` and score them."""
+    from qagate.scoring.squad import score
+
+    predictions, from_cache = predict_cached(model, dataset, cache_dir, progress)
+    scores = score(dataset, predictions.answers)
+    metrics: dict[str, float] = {"exact_match": scores.exact_match, "f1": scores.f1}
+    per_question = predictions.seconds_per_question
+    if predictions.total_seconds is not None and per_question:
+        metrics["seconds_per_question"] = per_question
+        metrics["questions_per_second"] = 1.0 / per_question
+    info = model.info()
+    for key in ("parameter_count", "size_on_disk_mb"):
+        if info.get(key) is not None:
+            metrics[key] = info[key]
+    if bertscore:
+        metrics["bertscore_f1"] = bertscore_f1(dataset.examples, predictions.answers, scorer)
+    return EvalResult(model=model.name, dataset=dataset.name, predictions=predictions,
+                      scores=scores, metrics=metrics, from_cache=from_cache)
