@@ -1,1 +1,1 @@
-"""Model adapters. Heavy modules (torch, transformers) are imported lazily by each adapter."""
+"""Inference: the batched extractive engine and one adapter per model kind, behind a lazy registry."""

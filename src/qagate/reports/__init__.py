@@ -1,0 +1,1 @@
+"""Reports: the terminal tables and failure reports, and the static HTML dashboard."""

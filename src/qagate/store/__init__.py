@@ -1,0 +1,1 @@
+"""Storage: baselines (sorted JSON with provenance), the prediction cache, and the run history."""

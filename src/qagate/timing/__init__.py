@@ -1,0 +1,1 @@
+"""Timing: latency measured afresh in the session (never from a cache)."""
