@@ -1,12 +1,20 @@
-"""Argument types shared by the CLI, the pytest options and the YAML loaders."""
+"""Argument types shared by the CLI, the pytest options and the YAML loaders.
+
+Each parser takes the text a user wrote and returns the value, or raises
+``argparse.ArgumentTypeError`` with one message (argparse shows it for the CLI, settings prefix
+the ini key, YAML loaders the file and line). Standard library only: imported at start-up.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from typing import Any
 
 from qagate.errors import QagateError
+
+UNDECIDED_CHOICES = ("fail", "skip")
 
 _VAR_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -30,3 +38,86 @@ def did_you_mean(word: str, choices: Any) -> str:
 
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_positive_int(text: str) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def parse_articles(text: str) -> tuple[int, int]:
+    """``38-47`` (inclusive, articles in file order) or a single article ``12``."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"expected an article range such as 38-47 (inclusive), got {text!r}")
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) is not None else first
+    if last < first:
+        raise argparse.ArgumentTypeError(f"article range {text!r} ends before it starts")
+    return first, last
+
+
+def parse_device(text: str) -> str:
+    value = str(text).strip().lower()
+    if value in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", value):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"expected one of auto, cpu, cuda, cuda:N, mps; got {text!r}")
+
+
+def parse_level(text: str) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a confidence level strictly between 0 and 1 (e.g. 0.95), got {text!r}")
+    return value
+
+
+def parse_undecided(text: str) -> str:
+    value = str(text).strip().lower()
+    if value not in UNDECIDED_CHOICES:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(UNDECIDED_CHOICES)}; got {text!r}")
+    return value
+
+
+def parse_dataset(text: str) -> str:
+    value = str(text).strip()
+    if not value:
+        raise argparse.ArgumentTypeError(
+            "expected 'sample', 'hf:<hub id>' or a path to a dataset file, got an empty value")
+    if value.startswith("hf:") and len(value) == 3:
+        raise argparse.ArgumentTypeError("'hf:' needs a hub id, e.g. hf:squad")
+    return value
+
+
+def parse_text(text: str) -> str:
+    value = str(text).strip()
+    if not value:
+        raise argparse.ArgumentTypeError("expected a value, got an empty string")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")

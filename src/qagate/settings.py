@@ -10,98 +10,12 @@ this module is imported when pytest starts.
 from __future__ import annotations
 
 import argparse
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-UNDECIDED_CHOICES = ("fail", "skip")
-
-
-# --- small parsers, shared by the argparse ``type=`` hooks and the ini-file values --------------
-
-def parse_positive_int(text: str) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def parse_int(text: str) -> int:
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def parse_articles(text: str) -> tuple[int, int]:
-    """``38-47`` (inclusive, articles in file order) or a single article ``12``."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
-    if not match:
-        raise argparse.ArgumentTypeError(
-            f"expected an article range such as 38-47 (inclusive), got {text!r}")
-    first = int(match.group(1))
-    last = int(match.group(2)) if match.group(2) is not None else first
-    if last < first:
-        raise argparse.ArgumentTypeError(f"article range {text!r} ends before it starts")
-    return first, last
-
-
-def parse_device(text: str) -> str:
-    value = str(text).strip().lower()
-    if value in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", value):
-        return value
-    raise argparse.ArgumentTypeError(
-        f"expected one of auto, cpu, cuda, cuda:N, mps; got {text!r}")
-
-
-def parse_level(text: str) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected a confidence level strictly between 0 and 1 (e.g. 0.95), got {text!r}")
-    return value
-
-
-def parse_undecided(text: str) -> str:
-    value = str(text).strip().lower()
-    if value not in UNDECIDED_CHOICES:
-        raise argparse.ArgumentTypeError(
-            f"expected one of {', '.join(UNDECIDED_CHOICES)}; got {text!r}")
-    return value
-
-
-def parse_dataset(text: str) -> str:
-    value = str(text).strip()
-    if not value:
-        raise argparse.ArgumentTypeError(
-            "expected 'sample', 'hf:<hub id>' or a path to a dataset file, got an empty value")
-    if value.startswith("hf:") and len(value) == 3:
-        raise argparse.ArgumentTypeError("'hf:' needs a hub id, e.g. hf:squad")
-    return value
-
-
-def parse_text(text: str) -> str:
-    value = str(text).strip()
-    if not value:
-        raise argparse.ArgumentTypeError("expected a value, got an empty string")
-    return value
-
-
-def parse_bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
+from qagate.argtypes import (parse_articles, parse_bool, parse_dataset, parse_device, parse_int,
+                             parse_level, parse_positive_int, parse_text, parse_undecided)
 
 # --- the option table -------------------------------------------------------------------------
 
