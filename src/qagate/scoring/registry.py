@@ -1,26 +1,93 @@
-"""The one metric registry: every metric qagate knows, declared once."""
+"""The one metric registry: every metric qagate knows, declared once.
+
+Gates (which rules are valid), the terminal report, ``qagate evaluate``, baselines, the run
+history, the dashboard and model cards all read what a metric is from here. Adding a metric is
+one :class:`Metric` entry plus the function that computes it. Standard library only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 
 @dataclass(frozen=True)
-class MetricInfo:
+class Metric:
+    """What qagate knows about one metric.
+
+    ``higher_is_better``: the direction a regression goes. ``per_question``: the metric has
+    per-question values, so a rule on it can be decided by the (paired) bootstrap.
+    ``baseline``: it may be stored in a baseline (quality and size; never timings, which do not
+    carry across machines). ``timing``: measured afresh in the run, never read from a cache.
+    ``decimals``/``suffix``/``thousands`` say how a value is printed; ``label`` is the short
+    column heading and ``description`` the one-line meaning for reports and model cards.
+    """
+
     name: str
+    label: str
     unit: str
-    baseline: bool        # may be stored as a baseline (quality and size, never timings)
-    per_question: bool    # has per-question scores, so a rule on it may ask for confidence
-    timing: bool          # measured fresh in this session (never from the prediction cache)
+    description: str
+    higher_is_better: bool
+    per_question: bool = False
+    baseline: bool = False
+    timing: bool = False
+    decimals: int = 4
+    suffix: str = ""
+    thousands: bool = False
+    summary: bool = True          # shown in the terminal's per-model metrics table
+
+    def format(self, value: float | None) -> str:
+        """The value as every report prints it (``-`` when there is none)."""
+        if value is None:
+            return "-"
+        if self.thousands:
+            return f"{int(round(value)):,}"
+        return f"{value:.{self.decimals}f}{self.suffix}"
 
 
-METRICS: dict[str, MetricInfo] = {m.name: m for m in (
-    MetricInfo("exact_match", "%", baseline=True, per_question=True, timing=False),
-    MetricInfo("f1", "%", baseline=True, per_question=True, timing=False),
-    MetricInfo("bertscore_f1", "", baseline=True, per_question=False, timing=False),
-    MetricInfo("parameter_count", "", baseline=True, per_question=False, timing=False),
-    MetricInfo("size_on_disk_mb", "MB", baseline=True, per_question=False, timing=False),
-    MetricInfo("seconds_per_question", "s", baseline=False, per_question=False, timing=True),
-    MetricInfo("questions_per_second", "q/s", baseline=False, per_question=False, timing=True),
-    MetricInfo("speedup", "x", baseline=False, per_question=False, timing=True),
+# Kept for code that still says MetricInfo.
+MetricInfo = Metric
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("exact_match", "EM", "%", "exact match with a reference answer (official SQuAD script)",
+           higher_is_better=True, per_question=True, baseline=True),
+    Metric("f1", "F1", "%", "token-overlap F1 with the best reference (official SQuAD script)",
+           higher_is_better=True, per_question=True, baseline=True),
+    Metric("bertscore_f1", "BERTScore", "", "mean BERTScore F1 of the answer against the "
+           "references", higher_is_better=True, baseline=True),
+    Metric("parameter_count", "params", "", "number of parameters", higher_is_better=False,
+           baseline=True, thousands=True),
+    Metric("size_on_disk_mb", "MB", "MB", "size of the weights on disk", higher_is_better=False,
+           baseline=True, decimals=2),
+    Metric("seconds_per_question", "s/question", "s", "wall time per question, measured in "
+           "this run", higher_is_better=False, timing=True, decimals=5),
+    Metric("questions_per_second", "q/s", "q/s", "questions answered per second, measured in "
+           "this run", higher_is_better=True, timing=True, decimals=2),
+    Metric("speedup", "speedup", "x", "the teacher's seconds per question / the model's, "
+           "both measured in this run", higher_is_better=True, timing=True, decimals=2,
+           suffix="x"),
 )}
+
+
+def metric(name: str) -> Metric:
+    """The registered metric called ``name`` (KeyError for an unknown one)."""
+    return METRICS[name]
+
+
+def fmt(value: float | None, name: str | None = None) -> str:
+    """Format ``value`` as metric ``name`` prints (4 decimals for an unknown or no metric)."""
+    if value is None:
+        return "-"
+    info = METRICS.get(name) if name else None
+    return info.format(value) if info else f"{value:.4f}"
+
+
+def names(**where: bool) -> tuple[str, ...]:
+    """Metric names whose flags match, e.g. ``names(baseline=True)`` or ``names(timing=False)``."""
+    return tuple(m.name for m in _matching(where))
+
+
+def _matching(where: dict[str, bool]) -> Iterator[Metric]:
+    for info in METRICS.values():
+        if all(getattr(info, key) == value for key, value in where.items()):
+            yield info
