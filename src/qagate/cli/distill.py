@@ -8,17 +8,20 @@ from __future__ import annotations
 import argparse
 
 from qagate.cli.finetune import (add_training_arguments, data_plan, output, recorded_command, report,
-                                      set_threads, train_config)
+                                 set_threads, train_config)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     kd = parser.add_argument_group("distillation")
-    kd.add_argument("--teacher", required=True, metavar="DIR", help="the fine-tuned QA teacher's model directory")
+    kd.add_argument("--teacher", required=True, metavar="DIR",
+                    help="the fine-tuned QA teacher's model directory")
     student = kd.add_mutually_exclusive_group(required=True)
     student.add_argument("--student-layers", metavar="I,J,...",
                          help="build the student from these teacher layers, e.g. 0,2,4 (DistilBERT recipe)")
-    student.add_argument("--student", metavar="DIR", help="a student model directory with the teacher's vocabulary")
-    kd.add_argument("--temperature", type=float, metavar="T", default=2.0, help="softmax temperature T (default: 2)")
+    student.add_argument("--student", metavar="DIR",
+                         help="a student model directory with the teacher's vocabulary")
+    kd.add_argument("--temperature", type=float, metavar="T", default=2.0,
+                    help="softmax temperature T (default: 2)")
     kd.add_argument("--alpha", type=float, metavar="A", default=0.5,
                     help="weight of the hard-label loss; 1.0 = hard labels only, the ablation (default: 0.5)")
     kd.add_argument("--cache-teacher-logits", action="store_true",

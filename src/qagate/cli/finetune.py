@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from qagate.argtypes import parse_articles, parse_int, parse_positive_int
 from qagate.errors import QagateError
 
 #: Model names as ``qa_models/`` declarations accept them (qagate.inference.config).
@@ -22,18 +23,27 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _NOT_RECIPE = {"resume", "quiet"}
 
 
+def parse_non_negative_int(text: str) -> int:
+    """A count where 0 means none (``--save-every 0``: never), for argparse ``type=``."""
+    value = parse_int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, role: str) -> None:
     """Data, output and optimisation options common to finetune and distill."""
     data = parser.add_argument_group("data")
     data.add_argument("--train", required=True, metavar="DATASET",
                       help="training data: a SQuAD v1.1/v2.0 JSON or JSON Lines file, 'sample', or hf:<id>")
-    data.add_argument("--articles", metavar="FIRST-LAST",
+    data.add_argument("--articles", type=parse_articles, metavar="FIRST-LAST",
                       help="train on these articles only (inclusive, file order), e.g. 0-37")
-    data.add_argument("--eval-articles", metavar="FIRST-LAST",
+    data.add_argument("--eval-articles", type=parse_articles, metavar="FIRST-LAST",
                       help="held-out articles of the same data to report EM/F1 on, e.g. 38-47")
     data.add_argument("--eval-data", metavar="DATASET",
                       help="held-out data in another file (default: --train, with --eval-articles)")
-    data.add_argument("--limit", type=int, metavar="N", help="train on the first N questions only")
+    data.add_argument("--limit", type=parse_positive_int, metavar="N",
+                      help="train on the first N questions only")
 
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
@@ -42,28 +52,36 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, role: str) -> Non
                      help=f"role in the declaration (default: {role})")
     out.add_argument("--declare-in", metavar="DIR",
                      help="folder for the NAME.yaml declaration, e.g. qa_models (default: --out)")
-    out.add_argument("--max-answer-len", type=int, default=15, metavar="N",
+    out.add_argument("--max-answer-len", type=parse_positive_int, default=15, metavar="N",
                      help="longest answer in tokens, for the declaration and evaluation (default: 15)")
 
     opt = parser.add_argument_group("training")
-    opt.add_argument("--epochs", type=int, metavar="N", default=1, help="passes over the windows (default: 1)")
-    opt.add_argument("--lr", type=float, metavar="LR", default=1e-4, help="peak learning rate (default: 1e-4)")
-    opt.add_argument("--batch-size", type=int, metavar="N", default=16, help="windows per step (default: 16)")
-    opt.add_argument("--max-seq-len", type=int, metavar="TOKENS", default=256, help="window length in tokens (default: 256)")
-    opt.add_argument("--stride", type=int, metavar="TOKENS", default=96, help="token overlap between windows (default: 96)")
+    opt.add_argument("--epochs", type=parse_positive_int, metavar="N", default=1,
+                     help="passes over the windows (default: 1)")
+    opt.add_argument("--lr", type=float, metavar="LR", default=1e-4,
+                     help="peak learning rate (default: 1e-4)")
+    opt.add_argument("--batch-size", type=parse_positive_int, metavar="N", default=16,
+                     help="windows per step (default: 16)")
+    opt.add_argument("--max-seq-len", type=parse_positive_int, metavar="TOKENS", default=256,
+                     help="window length in tokens (default: 256)")
+    opt.add_argument("--stride", type=parse_non_negative_int, metavar="TOKENS", default=96,
+                     help="token overlap between windows (default: 96)")
     opt.add_argument("--warmup-ratio", type=float, metavar="R", default=0.1,
                      help="share of steps with linear warm-up, then linear decay (default: 0.1)")
-    opt.add_argument("--weight-decay", type=float, metavar="W", default=0.01, help="AdamW weight decay (default: 0.01)")
+    opt.add_argument("--weight-decay", type=float, metavar="W", default=0.01,
+                     help="AdamW weight decay (default: 0.01)")
     opt.add_argument("--max-grad-norm", type=float, metavar="NORM", default=1.0,
                      help="gradient-norm clip, 0 = off (default: 1.0)")
-    opt.add_argument("--seed", type=int, metavar="N", default=42, help="seed for Python, NumPy and torch (default: 42)")
+    opt.add_argument("--seed", type=parse_int, metavar="N", default=42,
+                     help="seed for Python, NumPy and torch (default: 42)")
     opt.add_argument("--freeze-embeddings", action="store_true",
                      help="keep the embedding block at the base model's values")
     opt.add_argument("--attention-dropout", type=float, metavar="P",
                      help="dropout on attention probabilities while training (default: the model's own, "
                           "0.1 for BERT); 0 makes CPU steps about twice as fast")
-    opt.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
-    opt.add_argument("--save-every", type=int, default=200, metavar="STEPS",
+    opt.add_argument("--threads", type=parse_positive_int, metavar="N",
+                     help="torch CPU threads (default: torch's choice)")
+    opt.add_argument("--save-every", type=parse_non_negative_int, default=200, metavar="STEPS",
                      help="checkpoint every STEPS steps and at the end, 0 = never (default: 200)")
     opt.add_argument("--resume", action="store_true",
                      help="continue from the last checkpoint in --out (same result as an uninterrupted run)")
@@ -79,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def train_config(args: argparse.Namespace) -> Any:
-    from qagate.training.finetune import TrainConfig
+    from qagate.training.trainer import TrainConfig
 
     return TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        max_seq_len=args.max_seq_len, stride=args.stride, warmup_ratio=args.warmup_ratio,
@@ -88,12 +106,9 @@ def train_config(args: argparse.Namespace) -> Any:
 
 
 def data_plan(args: argparse.Namespace) -> Any:
-    from qagate.training.finetune import DataPlan, parse_articles
+    from qagate.training.finetune import DataPlan
 
-    return DataPlan(train=args.train,
-                    articles=parse_articles(args.articles) if args.articles else None,
-                    eval_articles=parse_articles(args.eval_articles, option="--eval-articles")
-                    if args.eval_articles else None,
+    return DataPlan(train=args.train, articles=args.articles, eval_articles=args.eval_articles,
                     eval_data=args.eval_data, limit=args.limit)
 
 
@@ -101,14 +116,11 @@ def output(args: argparse.Namespace) -> Any:
     from qagate.training.finetune import Output
 
     out_dir = Path(args.out)
-    if args.max_answer_len < 1:
-        raise QagateError(f"--max-answer-len must be at least 1, got {args.max_answer_len}")
-    if args.save_every < 0:
-        raise QagateError(f"--save-every must be >= 0, got {args.save_every}")
     name = args.name or out_dir.resolve().name
     if not _NAME.match(name):
         raise QagateError(f"{name!r} is not a valid model name",
-                          hint="pass --name with letters, digits, '_', '-' and '.', starting with a letter or digit")
+                          hint="pass --name with letters, digits, '_', '-' and '.', "
+                               "starting with a letter or digit")
     return Output(out_dir=out_dir, name=name, role=args.role,
                   declare_in=Path(args.declare_in) if args.declare_in else None,
                   max_answer_len=args.max_answer_len)
@@ -122,15 +134,21 @@ def recorded_command(command: str, args: argparse.Namespace) -> str:
         value = getattr(args, dest)
         if dest in _NOT_RECIPE or value is None or value is False:
             continue
-        words += [flag] if is_flag else [flag, str(value)]
+        words += [flag] if is_flag else [flag, _as_typed(value)]
     return shlex.join(words)
+
+
+def _as_typed(value: Any) -> str:
+    """An option's parsed value as it is written on the command line (an article range back
+    to ``FIRST-LAST``)."""
+    if isinstance(value, tuple):
+        return "-".join(str(part) for part in value)
+    return str(value)
 
 
 def set_threads(threads: int | None) -> None:
     if threads is None:
         return
-    if threads < 1:
-        raise QagateError(f"--threads must be at least 1, got {threads}")
     import torch
 
     torch.set_num_threads(threads)
@@ -139,8 +157,11 @@ def set_threads(threads: int | None) -> None:
 def report(output: Any, held_out: dict | None) -> None:
     print(f"model: {output.out_dir}  card: {output.out_dir / 'README.md'}  declaration: {output.declaration}")
     if held_out:
-        print(f"held-out ({held_out['questions']} questions): exact_match {held_out['exact_match']:.2f}  "
-              f"f1 {held_out['f1']:.2f}")
+        from qagate.scoring.registry import METRICS, fmt
+
+        numbers = "  ".join(f"{METRICS[name].label} {fmt(held_out[name], name)}"
+                            for name in ("exact_match", "f1"))
+        print(f"held-out ({held_out['questions']} questions): {numbers}")
 
 
 def run(args: argparse.Namespace) -> int:

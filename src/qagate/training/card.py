@@ -10,7 +10,13 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
+from qagate.files import atomic_write_text
+from qagate.scoring import registry
+
 SQUAD_LICENCE = "CC BY-SA 4.0"
+
+#: The held-out numbers a card reports, labelled and formatted as the metric registry says.
+_HELD_OUT = ("exact_match", "f1", "seconds_per_question")
 
 
 def write_declaration(path: str | Path, *, name: str, role: str, model_dir: str | Path,
@@ -29,7 +35,7 @@ def write_declaration(path: str | Path, *, name: str, role: str, model_dir: str 
                                    "max_answer_len": max_answer_len}
     if description:
         declaration["description"] = description
-    path.write_text(yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    atomic_write_text(path, yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True))
     return path
 
 
@@ -49,7 +55,8 @@ def evaluate_declared(declaration: str | Path, dataset: Any) -> dict[str, Any]:
 
 #: How an installed package's folder is shown in a card's command block, with the line that sets it.
 SITE_PACKAGES = "$SITE_PACKAGES"
-_SITE_PACKAGES_LINE = ("SITE_PACKAGES=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')")
+_SITE_PACKAGES_LINE = ("SITE_PACKAGES=$(python -c "
+                       "'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')")
 
 
 def portable_path(path: str | os.PathLike[str]) -> str:
@@ -113,7 +120,8 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     lines += ["## Data and licences", "",
               f"- Training data: {_data_licence(train['source'])}.",
               f"- {'Teacher' if info.get('method') == 'distillation' else 'Base model'}: "
-              f"`{portable_path(info.get('base') or info.get('teacher'))}`, licensed {base_licence or 'as its own model card states'}.",
+              f"`{portable_path(info.get('base') or info.get('teacher'))}`, "
+              f"licensed {base_licence or 'as its own model card states'}.",
               "- These weights are a derivative of both; honour both licences when you share them.", ""]
 
     lines += ["## Split", "",
@@ -137,35 +145,41 @@ def render_model_card(info: Mapping[str, Any]) -> str:
                   f"softmax(student / T)) on the start and on the end logits, padding masked; "
                   f"T = {info['temperature']}, alpha = {info['alpha']}"
                   + (" (hard labels only: the ablation)" if info["alpha"] == 1.0 else "") + ".",
-                  f"- Teacher logits: {'computed once and cached' if info.get('cached_teacher') else 'recomputed every step'}."]
+                  "- Teacher logits: "
+                  f"{'computed once and cached' if info.get('cached_teacher') else 'recomputed every step'}."]
     else:
         lines += [f"- Base: `{portable_path(info['base'])}`"
-                  + (" (encoder only; a fresh span head was initialised)" if info.get("fresh_head") else "") + ".",
+                  + (" (encoder only; a fresh span head was initialised)" if info.get("fresh_head") else "")
+                  + ".",
                   "- Loss: cross-entropy on the start and on the end token (padding masked)."]
+    dropout = cfg.get("attention_dropout")
+    dropout = "as the model configures it" if dropout is None else dropout
     lines += [f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
               "length-grouped batches with dynamic padding.",
               f"- Optimiser: AdamW, lr {cfg['lr']:g}, weight decay {cfg['weight_decay']:g} (not on biases "
-              f"and LayerNorm), batch {cfg['batch_size']}, {cfg['epochs']} epoch{'s' if cfg['epochs'] > 1 else ''} = {info['steps']:,} steps, "
+              f"and LayerNorm), batch {cfg['batch_size']}, "
+              f"{cfg['epochs']} epoch{'s' if cfg['epochs'] > 1 else ''} = {info['steps']:,} steps, "
               f"linear warm-up over {cfg['warmup_ratio']:.0%} of the steps then linear decay to 0, "
               f"gradient norm clipped at {cfg['max_grad_norm']:g}.",
               f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; attention dropout "
-              f"{'as the model configures it' if cfg.get('attention_dropout') is None else cfg['attention_dropout']}; "
-              f"seed {cfg['seed']} (Python, NumPy, torch).",
-              f"- Training loss: {_fmt(info.get('first_loss'))} (mean of the first {info['loss_window']} steps) -> "
-              f"{_fmt(info.get('last_loss'))} (last {info['loss_window']}); {info['seconds'] / 60:.1f} min of training"
+              f"{dropout}; seed {cfg['seed']} (Python, NumPy, torch).",
+              f"- Training loss: {_loss(info.get('first_loss'))} (mean of the first {info['loss_window']} "
+              f"steps) -> {_loss(info.get('last_loss'))} (last {info['loss_window']}); "
+              f"{info['seconds'] / 60:.1f} min of training"
               + (f" after resuming at step {info['resumed_from']}" if info.get("resumed_from") else "")
               + ".", ""]
 
-    lines += ["## Command", "", "```sh", portable_command(info["command"]) if info.get("command") else "(library call)", "```", ""]
+    command = portable_command(info["command"]) if info.get("command") else "(library call)"
+    lines += ["## Command", "", "```sh", command, "```", ""]
 
     lines += ["## Held-out results", ""]
     numbers = info.get("held_out")
     if numbers:
         lines += [f"On {numbers['questions']:,} held-out questions (`{numbers['dataset']}`), official "
                   "SQuAD v1.1 scoring through this model's `qa_models/` declaration:", "",
-                  "| exact match | F1 | seconds / question |", "| --- | --- | --- |",
-                  f"| {numbers['exact_match']:.2f} | {numbers['f1']:.2f} | "
-                  f"{_fmt(numbers.get('seconds_per_question'), '.4f')} |", ""]
+                  "| " + " | ".join(registry.METRICS[name].label for name in _HELD_OUT) + " |",
+                  "| " + " | ".join("---" for _ in _HELD_OUT) + " |",
+                  "| " + " | ".join(registry.fmt(numbers.get(name), name) for name in _HELD_OUT) + " |", ""]
     else:
         lines += ["Not evaluated: no held-out split was given (`--eval-articles` / `--eval-data`).", ""]
     lines += [f"Declaration: `{Path(info['declaration']).name}` (kind extractive, max_seq_len "
@@ -173,8 +187,8 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: Any, spec: str = ".3f") -> str:
-    return "n/a" if value is None else format(value, spec)
+def _loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def write_model_card(model_dir: str | Path, info: Mapping[str, Any]) -> Path:
@@ -186,5 +200,5 @@ def write_model_card(model_dir: str | Path, info: Mapping[str, Any]) -> Path:
     resumed_from, loss_window, parameters, command, declaration.
     """
     path = Path(model_dir) / "README.md"
-    path.write_text(render_model_card(info), encoding="utf-8")
+    atomic_write_text(path, render_model_card(info))
     return path

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from qagate.errors import QagateError
+from qagate.files import atomic_write_text
 from qagate.training.features import TrainingWindows, collate, model_inputs
-from qagate.training.finetune import (DataPlan, Output, TrainConfig, finish, hard_label_loss, licence_of,
-                                      load_qa_model, masked_logits, prepare_windows, set_seed, train)
+from qagate.training.finetune import DataPlan, Output, finish, licence_of, prepare_windows
+from qagate.training.models import load_qa_model
+from qagate.training.trainer import CHECKPOINTS, TrainConfig, hard_label_loss, masked_logits, set_seed, train
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -31,13 +34,15 @@ TEACHER_LOGITS = "teacher-logits.npy"
 
 # "<prefix>.<index>.<rest>" for the stacked encoder blocks of BERT-like models
 # (bert/roberta/electra: "*.encoder.layer.N."; distilbert: "*.transformer.layer.N.").
-_LAYER_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?(?:encoder|transformer)\.layer)\.(?P<index>\d+)\.(?P<rest>.+)$")
+_LAYER_KEY = re.compile(
+    r"^(?P<prefix>(?:.*\.)?(?:encoder|transformer)\.layer)\.(?P<index>\d+)\.(?P<rest>.+)$")
 
 
 def kd_loss(student_start: "torch.Tensor", student_end: "torch.Tensor",
             teacher_start: "torch.Tensor | None", teacher_end: "torch.Tensor | None",
             start_positions: "torch.Tensor", end_positions: "torch.Tensor",
-            attention_mask: "torch.Tensor", *, temperature: float = 2.0, alpha: float = 0.5) -> "torch.Tensor":
+            attention_mask: "torch.Tensor", *, temperature: float = 2.0,
+            alpha: float = 0.5) -> "torch.Tensor":
     """The distillation objective for one batch (shapes: logits [batch, seq], labels [batch]).
 
     Padding gets the finite MASK_VALUE before every softmax and its KL terms are zeroed, so
@@ -54,7 +59,8 @@ def kd_loss(student_start: "torch.Tensor", student_end: "torch.Tensor",
     return alpha * hard + (1 - alpha) * temperature ** 2 * soft
 
 
-def _kl(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor", temperature: float) -> "torch.Tensor":
+def _kl(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor",
+        temperature: float) -> "torch.Tensor":
     """KL(teacher_T || student_T) per row over the unmasked positions, averaged over rows."""
     import torch.nn.functional as F
 
@@ -115,7 +121,8 @@ def load_student(path: str | Path, teacher_tokenizer: Any, *, attention_dropout:
     student, tokenizer, fresh_head = load_qa_model(path, what="student", attention_dropout=attention_dropout)
     if tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
         raise QagateError("the student's vocabulary differs from the teacher's, so their logits do not "
-                          "line up token by token", path=path, hint="build the student on the teacher's tokenizer")
+                          "line up token by token", path=path,
+                          hint="build the student on the teacher's tokenizer")
     if fresh_head:
         print(f"{path}: no QA head in the checkpoint; a fresh span head is initialised")
     return student
@@ -139,7 +146,9 @@ def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, p
     """Start/end logits of ``teacher`` on every window: float32 [windows, 2, longest window].
 
     With ``path`` the array is a ``.npy`` memory map reused when its ``fingerprint`` (teacher
-    weights + windows) matches, so a resumed run does not pay for it again.
+    weights + windows) matches, so a resumed run does not pay for it again. It is filled under
+    a temporary name and renamed into place, and the fingerprint (``path`` with ``.json``) is
+    written after it: a killed run never leaves a half-filled cache that looks finished.
     """
     import numpy as np
     import torch
@@ -155,23 +164,33 @@ def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, p
                 return cached
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+        meta.unlink(missing_ok=True)  # the old fingerprint must not vouch for the new file
+        part = path.with_name(f".{path.name}.part")
+        out = np.lib.format.open_memmap(part, mode="w+", dtype=np.float32, shape=shape)
     else:
         out = np.zeros(shape, dtype=np.float32)
     order = sorted(range(len(windows)), key=lambda i: windows.lengths[i])
     teacher.eval()
-    with torch.inference_mode():
-        for lo in tqdm(range(0, len(order), batch_size), disable=not progress, unit="batch",
-                       desc="teacher logits", dynamic_ncols=True):
-            indices = order[lo: lo + batch_size]
-            batch = collate(windows, indices, pad_token_id)
-            result = teacher(**model_inputs(batch))
-            n = batch["input_ids"].shape[1]
-            out[indices, 0, :n] = result.start_logits.float().numpy()
-            out[indices, 1, :n] = result.end_logits.float().numpy()
+    try:
+        with torch.inference_mode():
+            for lo in tqdm(range(0, len(order), batch_size), disable=not progress, unit="batch",
+                           desc="teacher logits", dynamic_ncols=True):
+                indices = order[lo: lo + batch_size]
+                batch = collate(windows, indices, pad_token_id)
+                result = teacher(**model_inputs(batch))
+                n = batch["input_ids"].shape[1]
+                out[indices, 0, :n] = result.start_logits.float().numpy()
+                out[indices, 1, :n] = result.end_logits.float().numpy()
+    except BaseException:
+        if path is not None:
+            part.unlink(missing_ok=True)
+        raise
     if path is not None:
         out.flush()
-        meta.write_text(json.dumps({"fingerprint": fingerprint, "shape": list(shape)}) + "\n")
+        del out  # close the map before the rename
+        os.replace(part, path)
+        atomic_write_text(meta, json.dumps({"fingerprint": fingerprint, "shape": list(shape)}) + "\n")
+        return np.load(path, mmap_mode="r")
     return out
 
 
@@ -212,7 +231,8 @@ class DistillationLoss:
 
 def check_kd_settings(temperature: float, alpha: float) -> None:
     if not temperature > 0:
-        raise QagateError(f"temperature must be positive, got {temperature}", hint="the usual range is 1-8; default 2")
+        raise QagateError(f"temperature must be positive, got {temperature}",
+                          hint="the usual range is 1-8; default 2")
     if not 0 <= alpha <= 1:
         raise QagateError(f"alpha must be in [0, 1], got {alpha}",
                           hint="the weight of the hard-label loss; 1.0 = no distillation (ablation)")
@@ -249,7 +269,7 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
     windows = prepare_windows(tokenizer, train_set, cfg)
     if progress:
         print(f"distilling on {len(train_set)} questions -> {len(windows)} windows")
-    cache_path = output.out_dir / "checkpoints" / TEACHER_LOGITS
+    cache_path = output.out_dir / CHECKPOINTS / TEACHER_LOGITS
     cached = cache_teacher_logits and alpha < 1.0
 
     def cache() -> "np.ndarray":
@@ -272,5 +292,5 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
 
 def _drop_cache(path: Path) -> None:
     """The logits are only needed while training; the finished model dir stays small."""
-    for file in (path, path.with_suffix(".json")):
+    for file in (path, path.with_suffix(".json"), path.with_name(f".{path.name}.part")):
         file.unlink(missing_ok=True)
