@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,8 @@ from test_plugin import Project, project  # noqa: F401 (a fixture)
 from qagate import cli
 from qagate.reports.dashboard import render
 from qagate.errors import QagateError
-from qagate.store.history import append_run, build_run, outcome_of, read_history
+from qagate.store.history import (STATUS_ORDER, append_run, baseline_changes, build_run, is_partial,
+                                  lock_path, outcome_of, read_history)
 
 
 def result(model: str, status: str, obtained: float | None = 80.0, threshold: float | None = 75.0,
@@ -28,12 +32,102 @@ def run_entry(tmp_path: Path, *statuses: str, **kw) -> dict:
 
 
 def test_outcome_is_the_worst_status():
-    assert outcome_of(["pass", "skipped"]) == "pass"
+    assert STATUS_ORDER == ("error", "fail", "undecided", "incomplete", "new", "undecided (skipped)",
+                            "skipped", "pass")
+    assert outcome_of(["pass", "pass"]) == "pass"
     assert outcome_of([]) == "pass"
+    assert outcome_of(["pass", "skipped"]) == "skipped"                # never green with a skip
     assert outcome_of(["pass", "undecided"]) == "undecided"
-    assert outcome_of(["undecided (skipped)", "pass"]) == "fail"
+    assert outcome_of(["undecided (skipped)", "pass", "skipped"]) == "undecided (skipped)"
     assert outcome_of(["undecided", "fail", "pass"]) == "fail"
     assert outcome_of(["fail", "error"]) == "error"
+    assert outcome_of(["pass", "new"]) == "new"                        # a new baseline: review it
+    assert outcome_of(["new", "undecided (skipped)"]) == "new"
+    assert outcome_of(["pass", "mystery"]) == "undecided"              # an unknown status is not green
+
+
+def test_a_gate_skipped_for_missing_data_makes_the_run_incomplete(tmp_path):
+    assert outcome_of(["pass", "skipped"], incomplete=True) == "incomplete"
+    assert outcome_of(["pass"], incomplete=True) == "incomplete"
+    assert outcome_of(["new", "skipped"], incomplete=True) == "incomplete"
+    for worse in ("undecided", "fail", "error"):
+        assert outcome_of(["skipped", worse], incomplete=True) == worse
+    entry = run_entry(tmp_path, "pass", "skipped", incomplete=True)
+    assert entry["outcome"] == "incomplete" and entry["incomplete"] is True
+    assert run_entry(tmp_path, "pass")["incomplete"] is False
+
+
+def test_runs_record_partial_selection_and_baseline_writes(tmp_path):
+    entry = run_entry(tmp_path, "new", "pass", partial=True,
+                      baselines={"created": [tmp_path / "b" / "m0.json"], "updated": [],
+                                 "regenerated": ["r.json"]})
+    assert entry["partial"] is True and entry["outcome"] == "new"
+    assert entry["baselines"] == {"created": [str(tmp_path / "b" / "m0.json")], "regenerated": ["r.json"]}
+    path = tmp_path / "history.jsonl"
+    append_run(path, entry)
+    stored = read_history(path).runs[0]
+    assert is_partial(stored) and baseline_changes(stored) == entry["baselines"]
+    plain = run_entry(tmp_path, "pass")
+    assert plain["partial"] is False and plain["baselines"] == {}
+    old_row = {"schema": 1, "outcome": "pass", "results": []}          # written before these fields
+    assert not is_partial(old_row) and baseline_changes(old_row) == {}
+    assert baseline_changes({"baselines": {"updated": "not a list", "created": ["a"]}}) == {"created": ["a"]}
+
+
+def test_appends_hold_the_filelock_beside_the_history(tmp_path):
+    from filelock import FileLock
+
+    path = tmp_path / "history.jsonl"
+    assert lock_path(path) == tmp_path / "history.jsonl.lock"
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (append_run(path, run_entry(tmp_path, "pass")), done.set()))
+    with FileLock(lock_path(path)):                                    # another process appending
+        worker.start()
+        assert not done.wait(0.5), "append_run wrote while the history lock was held"
+    worker.join(10)
+    assert done.is_set() and len(read_history(path).runs) == 1
+
+
+def test_a_lock_held_too_long_is_an_oserror(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    from qagate.store import history
+
+    monkeypatch.setattr(history, "LOCK_TIMEOUT_S", 0.2)
+    path = tmp_path / "history.jsonl"
+    errors: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            append_run(path, run_entry(tmp_path, "pass"))
+        except OSError as exc:                                         # the plugin's warning path
+            errors.append(exc)
+
+    with FileLock(lock_path(path)):
+        worker = threading.Thread(target=append)
+        worker.start()
+        worker.join(10)
+    assert len(errors) == 1 and not path.exists()
+
+
+APPENDER = """\
+import sys
+from qagate.store.history import append_run
+path, tag = sys.argv[1], sys.argv[2]
+for i in range(15):
+    append_run(path, {"schema": 1, "id": f"{tag}-{i}", "results": [], "pad": tag * 40000})
+"""
+
+
+def test_concurrent_appends_from_processes_keep_every_line_intact(tmp_path):
+    path = tmp_path / "history.jsonl"
+    workers = [subprocess.Popen([sys.executable, "-c", APPENDER, str(path), tag]) for tag in "abc"]
+    assert [w.wait(120) for w in workers] == [0, 0, 0]
+    history = read_history(path)
+    assert history.skipped == []
+    assert sorted(r["id"] for r in history.runs) == sorted(f"{t}-{i}" for t in "abc" for i in range(15))
+    assert all(r["pad"] == r["id"][0] * 40000 for r in history.runs)
+    assert path.read_bytes().count(b"\n") == 45                        # no blank or split lines
 
 
 def test_append_then_read_keeps_every_run_in_order(tmp_path):
@@ -85,7 +179,7 @@ def test_dashboard_escapes_everything_a_run_recorded(tmp_path):
                       started=0.0, exit_status=1, rootdir=tmp_path, label="<img src=x onerror=alert(1)>")
     page = render([entry])
     assert "<script>" not in page and "<img" not in page and "<b>d</b>" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page      # jinja2 autoescape's quote
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
@@ -98,7 +192,7 @@ def test_dashboard_shows_each_run_the_gate_grid_and_trends(tmp_path):
     page = render(runs)
     assert page.count("<tr><td>") >= 3                               # one row per run
     assert page.count('class="cell"') == 3                           # one cell per run for the rule
-    assert 'title="fail: 74.0000 &gt;= 75.0000"' in page
+    assert 'title="FAIL: 74.0000 &gt;= 75.0000 (exact_match&gt;=0.95*teacher); run 2' in page
     assert page.count("<svg") == 2                                   # the gated value and the EM trend
     assert "3 runs; latest" in page and ">PASS<" in page
     assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -109,12 +203,16 @@ def test_history_and_dashboard_commands(tmp_path, capsys):
     path = tmp_path / "h.jsonl"
     append_run(path, run_entry(tmp_path, "pass", "pass"))
     append_run(path, run_entry(tmp_path, "pass", "fail", label="rc1"))
-    assert cli.main(["history", "--history", str(path), "--failures"]) == 0
+    assert cli.main(["history", "--history", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("started (UTC)")
     assert "FAIL" in out[1] and out[1].rstrip().endswith("rc1")       # newest first
+    assert "PASS" in out[2] and len(out) == 3
+    assert cli.main(["history", "--history", str(path), "--failures"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "FAIL" in out[1] and out[1].rstrip().endswith("rc1")
     assert out[2].split()[:2] == ["FAIL", "m1::exact_match>=0.95*teacher"]
-    assert "PASS" in out[3]
+    assert len(out) == 3                                               # the passing run is left out
 
     assert cli.main(["history", "--history", str(path), "--json", "--last", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -128,6 +226,36 @@ def test_history_and_dashboard_commands(tmp_path, capsys):
     assert cli.main(["dashboard", "--history", str(tmp_path / "none.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "none.jsonl: no run history here" in err
+
+
+def test_history_command_marks_incomplete_partial_and_new_runs(tmp_path, capsys):
+    path = tmp_path / "h.jsonl"
+    append_run(path, run_entry(tmp_path, "pass"))
+    append_run(path, run_entry(tmp_path, "pass", "skipped", incomplete=True, partial=True))
+    undecided = result("m0", "undecided", obtained=76.0)
+    undecided.update(interval_low=74.25, interval_high=77.5, level=0.95)
+    append_run(path, build_run(results=[undecided], metrics=[], started=0.0, exit_status=1, rootdir=tmp_path))
+    append_run(path, run_entry(tmp_path, "new", "pass", baselines={"created": ["baselines/m0.json"]}))
+    assert cli.main(["history", "--history", str(path), "--failures"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 + 3 + 3                                       # 3 runs, 3 gates not passed
+    assert out[1].split()[1] == "NEW" and out[1].rstrip().endswith("[baselines: 1 created]")
+    assert out[2].split()[:2] == ["NEW", "m0::exact_match>=0.95*teacher"]
+    assert "a baseline written by this run: review it" in out[2]
+    assert out[3].split()[1] == "UNDECIDED"
+    assert "obtained 76.0000, threshold 75.0000, 95% interval [74.2500, 77.5000]" in out[4]
+    assert out[5].split()[1] == "INCOMPLETE" and out[5].rstrip().endswith("[partial]")
+    assert out[6].split()[:2] == ["SKIPPED", "m1::exact_match>=0.95*teacher"]   # why it is incomplete
+
+    old = {"schema": 1, "started": "2024-01-01T00:00:00Z", "outcome": "pass", "counts": {"pass": 1},
+           "results": [result("m0", "pass")]}                          # a row from before these fields
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(old) + "\n")
+    assert cli.main(["history", "--history", str(path), "--last", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:2] == ["2024-01-01T00:00:00Z", "PASS"] and "[" not in out[1]
+    assert cli.main(["history", "--history", str(path), "--failures", "--json", "--last", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["baselines"] == {"created": ["baselines/m0.json"]}
 
 
 # --- through pytest -------------------------------------------------------------------------

@@ -1,19 +1,21 @@
-"""``qagate dashboard``: write the run history as one self-contained HTML page (pass/fail per
-run, a gate-by-run grid, trends of every gated value against its threshold)."""
+"""``qagate dashboard``: write the run history as one self-contained HTML page (each run's
+outcome with partial/baseline marks, a gate-by-run grid, one trend per model, metric and dataset
+against its threshold), readable by everyone (0644 under the usual umask)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from qagate.cli.history import add_history_argument, positive
+from qagate.argtypes import parse_positive_int
+from qagate.cli.history import add_history_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_history_argument(parser)
     parser.add_argument("--out", type=Path, default=Path(".qagate/dashboard.html"), metavar="FILE",
                         help="the HTML file to write (default: %(default)s)")
-    parser.add_argument("--last", type=positive, default=50, metavar="N",
+    parser.add_argument("--last", type=parse_positive_int, default=50, metavar="N",
                         help="draw the newest N runs (default: %(default)s)")
     parser.add_argument("--title", default="qagate run history", help="the page title")
 

@@ -1,207 +1,270 @@
-"""A self-contained HTML page of the run history: each run's pass/fail, a gate-by-run grid, and
+"""A self-contained HTML page of the run history: each run's outcome, a gate-by-run grid, and
 the trend of every gated value against its threshold (inline SVG; no scripts, no network).
 
-Every string that came from a run (model names, rule ids, dataset names, git branches, labels)
-is HTML-escaped: a model name or a gate file is user input.
+The page is the jinja2 template ``templates/dashboard.html.j2`` with autoescape on: every
+string a run recorded (model names, rule ids, datasets, branches, labels) is user input and is
+escaped by the template, never by hand. This module only shapes the runs into rows and charts.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import time
-from html import escape
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from qagate.reports.terminal import fmt as _num
+import jinja2
 
-COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#6a1b9a", "undecided": "#ef6c00",
-           "undecided (skipped)": "#ef6c00", "skipped": "#9e9e9e", "value": "#1565c0"}
-MISSING = "#eeeeee"
+from qagate.reports.charts import COLOURS, MISSING, Chart, Point, trend
+from qagate.scoring.registry import METRICS, fmt
+from qagate.store.history import BASELINE_ACTIONS, STATUS_ORDER, baseline_changes, interval_text, is_partial
 
-
-def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _commit(run: Mapping[str, Any]) -> str:
-    git = run.get("git") or {}
-    text = (git.get("commit") or "")[:10]
-    if git.get("dirty"):
-        text += "+"
-    return text or "-"
+#: The short mark inside a grid cell (the colour is never the only cue).
+CELL_TEXT = {"pass": "\u2713", "fail": "\u2717", "error": "!", "undecided": "?",
+             "undecided (skipped)": "?", "skipped": "\u2013", "new": "NEW"}
+#: Model metrics drawn over the runs (sizes are constant per model and left out).
+TREND_METRICS = ("exact_match", "f1", "bertscore_f1", "seconds_per_question", "speedup")
 
 
-def _key(result: Mapping[str, Any]) -> tuple[str, str, str]:
-    return (str(result.get("model")), str(result.get("rule")), str(result.get("dataset")))
+@dataclass
+class Cell:
+    colour: str
+    text: str
+    title: str
 
 
-def sparkline(points: Sequence[tuple[int, float | None]], thresholds: Sequence[tuple[int, float | None]],
-              statuses: Sequence[str], *, runs: int, width: int = 260, height: int = 56) -> str:
-    """An SVG polyline of the obtained values (dots coloured by status) with the threshold
-    dashed, x = run index. Values missing in a run leave a gap in the x axis."""
-    values = [v for _, v in points if v is not None] + [t for _, t in thresholds if t is not None]
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    if high == low:
-        low, high = low - 1.0, high + 1.0
-    pad = 6
+@dataclass
+class GateRow:
+    """One trend: a (model, metric, dataset), whatever its rule's threshold was in each run."""
 
-    def xy(index: int, value: float) -> tuple[float, float]:
-        x = pad + (width - 2 * pad) * (index / max(runs - 1, 1))
-        y = pad + (height - 2 * pad) * (1 - (value - low) / (high - low))
-        return round(x, 1), round(y, 1)
+    model: str
+    metric: str
+    dataset: str
+    variant: str
+    rules: list[str]
+    cells: list[Cell | None]
+    chart: Chart | None
+    latest: str
+    latest_colour: str
 
-    parts = [f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             'role="img" xmlns="http://www.w3.org/2000/svg">']
-    line = " ".join(f"{x},{y}" for x, y in (xy(i, t) for i, t in thresholds if t is not None))
-    if line:
-        parts.append(f'<polyline points="{line}" fill="none" stroke="#555" stroke-dasharray="4 3" '
-                     'stroke-width="1"/>')
-    line = " ".join(f"{x},{y}" for x, y in (xy(i, v) for i, v in points if v is not None))
-    if line:
-        parts.append(f'<polyline points="{line}" fill="none" stroke="#1565c0" stroke-width="1.5"/>')
-    for (index, value), status in zip(points, statuses):
-        if value is not None:
-            x, y = xy(index, value)
-            parts.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{COLOURS.get(status, MISSING)}">'
-                         f"<title>{_e(_num(value))} ({_e(status)})</title></circle>")
-    parts.append("</svg>")
-    return "".join(parts)
+    @property
+    def metric_label(self) -> str:
+        info = METRICS.get(self.metric)
+        return info.label if info else self.metric
+
+
+@dataclass
+class RunView:
+    """A run as the runs table and the grid header show it."""
+
+    number: int
+    started: str
+    outcome: str
+    word: str
+    colour: str
+    counts: dict[str, int]
+    commit: str
+    branch: str
+    label: str
+    host: str
+    duration: str
+    partial: bool
+    baselines: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def other(self) -> int:
+        return sum(n for status, n in self.counts.items() if status not in ("pass", "fail"))
+
+    @property
+    def other_title(self) -> str:
+        return ", ".join(f"{status} {n}" for status, n in self.counts.items()
+                         if status not in ("pass", "fail"))
+
+    @property
+    def baseline_text(self) -> str:
+        return ", ".join(f"{len(self.baselines[a])} {a}" for a in BASELINE_ACTIONS if a in self.baselines)
+
+    @property
+    def baseline_title(self) -> str:
+        return "; ".join(f"{a}: {', '.join(self.baselines[a])}" for a in BASELINE_ACTIONS
+                         if a in self.baselines)
 
 
 def render(runs: Sequence[Mapping[str, Any]], *, title: str = "qagate run history", last: int = 50,
            skipped_lines: Iterable[int] = ()) -> str:
     """The dashboard page for ``runs`` (oldest first); only the newest ``last`` are drawn."""
     shown = list(runs)[-last:]
-    newest_first = list(reversed(shown))
-    rows = []
-    for run in newest_first:
-        counts = run.get("counts") or {}
-        outcome = str(run.get("outcome", "?"))
-        rows.append(
-            "<tr>"
-            f"<td>{_e(run.get('started'))}</td>"
-            f"<td><span class=\"badge\" style=\"background:{COLOURS.get(outcome, '#9e9e9e')}\">{_e(outcome.upper())}</span></td>"
-            f"<td>{_e(counts.get('pass', 0))}</td><td>{_e(counts.get('fail', 0))}</td>"
-            f"<td>{_e(sum(v for k, v in counts.items() if k not in ('pass', 'fail')))}</td>"
-            f"<td><code>{_e(_commit(run))}</code></td><td>{_e((run.get('git') or {}).get('branch', ''))}</td>"
-            f"<td>{_e(run.get('label', ''))}</td><td>{_e(run.get('host', ''))}</td>"
-            f"<td>{_e(_duration(run.get('duration_s')))}</td></tr>")
-
-    # Gate grid and trends: one row per (model, rule, dataset) seen in the shown runs.
-    keys: dict[tuple[str, str, str], None] = {}
-    by_run: list[dict[tuple[str, str, str], Mapping[str, Any]]] = []
-    for run in shown:
-        table = {}
-        for result in run.get("results", []):
-            if isinstance(result, Mapping):
-                table[_key(result)] = result
-                keys.setdefault(_key(result), None)
-        by_run.append(table)
-
-    grid_head = "".join(f'<th title="{_e(run.get("started"))} {_e(_commit(run))}">{i + 1}</th>'
-                        for i, run in enumerate(shown))
-    grid_rows, trend_rows = [], []
-    for key in sorted(keys):
-        model, rule, dataset = key
-        cells, points, thresholds, statuses = [], [], [], []
-        metric = None
-        for index, table in enumerate(by_run):
-            result = table.get(key)
-            if result is None:
-                cells.append(f'<td class="cell" style="background:{MISSING}" title="not run"></td>')
-                continue
-            status = str(result.get("status"))
-            metric = result.get("metric") or metric
-            tip = (f"{status}: {_num(result.get('obtained'), metric)} {result.get('op', '')} "
-                   f"{_num(result.get('threshold'), metric)}")
-            cells.append(f'<td class="cell" style="background:{COLOURS.get(status, MISSING)}" '
-                         f'title="{_e(tip)}"></td>')
-            points.append((index, _float(result.get("obtained"))))
-            thresholds.append((index, _float(result.get("threshold"))))
-            statuses.append(status)
-        name = f"<td><b>{_e(model)}</b></td><td><code>{_e(rule)}</code></td><td>{_e(dataset)}</td>"
-        grid_rows.append(f"<tr>{name}{''.join(cells)}</tr>")
-        latest = next(((v, s) for (_, v), s in zip(reversed(points), reversed(statuses)) if v is not None), None)
-        svg = sparkline(points, thresholds, statuses, runs=len(shown))
-        if svg:
-            last_text = f"{_num(latest[0], metric)} ({latest[1]})" if latest else "-"
-            trend_rows.append(f"<tr>{name}<td>{svg}</td><td>{_e(last_text)}</td></tr>")
-
-    metric_rows = _metric_trends(shown)
-    latest = shown[-1] if shown else None
-    summary = ("no runs yet" if latest is None else
-               f"{len(runs)} runs; latest {_e(latest.get('started'))}: "
-               f"<span class=\"badge\" style=\"background:{COLOURS.get(str(latest.get('outcome')), '#9e9e9e')}\">"
-               f"{_e(str(latest.get('outcome', '?')).upper())}</span>")
-    note = ""
-    skipped = list(skipped_lines)
-    if skipped:
-        note = (f"<p class=\"note\">{len(skipped)} unreadable line(s) skipped: "
-                f"{_e(', '.join(map(str, skipped[:20])))}</p>")
-    generated = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 28px; }}
-th, td {{ padding: 3px 8px; border-bottom: 1px solid #e0e0e0; text-align: left; vertical-align: middle; }}
-td.cell {{ width: 14px; min-width: 14px; padding: 0; border: 1px solid #fff; }}
-.badge {{ color: #fff; border-radius: 3px; padding: 1px 6px; font-size: 12px; }}
-.note {{ color: #c62828; }}
-code {{ font-size: 12px; }}
-</style></head>
-<body>
-<h1>{_e(title)}</h1>
-<p>{summary}. Generated {generated}; showing the newest {len(shown)}.</p>
-{note}
-<h2>Runs</h2>
-<table><tr><th>started (UTC)</th><th>outcome</th><th>passed</th><th>failed</th><th>other</th>
-<th>commit</th><th>branch</th><th>label</th><th>host</th><th>duration</th></tr>
-{''.join(rows)}</table>
-<h2>Gates by run</h2>
-<p>Columns are runs, oldest on the left; hover a cell for the value and its threshold.</p>
-<table><tr><th>model</th><th>rule</th><th>dataset</th>{grid_head}</tr>
-{''.join(grid_rows)}</table>
-<h2>Gated values</h2>
-<p>Blue: the value obtained in each run; dashed: the threshold it had to meet.</p>
-<table><tr><th>model</th><th>rule</th><th>dataset</th><th>trend</th><th>latest</th></tr>
-{''.join(trend_rows)}</table>
-<h2>Model metrics</h2>
-<table><tr><th>model</th><th>dataset</th><th>metric</th><th>trend</th><th>latest</th></tr>
-{''.join(metric_rows)}</table>
-</body></html>
-"""
+    views = [_run_view(number, run) for number, run in enumerate(shown, start=1)]
+    labels = [str(view.number) for view in views]
+    return _environment().get_template("dashboard.html.j2").render(
+        title=title, total=len(runs), runs=views, newest_first=list(reversed(views)),
+        latest=views[-1] if views else None, gates=gate_rows(shown, labels),
+        metrics=metric_rows(shown, labels), skipped=list(skipped_lines), colours=COLOURS,
+        missing=MISSING, statuses=STATUS_ORDER,
+        generated=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()))
 
 
-TREND_METRICS = ("exact_match", "f1", "bertscore_f1", "seconds_per_question", "speedup")
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """Templates shipped in the package (package-data), escaped on output."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("qagate.reports", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
 
 
-def _metric_trends(runs: Sequence[Mapping[str, Any]]) -> list[str]:
-    series: dict[tuple[str, str, str], list[tuple[int, float | None]]] = {}
+def _run_view(number: int, run: Mapping[str, Any]) -> RunView:
+    outcome = str(run.get("outcome", "?"))
+    counts = run.get("counts") if isinstance(run.get("counts"), Mapping) else {}
+    git = run.get("git") if isinstance(run.get("git"), Mapping) else {}
+    commit = str(git.get("commit") or "")[:10] + ("+" if git.get("dirty") else "")
+    return RunView(number, str(run.get("started", "")), outcome, outcome.upper(),
+                   COLOURS.get(outcome, COLOURS["skipped"]),
+                   {str(k): v for k, v in counts.items() if isinstance(v, int)}, commit or "-",
+                   str(git.get("branch") or ""), str(run.get("label") or ""), str(run.get("host") or ""),
+                   _duration(run.get("duration_s")), is_partial(run), baseline_changes(run))
+
+
+# --- gate trends ------------------------------------------------------------------------------
+
+def gate_rows(runs: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list[GateRow]:
+    """One row per (model, metric, dataset) over ``runs``, so editing a rule's threshold (which
+    changes its id) keeps its trend. Only when one run judged the same triple twice are the rules
+    told apart: by reference (teacher, baseline, a number), then by rule id."""
+    groups: dict[tuple[str, str, str], list[list[Mapping[str, Any]]]] = {}
     for index, run in enumerate(runs):
-        for row in run.get("metrics", []):
+        for result in run.get("results") or []:
+            if isinstance(result, Mapping):
+                key = (str(result.get("model")), _metric(result), str(result.get("dataset")))
+                groups.setdefault(key, [[] for _ in runs])[index].append(result)
+    rows = []
+    for (model, metric, dataset), per_run in sorted(groups.items()):
+        for variant, series in sorted(_split(per_run, 0).items()):
+            rows.append(_gate_row(model, metric, dataset, variant, series, runs, labels))
+    return rows
+
+
+def _reference(result: Mapping[str, Any]) -> str:
+    found = re.search(r"teacher|baseline", str(result.get("rule", "")))
+    return f"vs {found.group()}" if found else "absolute"
+
+
+_LEVELS = (_reference, lambda r: str(r.get("rule")), lambda r: str(r.get("nodeid")))
+
+
+def _split(per_run: list[list[Mapping[str, Any]]], level: int) -> dict[str, list[Mapping[str, Any] | None]]:
+    """Series named by what tells them apart ("" for one); each run gives a series one result."""
+    if level == len(_LEVELS) or all(len(results) <= 1 for results in per_run):
+        return {"": [results[-1] if results else None for results in per_run]}
+    parts: dict[str, list[list[Mapping[str, Any]]]] = {}
+    for index, results in enumerate(per_run):
+        for result in results:
+            parts.setdefault(_LEVELS[level](result), [[] for _ in per_run])[index].append(result)
+    out = {}
+    for name, part in parts.items():
+        for inner, series in _split(part, level + 1).items():
+            out[f"{name} {inner}".strip()] = series
+    return out
+
+
+def _gate_row(model: str, metric: str, dataset: str, variant: str,
+              series: list[Mapping[str, Any] | None], runs: Sequence[Mapping[str, Any]],
+              labels: Sequence[str]) -> GateRow:
+    cells: list[Cell | None] = []
+    points, rules = [], []
+    for index, result in enumerate(series):
+        if result is None:
+            cells.append(None)
+            continue
+        status = str(result.get("status"))
+        rule = str(result.get("rule", ""))
+        if rule not in rules:
+            rules.append(rule)
+        tip = (f"{gate_text(result, metric)} ({rule}); run {labels[index]}, "
+               f"{runs[index].get('started', '')}")
+        cells.append(Cell(COLOURS.get(status, MISSING), CELL_TEXT.get(status, status[:1].upper()), tip))
+        value = _float(result.get("obtained"))
+        if value is not None:
+            points.append(Point(index, value, status, _float(result.get("threshold")),
+                                _float(result.get("interval_low")), _float(result.get("interval_high")),
+                                title=tip))
+    last = next(r for r in reversed(series) if r is not None)
+    status = str(last.get("status"))
+    name = " ".join(part for part in (model, metric, dataset, variant) if part)
+    chart = trend(points, runs=len(runs), metric=metric, label=f"{name}: value and threshold by run",
+                  run_labels=labels)
+    return GateRow(model, metric, dataset, variant, rules, cells, chart,
+                   f"{fmt(_float(last.get('obtained')), metric)} {status.upper()}"
+                   f"{_interval(last)}", COLOURS.get(status, MISSING))
+
+
+def gate_text(result: Mapping[str, Any], metric: str | None = None) -> str:
+    """``FAIL: 74.0000 >= 75.0000`` and, when recorded, the interval that left it undecided and
+    the reason a gate was skipped."""
+    status = str(result.get("status"))
+    obtained, threshold = _float(result.get("obtained")), _float(result.get("threshold"))
+    text = status.upper()
+    if obtained is not None or threshold is not None:
+        text += f": {fmt(obtained, metric)} {result.get('op', '')} {fmt(threshold, metric)}"
+    if status == "new":
+        text += ", a baseline written by this run: review it"
+    if result.get("reason"):
+        text += f"; {result['reason']}"
+    return text + _interval(result)
+
+
+def _interval(result: Mapping[str, Any]) -> str:
+    text = interval_text(result)
+    return f", {text}" if text else ""
+
+
+def _metric(result: Mapping[str, Any]) -> str:
+    if result.get("metric"):
+        return str(result["metric"])
+    found = re.match(r"[A-Za-z_]+", str(result.get("rule", "")))
+    return found.group() if found else "?"
+
+
+# --- model metrics ----------------------------------------------------------------------------
+
+@dataclass
+class MetricRow:
+    model: str
+    dataset: str
+    metric: str
+    label: str
+    chart: Chart | None
+    latest: str
+
+
+def metric_rows(runs: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list[MetricRow]:
+    """The trend of each model's TREND_METRICS per dataset over ``runs``."""
+    series: dict[tuple[str, str, str], list[Point]] = {}
+    for index, run in enumerate(runs):
+        for row in run.get("metrics") or []:
             if not isinstance(row, Mapping):
                 continue
             for metric in TREND_METRICS:
                 value = _float(row.get(metric))
                 if value is not None:
-                    series.setdefault((str(row.get("model")), str(row.get("dataset")), metric), []).append(
-                        (index, value))
+                    key = (str(row.get("model")), str(row.get("dataset")), metric)
+                    title = f"run {labels[index]}, {run.get('started', '')}: {fmt(value, metric)}"
+                    series.setdefault(key, []).append(Point(index, value, title=title))
     rows = []
     for (model, dataset, metric), points in sorted(series.items()):
-        svg = sparkline(points, [], ["value"] * len(points), runs=len(runs))
-        rows.append(f"<tr><td><b>{_e(model)}</b></td><td>{_e(dataset)}</td><td>{_e(metric)}</td>"
-                    f"<td>{svg}</td><td>{_e(_num(points[-1][1], metric))}</td></tr>")
+        info = METRICS.get(metric)
+        chart = trend(points, runs=len(runs), metric=metric, label=f"{model} {dataset} {metric} by run",
+                      run_labels=labels)
+        rows.append(MetricRow(model, dataset, metric, info.label if info else metric, chart,
+                              fmt(points[-1].value, metric)))
     return rows
 
 
 def _float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    value = float(value)
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
 def _duration(seconds: Any) -> str:

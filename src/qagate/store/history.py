@@ -2,10 +2,11 @@
 (default ``.qagate/history.jsonl``; ``--qagate-history``), and ``qagate history`` /
 ``qagate dashboard`` read it back as a pass/fail table and metric trends.
 
-One line per run, appended under an advisory lock and fsynced, so earlier runs are never
-rewritten: a run that dies mid-write can leave at most its own line torn, which the reader
-reports and skips, and the next append starts on a fresh line. Standard library only (this
-module is imported by the plugin at the end of a session).
+One line per run, appended under a lock (``filelock``, on a ``<history>.lock`` file beside it,
+so it works on Windows too) and fsynced, so earlier runs are never rewritten: a run that dies
+mid-write can leave at most its own line torn, which the reader reports and skips, and the next
+append starts on a fresh line. Light at import time (the plugin imports this module at the end
+of a session): the standard library and the metric registry; ``filelock`` loads on an append.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,11 +22,21 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from qagate.errors import QagateError
+from qagate.scoring.registry import fmt
 
 SCHEMA = 1
 
-#: Gate statuses a run can record, worst first (a run's outcome is its worst status).
-STATUS_ORDER = ("error", "fail", "undecided", "undecided (skipped)", "skipped", "pass")
+#: Gate statuses and run outcomes, worst first: a run's outcome is the worst of its statuses.
+#: "new": a baseline this run wrote (needs review); "incomplete" is a run outcome only (a gate item
+#: was skipped for missing data or requirements), set by the plugin through ``incomplete=True``.
+STATUS_ORDER = ("error", "fail", "undecided", "incomplete", "new", "undecided (skipped)", "skipped",
+                "pass")
+
+#: The kinds of baseline writes a run records under ``"baselines"``.
+BASELINE_ACTIONS = ("created", "updated", "regenerated")
+
+#: Seconds an append waits for another process's append before giving up (an OSError).
+LOCK_TIMEOUT_S = 60.0
 
 
 def git_info(folder: Path) -> dict[str, Any]:
@@ -54,24 +64,35 @@ def git_info(folder: Path) -> dict[str, Any]:
     return info
 
 
-def outcome_of(statuses: Iterable[str]) -> str:
-    """``pass`` when every gate passed (skips aside), otherwise the worst status seen."""
+def outcome_of(statuses: Iterable[str], *, incomplete: bool = False) -> str:
+    """The worst status in :data:`STATUS_ORDER` (``pass`` for none). ``incomplete``: some gate
+    item was skipped for missing data or requirements, so the run is at best ``incomplete``.
+    A status this version does not know counts as ``undecided``: never green."""
     seen = set(statuses)
-    for status in STATUS_ORDER[:4]:
+    if incomplete:
+        seen.add("incomplete")
+    if seen - set(STATUS_ORDER):
+        seen.add("undecided")
+    for status in STATUS_ORDER:
         if status in seen:
-            return "fail" if status == "undecided (skipped)" else status
+            return status
     return "pass"
 
 
 def build_run(*, results: list[Mapping[str, Any]], metrics: list[Mapping[str, Any]], started: float,
               exit_status: int, rootdir: Path, settings: Mapping[str, Any] | None = None,
-              label: str | None = None) -> dict[str, Any]:
+              label: str | None = None, partial: bool = False,
+              baselines: Mapping[str, Iterable[str | os.PathLike[str]]] | None = None,
+              incomplete: bool = False) -> dict[str, Any]:
     """One history entry. ``results``: a dict per gate item (nodeid, model, rule, metric, op,
-    dataset, status, obtained, threshold); ``metrics``: a dict per evaluated (model, dataset)."""
+    dataset, status, obtained, threshold; optionally interval_low, interval_high, level);
+    ``metrics``: a dict per evaluated (model, dataset). ``partial``: the run selected only some
+    gate items (-k, a node id); ``baselines``: the paths it ``created``/``updated``/``regenerated``;
+    ``incomplete``: a gate item was skipped for missing data or requirements (see outcome_of)."""
     from qagate import __version__
 
     finished = time.time()
-    statuses = [r["status"] for r in results]
+    statuses = [str(r["status"]) for r in results]
     counts: dict[str, int] = {}
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
@@ -81,7 +102,10 @@ def build_run(*, results: list[Mapping[str, Any]], metrics: list[Mapping[str, An
         "started": _iso(started),
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
-        "outcome": outcome_of(statuses),
+        "outcome": outcome_of(statuses, incomplete=incomplete),
+        "partial": bool(partial),
+        "incomplete": bool(incomplete),
+        "baselines": _baseline_paths(baselines or {}),
         "exit_status": int(exit_status),
         "counts": dict(sorted(counts.items())),
         "git": git_info(rootdir),
@@ -99,25 +123,50 @@ def build_run(*, results: list[Mapping[str, Any]], metrics: list[Mapping[str, An
 
 
 def append_run(path: str | os.PathLike[str], run: Mapping[str, Any]) -> Path:
-    """Append ``run`` as one line. Never rewrites what is there: if the file's last line was
-    torn by a crash, the new line starts on a line of its own."""
+    """Append ``run`` as one line, holding :func:`lock_path`'s lock. Never rewrites what is
+    there: if the file's last line was torn by a crash, the new line starts on a line of its own.
+    Any failure (an unwritable folder, a lock held past LOCK_TIMEOUT_S) is an OSError."""
+    from filelock import FileLock
+
     path = Path(path)
     line = json.dumps(run, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        _lock(handle)
-        try:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell():
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    line = "\n" + line
-            handle.write(line.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        finally:
-            _unlock(handle)
+    with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S), open(path, "a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell():
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                line = "\n" + line
+        handle.write(line.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
     return path
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """The lock file beside the history (the history itself is never opened for locking, so a
+    lock implementation that truncates its file cannot touch a run)."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+def is_partial(run: Mapping[str, Any]) -> bool:
+    """Whether the run selected only some gate items (absent in old rows: not partial)."""
+    return run.get("partial") is True
+
+
+def baseline_changes(run: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The baseline paths the run wrote, by action (created/updated/regenerated); empty kinds and
+    old rows without the field give nothing."""
+    recorded = run.get("baselines")
+    if not isinstance(recorded, Mapping):
+        return {}
+    out = {}
+    for action in BASELINE_ACTIONS:
+        paths = recorded.get(action)
+        if isinstance(paths, list) and paths:
+            out[action] = [str(p) for p in paths]
+    return out
 
 
 @dataclass
@@ -153,6 +202,35 @@ def read_history(path: str | os.PathLike[str]) -> History:
     return History(path, runs, skipped)
 
 
+def interval_text(result: Mapping[str, Any]) -> str:
+    """``95% interval [74.1000, 81.2000]`` when the result recorded one (rules with a confidence
+    level, the only way a gate is undecided), else ``""``; values in the metric's format."""
+    low, high, level = (_number(result.get(k)) for k in ("interval_low", "interval_high", "level"))
+    if low is None or high is None:
+        return ""
+    metric = str(result.get("metric") or "") or None
+    word = "interval" if level is None else f"{level * 100 if level <= 1 else level:g}% interval"
+    return f"{word} [{fmt(low, metric)}, {fmt(high, metric)}]"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+def _baseline_paths(baselines: Mapping[str, Iterable[str | os.PathLike[str]]]) -> dict[str, list[str]]:
+    """``{"created": [...], "updated": [...], "regenerated": [...]}`` as sorted strings, empty
+    kinds left out."""
+    out = {}
+    for action in BASELINE_ACTIONS:
+        paths = sorted(str(path) for path in baselines.get(action) or ())
+        if paths:
+            out[action] = paths
+    return out
+
+
 def _clean(row: Mapping[str, Any]) -> dict[str, Any]:
     """JSON-safe values: NaN and infinities (a failed timing, say) become null."""
     out = {}
@@ -166,18 +244,3 @@ def _clean(row: Mapping[str, Any]) -> dict[str, Any]:
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
-
-if sys.platform == "win32":  # pragma: no cover - appends of one line are not interleaved there either
-    def _lock(handle: Any) -> None:
-        pass
-
-    def _unlock(handle: Any) -> None:
-        pass
-else:
-    import fcntl
-
-    def _lock(handle: Any) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-
-    def _unlock(handle: Any) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
