@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from qagate.gating.evidence import baseline_metrics
 from qagate.store import baselines
 from qagate.errors import QagateError
 
@@ -29,7 +30,7 @@ def test_write_is_sorted_rounded_and_keeps_only_quality_metrics(tmp_path):
     path = baselines.baseline_path(tmp_path, "sample", "demo")
     metrics = {"f1": 12.3456789012, "exact_match": 10.0, "seconds_per_question": 0.01,
                "questions_per_second": 100.0, "parameter_count": 1234, "bertscore_f1": None}
-    written = baselines.write_baseline(path, metrics, provenance())
+    written = baselines.write_baseline(path, baseline_metrics(metrics), provenance())
     data = json.loads(path.read_text())
     assert data["schema_version"] == baselines.SCHEMA_VERSION
     assert data["metrics"] == {"exact_match": 10.0, "f1": 12.345679, "parameter_count": 1234.0}

@@ -142,12 +142,20 @@ def test_dataset_file_as_predictions_is_spotted(capsys):
     assert code == 2 and "give the dataset first, predictions second" in err
 
 
-@pytest.mark.parametrize("option", [["--level", "1.5"], ["--resamples", "0"],
-                                    ["--articles", "9-3"], ["--limit", "x"]])
-def test_bad_options_are_rejected_at_parse_time(capsys, sample_predictions, option):
+@pytest.mark.parametrize("option, message", [
+    (["--level", "1.5"], "--level: expected a confidence level strictly between 0 and 1 (e.g. 0.95), "
+                         "got '1.5'"),
+    (["--resamples", "0"], "--resamples: expected a positive integer, got '0'"),
+    (["--articles", "9-3"], "--articles: article range '9-3' ends before it starts"),
+    (["--limit", "x"], "--limit: expected a positive integer, got 'x'"),
+    (["--sample-seed", "x"], "--sample-seed: expected an integer, got 'x'"),
+])
+def test_bad_options_are_rejected_at_parse_time(capsys, sample_predictions, option, message):
+    """Worded by qagate.argtypes, exactly as the pytest options and gate files word them."""
     with pytest.raises(SystemExit) as info:
         main(["score", "sample", str(sample_predictions), *option])
     assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message)
 
 
 def test_real_command_line(tmp_path, sample_predictions):

@@ -62,6 +62,7 @@ def test_collecting_gate_files_and_fixture_tests_imports_nothing_heavy(tmp_path)
     for name, role in (("t", "teacher"), ("s", "student")):
         (tmp_path / "models" / f"{name}.yaml").write_text(
             f"name: {name}\nrole: {role}\nkind: extractive\nsource: ./{name}-weights\n")
+        (tmp_path / "models" / f"{name}-weights").mkdir()   # a missing source is a collection error
     (tmp_path / "gate_x.yaml").write_text(
         "rules:\n  - apply_to: students\n    require: [speedup >= 2, f1 >= baseline - 1]\n")
     (tmp_path / "test_x.py").write_text(

@@ -57,11 +57,24 @@ def test_rule_id_carries_the_confidence_level():
     ("f1 80", "malformed rule"),
     ("speedup >= 2 * teacher", "speedup is already relative to the teacher"),
     ("seconds_per_question <= baseline", "timings are not stored as baselines"),
+    ("em >= 0.95 * teacher", "unknown metric 'em' in rule 'em >= 0.95 * teacher' (did you mean "
+                             "'exact_match'?); valid metrics: exact_match, f1"),
+    ("EM >= 80", "unknown metric 'EM' in rule 'EM >= 80' (did you mean 'exact_match'?)"),
+    ("F1 >= 80", "(did you mean 'f1'?)"),
+    ("latency <= 0.1", "(did you mean 'seconds_per_question'?)"),
+    ("speed_up >= 2", "(did you mean 'speedup'?)"),
+    ("exact-match >= 0.95 * teacher", "metric 'exact-match' in rule 'exact-match >= 0.95 * teacher' "
+                                      "has a hyphen; metric names use underscores (did you mean "
+                                      "'exact_match'?)"),
+    ("f1 => 80", "unsupported operator '=>' in rule 'f1 => 80' (did you mean '>='?); use one of "
+                 ">=, >, <=, <"),
+    ("f1=<teacher", "unsupported operator '=<' in rule 'f1=<teacher' (did you mean '<='?)"),
+    ("f1 = 80", "unsupported operator '=' in rule 'f1 = 80'; use one of"),
 ])
 def test_bad_rules_name_the_problem(text, message):
     with pytest.raises(QagateError) as info:
         parse_rule(text)
-    assert message in str(info.value)
+    assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_confidence_needs_per_question_scores():
@@ -133,6 +146,18 @@ def test_teacher_relative_rules_skip_the_teacher_in_groups(tmp_path):
     ("rules:\n  - apply_to: students\n    require:\n      - rule: f1 >= 1\n        confidence: 2\n",
      5, "confidence must be a level between 0 and 1"),
     ("rules:\n  - apply_to: students\n    require: [f1 >= 1, f1>=1]\n", 3, "applied to small twice"),
+    ("dataset: {source: sample, articles: 47-38}\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n",
+     1, "dataset articles: article range '47-38' ends before it starts"),
+    ("dataset:\n  source: sample\n  limit: 0\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n",
+     3, "dataset limit: expected a positive integer, got '0'"),
+    ("dataset:\n  source: sample\n  seed: x\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n",
+     3, "dataset seed: expected an integer, got 'x'"),
+    ("dataset: {source: sample, perturb: [tpyo]}\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n",
+     1, "got ['tpyo'] (did you mean 'typo'?)"),
+    ("dataset: 'hf:'\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n", 1,
+     "dataset: 'hf:' needs a hub id, e.g. hf:squad"),
+    ("rules:\n  - apply_to: students\n    require:\n      - em >= 0.9 * teacher\n", 4,
+     "unknown metric 'em' in rule 'em >= 0.9 * teacher' (did you mean 'exact_match'?)"),
 ])
 def test_bad_gate_files_name_file_and_line(tmp_path, body, where, message):
     path = write(tmp_path, body)
@@ -141,6 +166,20 @@ def test_bad_gate_files_name_file_and_line(tmp_path, body, where, message):
     text = str(info.value)
     assert text.startswith(f"{path}:{where}: "), text
     assert message in text
+
+
+def test_gate_paths_expand_variables_and_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("QAGATE_TEST_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    gate = load_gate_file(write(tmp_path, """\
+        dataset: ${QAGATE_TEST_DATA}/dev.json
+        models: ~/models
+        rules:
+          - apply_to: all
+            require: [f1 >= 1]
+    """))
+    assert gate.dataset.spec == str(tmp_path / "data/dev.json")
+    assert gate.models == tmp_path / "home/models"
 
 
 def test_rules_needing_a_teacher_need_exactly_one(tmp_path):

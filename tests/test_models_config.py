@@ -67,7 +67,9 @@ def test_path_like_sources_resolve_against_the_yaml_folder(tmp_path, monkeypatch
     ("name: m\nkind: extractiv\nsource: x\n", "kind: 'extractiv' is not allowed (did you mean 'extractive'?)"),
     ("name: m\nrole: techer\nkind: extractive\nsource: x\n", "role: 'techer' is not allowed (did you mean 'teacher'?)"),
     ("name: m\nkind: extractive\nsource: x\ndtype: float16\n", "dtype: 'float16' is not allowed"),
-    ("name: m\nkind: extractive\nsource: x\ndevice: gpu\n", "device: 'gpu' is not allowed"),
+    ("name: m\nkind: extractive\nsource: x\ndevice: gpu\n",
+     "device: expected one of auto, cpu, cuda, cuda:N, mps; got 'gpu' (did you mean 'cuda'?)"),
+    ("name: m\nkind: extractive\nsource: x\ndevice: cuda-1\n", "device: expected one of auto, cpu"),
     ("name: m\nkind: extractive\nsource: x\nbatch_size: 0\n", "batch_size: must be a positive integer, got 0"),
     ("name: m\nkind: extractive\nsource: x\nmax_seq_len: '384'\n", "max_seq_len: must be a positive integer, got '384'"),
     ("name: m\nkind: extractive\nsource: x\ndoc_stride: true\n", "doc_stride: must be a positive integer, got True"),
@@ -80,7 +82,13 @@ def test_path_like_sources_resolve_against_the_yaml_folder(tmp_path, monkeypatch
     ("- name: m\n", "a model declaration must be a mapping of keys, got list"),
     ("name: m\nkind: [extractive\n", "not valid YAML: line 3"),
     ("", "empty model declaration"),
-    ("name: m\nkind: extractive\nsource: ${QAGATE_NOT_SET_ANYWHERE}/x\n", "environment variable that is not set"),
+    ("name: m\nkind: extractive\nsource: ${QAGATE_NOT_SET_ANYWHERE}/x\n",
+     "source: environment variable QAGATE_NOT_SET_ANYWHERE is not set"),
+    ("name: m\nkind: extractive\nsource: zoo:minilm6-squad-teachr\n",
+     "source: no model 'minilm6-squad-teachr' in qagate's zoo (did you mean 'minilm6-squad-teacher'?); "
+     "zoo models: minilm3-squad-distilled, minilm6-squad-teacher"),
+    ("name: m\nkind: replay\nsource: zoo:minilm6-squad-teacher\n",
+     "is a packed model, not a predictions file"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path, body, expected):
     path = write(tmp_path, body)
@@ -89,6 +97,30 @@ def test_errors_name_the_file_and_the_key(tmp_path, body, expected):
     message = str(info.value)
     assert message.startswith(str(path)) and expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("written, device", [("mps", "mps"), ("MPS", "mps"), ("cuda:1", "cuda:1"),
+                                             ("auto", "auto"), ("cpu", "cpu")])
+def test_devices_are_the_ones_the_options_accept(tmp_path, written, device):
+    spec = load_model_spec(write(tmp_path, f"name: m\nkind: extractive\nsource: x\ndevice: {written}\n"))
+    assert spec.device == device
+
+
+def test_zoo_source_is_the_packed_model_inside_the_package(tmp_path):
+    from qagate.inference import zoo
+
+    spec = load_model_spec(write(tmp_path, "name: t\nkind: extractive\nsource: zoo:minilm6-squad-teacher\n"))
+    assert spec.source == str(zoo.zoo_dir() / "minilm6-squad-teacher")
+    assert Path(spec.source).is_dir() and zoo.is_packed(Path(spec.source))
+
+
+def test_repository_declarations_use_the_zoo_and_keep_their_folder():
+    """qa_models/ says zoo:NAME; it must be the same folder the relative path named (same weights)."""
+    root = Path(__file__).resolve().parents[1]
+    for file, folder in [("minilm6-teacher.yaml", "minilm6-squad-teacher"),
+                         ("minilm3-distilled.yaml", "minilm3-squad-distilled")]:
+        spec = load_model_spec(root / "qa_models" / file)
+        assert spec.source == str((root / "src/qagate/resources/zoo" / folder).resolve())
 
 
 def test_missing_file(tmp_path):

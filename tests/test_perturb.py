@@ -119,7 +119,7 @@ def test_a_gate_on_a_perturbed_dataset(pytester):
     ("{source: data.json, perturb: [typos]}", "perturb must list perturbations from typo, whitespace"),
     ("{source: data.json, perturb: []}", "perturb must list perturbations"),
     ("{source: data.json, perturb_seed: 3}", "perturb_seed without perturb"),
-    ("{source: data.json, perturb: typo, perturb_seed: x}", "perturb_seed must be an integer"),
+    ("{source: data.json, perturb: typo, perturb_seed: x}", "perturb_seed: expected an integer"),
 ])
 def test_bad_perturb_settings_are_one_line_collection_errors(pytester, dataset, message):
     project = Project(pytester)

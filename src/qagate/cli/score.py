@@ -12,11 +12,13 @@ import argparse
 import json
 import sys
 
+from qagate.argtypes import parse_articles, parse_dataset, parse_int, parse_level, parse_positive_int
+
 _PREVIEW = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", metavar="DATASET",
+    parser.add_argument("dataset", metavar="DATASET", type=parse_dataset,
                         help="SQuAD JSON (v1.1/v2.0), .jsonl, .parquet, 'sample', or hf:<hub id>")
     parser.add_argument("predictions", metavar="PREDICTIONS",
                         help="official predictions file: a JSON object, question id -> answer")
@@ -25,17 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "missing, unknown_ids (and has_ans/no_ans for v2.0)")
     parser.add_argument("--ci", action="store_true",
                         help="add percentile bootstrap confidence intervals for EM and F1")
-    parser.add_argument("--level", type=_level, default=0.95,
+    parser.add_argument("--level", type=parse_level, default=0.95,
                         help="confidence level of the intervals (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--resamples", type=_positive, default=2000,
+    parser.add_argument("--seed", type=parse_int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--resamples", type=parse_positive_int, default=2000,
                         help="bootstrap resamples (default 2000)")
     subset = parser.add_argument_group("subset of the dataset")
-    subset.add_argument("--articles", type=_article_range, metavar="LO-HI",
+    subset.add_argument("--articles", type=parse_articles, metavar="LO-HI",
                         help="only articles LO..HI, inclusive, in file order (e.g. 38-47)")
-    subset.add_argument("--limit", type=_positive, metavar="N",
+    subset.add_argument("--limit", type=parse_positive_int, metavar="N",
                         help="only the first N questions (after --articles)")
-    subset.add_argument("--sample-seed", type=int, metavar="S",
+    subset.add_argument("--sample-seed", type=parse_int, metavar="S",
                         help="with --limit: a seeded random sample of N questions instead")
 
 
@@ -74,27 +76,3 @@ def _warn(message: str, ids: list[str]) -> None:
         shown = ", ".join(ids[:_PREVIEW]) + (", ..." if len(ids) > _PREVIEW else "")
         print(f"qagate score: warning: {message} (e.g. {shown})", file=sys.stderr)
 
-
-def _level(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, e.g. 0.95, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _article_range(text: str) -> tuple[int, int]:
-    lo, sep, hi = text.partition("-")
-    try:
-        low, high = int(lo), int(hi if sep else lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO-HI such as 38-47, got {text!r}") from None
-    if low < 0 or high < low:
-        raise argparse.ArgumentTypeError(f"expected 0 <= LO <= HI, got {text!r}")
-    return low, high

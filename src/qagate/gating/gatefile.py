@@ -22,24 +22,14 @@ session's job. Standard library and PyYAML only (imported at collection time).
 
 from __future__ import annotations
 
-import math
-import operator
-import os
-import re
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from qagate.errors import QagateError
-from qagate.scoring.stats import Interval  # numpy-free at import time
-
-import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping, Sequence
-
 from qagate.argtypes import did_you_mean as _did_you_mean
-from qagate.argtypes import expand_vars
+from qagate.argtypes import (expand_path, expand_vars, parse_articles, parse_dataset, parse_int,
+                             parse_positive_int)
 from qagate.errors import QagateError
 from qagate.gating.rules import Rule, parse_rule
 
@@ -84,6 +74,7 @@ class GateFile:
     models: Path | None
     requires: tuple[Path, ...]
     blocks: tuple["RuleBlock", ...]
+    requires_line: int | None = None     # where 'requires:' is, for the skip message
 
     def missing_requirements(self) -> list[Path]:
         return [p for p in self.requires if not p.exists()]
@@ -122,8 +113,10 @@ def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
     dataset = reader.dataset(top["dataset"]) if "dataset" in top else None
     models = reader.path(top["models"], "models") if "models" in top else None
     requires: tuple[Path, ...] = ()
+    requires_line = None
     if "requires" in top:
         node = top["requires"]
+        requires_line = node.start_mark.line + 1
         items = node.value if _is_sequence(node) else [node]
         requires = tuple(reader.path(item, "requires") for item in items)
     rules_node = top["rules"]
@@ -131,7 +124,7 @@ def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
         raise QagateError("'rules' must be a non-empty list of blocks with 'apply_to' and "
                           "'require'", path=reader.at(rules_node))
     blocks = tuple(reader.block(node, default_level) for node in rules_node.value)
-    return GateFile(path, description, dataset, models, requires, blocks)
+    return GateFile(path, description, dataset, models, requires, blocks, requires_line)
 
 
 def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: str) -> list[GateCase]:
@@ -237,8 +230,19 @@ class _Reader:
             raise QagateError(str(exc), path=self.at(node)) from None
 
     def path(self, node: Any, what: str) -> Path:
-        text = self.expand(node, what)
-        return (self.file.parent / Path(text).expanduser()).resolve()
+        text = self.string(node, what)
+        try:
+            return expand_path(text, self.file.parent)
+        except QagateError as exc:
+            raise QagateError(str(exc), path=self.at(node)) from None
+
+    def parsed(self, node: Any, what: str, parse: Callable[[str], Any]) -> Any:
+        """A value read by an :mod:`qagate.argtypes` parser, so that it is checked and worded as
+        on the command line and in the ini file; errors add ``file:line`` and what it is."""
+        try:
+            return parse(str(self.value(node)))
+        except argparse.ArgumentTypeError as exc:
+            raise QagateError(f"{what}: {exc}", path=self.at(node)) from None
 
     def dataset(self, node: Any) -> DatasetRequest:
         import yaml
@@ -250,25 +254,11 @@ class _Reader:
             raise QagateError(f"dataset needs 'source' (keys: {', '.join(DATASET_KEYS)})",
                               path=self.at(node))
         request = DatasetRequest(self._dataset_spec(fields["source"]))
-        limit = seed = None
-        articles = None
-        if "limit" in fields:
-            limit = self.value(fields["limit"])
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
-                raise QagateError(f"dataset limit must be a positive integer, got {limit!r}",
-                                  path=self.at(fields["limit"]))
-        if "seed" in fields:
-            seed = self.value(fields["seed"])
-            if not isinstance(seed, int) or isinstance(seed, bool):
-                raise QagateError(f"dataset seed must be an integer, got {seed!r}",
-                                  path=self.at(fields["seed"]))
-        if "articles" in fields:
-            text = str(self.value(fields["articles"]))
-            match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
-            if not match or (match[2] and int(match[2]) < int(match[1])):
-                raise QagateError(f"dataset articles must be a range such as 38-47, got {text!r}",
-                                  path=self.at(fields["articles"]))
-            articles = (int(match[1]), int(match[2] or match[1]))
+        limit = self.parsed(fields["limit"], "dataset limit", parse_positive_int) \
+            if "limit" in fields else None
+        seed = self.parsed(fields["seed"], "dataset seed", parse_int) if "seed" in fields else None
+        articles = self.parsed(fields["articles"], "dataset articles", parse_articles) \
+            if "articles" in fields else None
         perturb: tuple[str, ...] = ()
         perturb_seed = 0
         if "perturb" in fields:
@@ -278,24 +268,27 @@ class _Reader:
             kinds = [kinds] if isinstance(kinds, str) else kinds
             if (not isinstance(kinds, list) or not kinds
                     or any(not isinstance(k, str) or k not in KINDS for k in kinds)):
+                wrong = next((k for k in kinds if isinstance(k, str) and k not in KINDS), "") \
+                    if isinstance(kinds, list) else ""
                 raise QagateError(f"dataset perturb must list perturbations from {', '.join(KINDS)}; "
-                                  f"got {self.value(fields['perturb'])!r}", path=self.at(fields["perturb"]))
+                                  f"got {self.value(fields['perturb'])!r}{_did_you_mean(wrong, KINDS)}",
+                                  path=self.at(fields["perturb"]))
             perturb = tuple(dict.fromkeys(kinds))
         if "perturb_seed" in fields:
-            perturb_seed = self.value(fields["perturb_seed"])
-            if not isinstance(perturb_seed, int) or isinstance(perturb_seed, bool):
-                raise QagateError(f"dataset perturb_seed must be an integer, got {perturb_seed!r}",
-                                  path=self.at(fields["perturb_seed"]))
+            perturb_seed = self.parsed(fields["perturb_seed"], "dataset perturb_seed", parse_int)
             if not perturb:
                 raise QagateError("dataset perturb_seed without perturb: name the perturbations too",
                                   path=self.at(fields["perturb_seed"]))
         return DatasetRequest(request.spec, limit, seed, articles, perturb, perturb_seed)
 
     def _dataset_spec(self, node: Any) -> str:
-        spec = self.expand(node, "dataset")
+        try:
+            spec = parse_dataset(self.expand(node, "dataset"))
+        except argparse.ArgumentTypeError as exc:
+            raise QagateError(f"dataset: {exc}", path=self.at(node)) from None
         if spec == "sample" or spec.startswith("hf:"):
             return spec
-        return str((self.file.parent / Path(spec).expanduser()).resolve())
+        return str(self.path(node, "dataset"))
 
     def block(self, node: Any, default_level: float) -> RuleBlock:
         import yaml

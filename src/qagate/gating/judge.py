@@ -1,22 +1,25 @@
-"""The judge: decide one rule from observed numbers (and per-question scores) into a Verdict."""
+"""The judge: the one function that decides a rule, for gate items and ``assert_gate`` alike.
+
+:func:`judge` takes a rule and its :class:`Evidence` (the value, the reference value, the
+per-question values for the paired bootstrap, and any problem that forbids a pass) and returns
+a :class:`Verdict`. It is pure: gathering the evidence (evaluations, timings, baselines) is
+:mod:`qagate.gating.evidence`'s job.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from qagate.gating.rules import OPERATORS, Rule
 from qagate.scoring.stats import Interval  # numpy-free at import time
 
-# --- deciding a rule --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of one rule on one model, with the numbers a report needs."""
 
-    status: str                 # "pass" | "fail" | "undecided"
+    status: str                 # "pass" | "fail" | "undecided" | "new"
     model: str
     rule: Rule
     obtained: float | None
@@ -36,6 +39,61 @@ class Verdict:
         return self.obtained - self.reference_value
 
 
+STATUSES = ("pass", "fail", "undecided", "new")
+"""What a rule can come to: ``new`` is a baseline rule whose baseline this run wrote (review it)."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything a rule is judged on.
+
+    ``value``: the model's value of the metric. ``reference``: the teacher's or the stored
+    baseline's value (None for an absolute rule). ``per_question`` / ``reference_per_question``:
+    per-question values in the metric's units, on the same questions in the same order (a
+    question without a prediction counts 0, as in the official script); confidence rules need
+    them. ``problems``: reasons the rule cannot pass (say, a baseline recorded on other data).
+    ``notes``: information for the report. ``new_baseline``: the baseline was missing and has
+    just been written from this run's numbers, so there is nothing to compare with yet.
+    """
+
+    value: float | None
+    reference: float | None = None
+    per_question: Sequence[float] | None = None
+    reference_per_question: Sequence[float] | None = None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    new_baseline: bool = False
+
+
+def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdict:
+    """Decide ``rule`` for ``model`` on ``evidence``: pass, fail, undecided, or new."""
+    if evidence.new_baseline:
+        return Verdict("new", model, rule, _number(evidence.value), None, None,
+                       notes=evidence.problems + evidence.notes)
+    problems = list(evidence.problems)
+    if rule.reference is not None and evidence.reference is None:
+        problems.append(f"no {rule.reference} value of {rule.metric} to compare with")
+    interval = None
+    if rule.confidence is not None and not problems:
+        if evidence.per_question is None or (rule.reference == "teacher"
+                                             and evidence.reference_per_question is None):
+            problems.append(f"{rule.id} needs per-question {rule.metric} values for its "
+                            f"bootstrap interval")
+        else:
+            interval = rule_interval(rule, evidence.per_question, evidence.reference_per_question,
+                                     seed=seed)
+    if problems:
+        verdict = check(rule, model, evidence.value, reference_value=evidence.reference,
+                        notes=tuple(problems) + evidence.notes)
+        return replace(verdict, status="fail")
+    return check(rule, model, evidence.value, reference_value=evidence.reference,
+                 interval=interval, notes=evidence.notes)
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def check(rule: Rule, model: str, obtained: float | None, *, reference_value: float | None = None,
           interval: Interval | None = None, notes: Sequence[str] = ()) -> Verdict:
     """Decide ``obtained op threshold``; with ``interval`` (a confidence rule), decide on it.
@@ -48,6 +106,8 @@ def check(rule: Rule, model: str, obtained: float | None, *, reference_value: fl
     if obtained is None or (isinstance(obtained, float) and math.isnan(obtained)):
         return Verdict("fail", model, rule, None, reference_value, None, interval,
                        notes + (f"{model} has no value for {rule.metric}",))
+    if rule.reference is not None and reference_value is None:
+        return Verdict("fail", model, rule, float(obtained), None, None, interval, notes)
     threshold = rule.threshold(reference_value)
     if interval is not None:
         status = decide_interval(rule.op, interval.low, interval.high)
@@ -89,3 +149,13 @@ def rule_interval(rule: Rule, scores: Sequence[float], teacher_scores: Sequence[
                     rule.confidence)
 
 
+
+
+def updating_can_pass(rule: Rule, obtained: float) -> bool:
+    """Whether a baseline rule would pass if the baseline were set to ``obtained``.
+
+    Accepting the obtained numbers as the new baseline helps only then: ``f1 >= baseline + 1``
+    can never pass against itself, so suggesting ``--qagate-update-baselines`` would mislead.
+    """
+    threshold = rule.coef * obtained + rule.offset
+    return OPERATORS[rule.op](round(float(obtained), 6), round(threshold, 6))

@@ -16,9 +16,26 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 
 REFERENCES = ("teacher", "baseline")
+# Operators people write by mistake -> what they meant (None: no rule operator means that).
+OPERATOR_MISTAKES: dict[str, str | None] = {"=>": ">=", "=<": "<=", "==": None, "=": None,
+                                            "!=": None, "<>": None}
+# Other names for metrics (lower case), which difflib would not find: "em" is not like "exact_match".
+METRIC_ALIASES = {
+    "em": "exact_match", "exact": "exact_match", "exactmatch": "exact_match",
+    "exact_match_score": "exact_match", "accuracy": "exact_match", "f1_score": "f1",
+    "f1score": "f1", "f": "f1", "bertscore": "bertscore_f1", "bert_score": "bertscore_f1",
+    "bertscore_f": "bertscore_f1", "latency": "seconds_per_question", "seconds": "seconds_per_question",
+    "spq": "seconds_per_question", "time_per_question": "seconds_per_question",
+    "throughput": "questions_per_second", "qps": "questions_per_second", "speed_up": "speedup",
+    "speed": "speedup", "params": "parameter_count", "parameters": "parameter_count",
+    "num_parameters": "parameter_count", "n_params": "parameter_count", "size": "size_on_disk_mb",
+    "size_mb": "size_on_disk_mb", "model_size": "size_on_disk_mb", "disk_size": "size_on_disk_mb",
+}
 
 _NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _RULE_RE = re.compile(r"(?P<metric>[A-Za-z_][A-Za-z0-9_]*)(?P<op>>=|<=|>|<|==|=|!=)(?P<rhs>.*)")
+# The metric and operator exactly as written (hyphens and spacing kept), for error messages.
+_HEAD_RE = re.compile(r"\s*(?P<metric>[A-Za-z_][A-Za-z0-9_-]*)\s*(?P<op>[<>=!]+)")
 _ABSOLUTE_RE = re.compile(rf"(?P<num>-?{_NUM})")
 _RELATIVE_RE = re.compile(
     rf"(?:(?P<coef>{_NUM})\*)?(?P<ref>[A-Za-z_]+)(?:\*(?P<coef2>{_NUM}))?"
@@ -61,6 +78,7 @@ class Rule:
 def parse_rule(text: str, *, confidence: float | None = None, line: int | None = None,
                where: str = "") -> Rule:
     """Parse ``"exact_match >= 0.95 * teacher"`` and friends; QagateError names what is wrong."""
+    _check_head(str(text), where)
     compact = re.sub(r"\s+", "", str(text))
     match = _RULE_RE.fullmatch(compact)
     if not match:
@@ -68,7 +86,7 @@ def parse_rule(text: str, *, confidence: float | None = None, line: int | None =
                           f"{', '.join(RULE_FORMS)}", path=where or None)
     metric, op, rhs = match["metric"], match["op"], match["rhs"]
     if metric not in METRICS:
-        raise QagateError(f"unknown metric {metric!r} in rule {text!r}{_did_you_mean(metric, METRICS)};"
+        raise QagateError(f"unknown metric {metric!r} in rule {text!r}{_suggest_metric(metric)};"
                           f" valid metrics: {', '.join(METRICS)}", path=where or None)
     if op not in OPERATORS:
         raise QagateError(f"unsupported operator {op!r} in rule {text!r}; use one of "
@@ -116,6 +134,33 @@ def parse_rule(text: str, *, confidence: float | None = None, line: int | None =
                               path=where or None)
     return rule
 
+
+def _suggest_metric(name: str) -> str:
+    """`` (did you mean 'exact_match'?)`` for a metric typo, case slip or another name for it."""
+    aliases = {alias: target for alias, target in METRIC_ALIASES.items() if target in METRICS}
+    return _did_you_mean(name, METRICS, aliases)
+
+
+def _check_head(text: str, where: str) -> None:
+    """Errors that the compacted rule would misreport: a hyphenated metric name (the regex would
+    split it at the hyphen) and a mistyped operator such as ``=>`` (quoted as written)."""
+    head = _HEAD_RE.match(text)
+    if not head:
+        return
+    metric, op = head["metric"], head["op"]
+    if "-" in metric:
+        fixed = metric.replace("-", "_")
+        hint = f" (did you mean {fixed!r}?)" if fixed in METRICS else _suggest_metric(fixed)
+        raise QagateError(f"metric {metric!r} in rule {text!r} has a hyphen; metric names use "
+                          f"underscores{hint}; valid metrics: {', '.join(METRICS)}",
+                          path=where or None)
+    if metric not in METRICS or op in OPERATORS or op not in OPERATOR_MISTAKES:
+        return  # an unknown metric is reported first; garbage such as '>>=' is "malformed"
+    meant = OPERATOR_MISTAKES[op]
+    why = f" (did you mean {meant!r}?)" if meant else ""
+    note = "" if meant else " (equality is not meaningful for measured numbers)"
+    raise QagateError(f"unsupported operator {op!r} in rule {text!r}{why}; use one of "
+                      f"{', '.join(OPERATORS)}{note}", path=where or None)
 
 
 def _format_number(value: float) -> str:

@@ -7,21 +7,22 @@ what is allowed, so a typo fails before any model is loaded.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from qagate.argtypes import DEVICE_CHOICES, did_you_mean, expand_path, expand_vars, parse_device
 from qagate.errors import QagateError
-from qagate.argtypes import did_you_mean
 from qagate.inference.registry import KINDS
 
 ROLES = ("teacher", "student", "model")
-DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+DEVICES = DEVICE_CHOICES  # one set for declarations, --device and --qagate-device
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 REQUIRED = ("name", "kind", "source")
+ZOO_PREFIX = "zoo:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 _INT_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "batch_size")
 
 
@@ -29,8 +30,9 @@ _INT_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "batch_size")
 class ModelSpec:
     """A validated model declaration.
 
-    ``source`` is a hub id, a local model directory, or (``kind: replay``) a predictions file;
-    relative paths are already resolved against the YAML file's folder. The inference settings
+    ``source`` is a hub id, a local model directory, ``zoo:NAME`` (a model packed inside qagate)
+    or (``kind: replay``) a predictions file; relative paths and ``zoo:`` names are already
+    resolved to absolute paths. The inference settings
     keep the names the transformers 4.x QA pipeline gave them.
     """
 
@@ -60,19 +62,25 @@ def _looks_like_path(source: str) -> bool:
 
 
 def resolve_source(source: str, kind: str, base: Path) -> str:
-    """A local path resolved against ``base`` (the YAML's folder), or a hub id unchanged.
+    """A local path resolved against ``base`` (the YAML's folder), a packaged zoo model, or a hub
+    id unchanged.
 
-    ``$VARS`` and ``~`` are expanded so declarations can point at data outside the repository
+    ``zoo:NAME`` is the model packed inside the installed qagate. ``${VARS}`` and ``~`` are
+    expanded so declarations can point at data outside the repository
     (``source: ${QAGATE_SHARED}/models/...``). A relative source that exists beside the YAML
     file is local, as transformers itself prefers a local folder over a hub id of the same name.
     """
-    expanded = os.path.expanduser(os.path.expandvars(source))
-    if "$" in expanded:
-        raise QagateError(f"'source' uses an environment variable that is not set: {source!r}",
-                          hint="set it, or write the path out")
-    candidate = Path(expanded) if os.path.isabs(expanded) else base / expanded
+    if source.startswith(ZOO_PREFIX):
+        from qagate.inference.zoo import zoo_path
+
+        if kind == "replay":
+            raise QagateError(f"{source!r} is a packed model, not a predictions file",
+                              hint="zoo models are 'kind: extractive'")
+        return str(zoo_path(source[len(ZOO_PREFIX):]))
+    expanded = os.path.expanduser(expand_vars(source))
+    candidate = expand_path(source, base)
     if kind == "replay" or candidate.exists() or _looks_like_path(expanded):
-        return str(candidate.resolve())
+        return str(candidate)
     return expanded
 
 
@@ -119,9 +127,11 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
         if key in values and values[key] not in allowed:
             raise _bad(path, key, f"{values[key]!r} is not allowed{did_you_mean(values[key], allowed)}",
                        hint=f"allowed: {', '.join(allowed)}")
-    if "device" in values and not _DEVICE.match(values["device"]):
-        raise _bad(path, "device", f"{values['device']!r} is not allowed"
-                   f"{did_you_mean(values['device'], DEVICES)}", hint=f"allowed: {', '.join(DEVICES)}")
+    if "device" in values:
+        try:
+            values["device"] = parse_device(values["device"])
+        except argparse.ArgumentTypeError as exc:
+            raise _bad(path, "device", str(exc)) from None
     spec = ModelSpec(**values, path=path)
     if spec.doc_stride >= spec.max_seq_len:
         raise _bad(path, "doc_stride", f"{spec.doc_stride} must be smaller than max_seq_len "

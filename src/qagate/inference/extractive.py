@@ -49,7 +49,11 @@ def model_files(folder: Path) -> list[Path]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; an unavailable device is an error.
+
+    ``mps`` (Apple's Metal) is used only when asked for: ``auto`` never picks it, so the same
+    declaration gives the same fingerprint on every CPU machine.
+    """
     if device != "auto":
         if device.startswith("cuda"):
             import torch
@@ -57,6 +61,14 @@ def resolve_device(device: str) -> str:
             if not torch.cuda.is_available():
                 raise QagateError(f"device {device!r} requested but no CUDA GPU is visible",
                                   hint="use device: auto or cpu")
+        elif device == "mps":
+            import torch
+
+            backend = getattr(torch.backends, "mps", None)
+            if backend is None or not backend.is_available():
+                raise QagateError("device 'mps' requested but Apple's Metal backend is not "
+                                  "available (torch.backends.mps.is_available() is False)",
+                                  hint="use device: auto or cpu; mps needs macOS on Apple silicon")
         return device
     import torch
 

@@ -11,6 +11,9 @@ fp16, plus a ``zoo.json`` that names the base and which tensors to take from it:
 :func:`materialize` rebuilds a normal Hugging Face directory from it (base tensors + changed
 tensors cast back to the declared dtype) in a cache folder, once per packed content, so the
 extractive adapter loads it like any other model. Only numpy and safetensors are used: no torch.
+
+The packed models shipped inside qagate (``qagate/resources/zoo/NAME``) are what a model
+declaration names with ``source: zoo:NAME`` (:func:`zoo_names`, :func:`zoo_path`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
+from qagate.argtypes import did_you_mean
 from qagate.errors import QagateError
 
 MANIFEST = "zoo.json"
@@ -36,6 +40,29 @@ _DTYPES = {"fp16": "float16", "fp32": "float32"}
 
 def is_packed(directory: Path) -> bool:
     return (Path(directory) / MANIFEST).is_file()
+
+
+def zoo_dir() -> Path:
+    """The folder of packed models shipped inside the installed qagate package."""
+    return Path(__file__).resolve().parent.parent / "resources" / "zoo"
+
+
+def zoo_names() -> list[str]:
+    """Names of the packaged zoo models (what ``source: zoo:NAME`` accepts), sorted."""
+    folder = zoo_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_packed(p))
+
+
+def zoo_path(name: str) -> Path:
+    """The packed folder of zoo model ``name``; an unknown name lists the zoo's names."""
+    names = zoo_names()
+    if name.strip() in names:
+        return zoo_dir() / name.strip()
+    listed = ", ".join(names) or "(none installed)"
+    raise QagateError(f"no model {name!r} in qagate's zoo{did_you_mean(name, names)}; "
+                      f"zoo models: {listed}")
 
 
 def cache_root() -> Path:

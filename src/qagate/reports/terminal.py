@@ -6,30 +6,20 @@ Pure formatting: numbers in, strings out (no pytest, no I/O), so the gate items,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+import shlex
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from qagate.gating.judge import Verdict
+from qagate.gating.judge import Verdict, updating_can_pass
+from qagate.scoring.registry import METRICS, fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
     from qagate.scoring.evaluation import EvalResult
-    from qagate.session import Record
+    from qagate.session import EvaluatedModel, Record
 
-SUMMARY_METRICS = ("exact_match", "f1", "bertscore_f1", "parameter_count", "size_on_disk_mb")
 STATUS_WORDS = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED", "skipped": "SKIP",
-                "error": "ERROR"}
-
-
-def fmt(value: float | None, metric: str | None = None) -> str:
-    if value is None:
-        return "-"
-    if metric == "parameter_count":
-        return f"{int(round(value)):,}"
-    if metric == "speedup":
-        return f"{value:.2f}x"
-    if metric in ("seconds_per_question",):
-        return f"{value:.5f}"
-    return f"{value:.4f}"
+                "error": "ERROR", "new": "NEW", "undecided (skipped)": "UNDECIDED (skipped)"}
+__all__ = ["fmt", "failure_report", "worst_questions", "session_summary", "accept_command"]
 
 
 def rule_form(verdict: Verdict) -> str:
@@ -77,6 +67,24 @@ def interval_line(verdict: Verdict) -> str | None:
             f"[{iv.low:+.4f}, {iv.high:+.4f}] (estimate {iv.estimate:+.4f}), {side}")
 
 
+def accept_command(verdict: Verdict, nodeid: str) -> str | None:
+    """The command that accepts the obtained numbers, only where accepting can change the verdict.
+
+    ``f1 >= baseline + 1`` can never pass against a baseline of the obtained value, so it gets
+    no suggestion (the report explains the rule instead).
+    """
+    if verdict.rule.reference != "baseline" or verdict.status != "fail" or verdict.obtained is None:
+        return None
+    if not updating_can_pass(verdict.rule, verdict.obtained):
+        return None
+    return f"pytest {shlex.quote(nodeid)} --qagate-update-baselines"
+
+
+def has_worst_questions(metric: str) -> bool:
+    """Whether a failed rule on ``metric`` is explained by the worst-scoring questions."""
+    return not METRICS[metric].timing and metric not in ("parameter_count", "size_on_disk_mb")
+
+
 def failure_report(verdict: Verdict, *, dataset: str | None = None, questions: int | None = None,
                    accept_command: str | None = None) -> str:
     """The whole failure message: headline, table, interval, notes, and how to accept."""
@@ -96,6 +104,12 @@ def failure_report(verdict: Verdict, *, dataset: str | None = None, questions: i
     lines.extend(f"  - {note}" for note in verdict.notes)
     if accept_command:
         lines.append(f"  accept the obtained numbers as the new baseline: {accept_command}")
+    elif (verdict.rule.reference == "baseline" and verdict.status == "fail"
+          and verdict.obtained is not None and verdict.reference_value is not None
+          and not updating_can_pass(verdict.rule, verdict.obtained)):
+        lines.append(f"  {verdict.rule.text} asks for more than the stored baseline, so updating "
+                     f"the baseline to {fmt(verdict.obtained, verdict.rule.metric)} cannot make "
+                     f"it pass: the model itself has to improve (or the rule has to change)")
     return "\n".join(lines)
 
 
@@ -128,14 +142,14 @@ def worst_questions(dataset: "Dataset", result: "EvalResult", *,
     return "\n".join(lines)
 
 
-def metrics_table(rows: Sequence[tuple[str, str, Mapping[str, float], float | None, float | None]]) -> str:
-    """models x metrics: (model, dataset, quality metrics, fresh s/question, speed-up)."""
-    shown = [m for m in SUMMARY_METRICS if any(r[2].get(m) is not None for r in rows)]
-    header = ["model", "dataset"] + shown + ["s/question", "speedup"]
-    table = [header]
-    for model, dataset, metrics, spq, speedup in rows:
-        table.append([model, dataset] + [fmt(metrics.get(m), m) for m in shown]
-                     + [fmt(spq, "seconds_per_question"), fmt(speedup, "speedup")])
+def metrics_table(rows: Sequence["EvaluatedModel"]) -> str:
+    """models x metrics: quality from the evaluation, timings only when measured in this run."""
+    metrics = [row.metrics() for row in rows]
+    shown = [name for name, info in METRICS.items()
+             if info.summary and any(m.get(name) is not None for m in metrics)]
+    table = [["model", "dataset"] + [METRICS[name].label for name in shown]]
+    for row, values in zip(rows, metrics):
+        table.append([row.model, row.dataset] + [fmt(values.get(name), name) for name in shown])
     return _table(table)
 
 
@@ -147,6 +161,47 @@ def gates_table(records: Iterable["Record"]) -> str:
                       f"{record.op} {fmt(record.threshold, record.metric)}"
                       if record.threshold is not None else "-"])
     return _table(table)
+
+
+def session_summary(evaluated: Sequence["EvaluatedModel"], records: Sequence["Record"], *,
+                    verbosity: int = 0, not_gated: Mapping[str, str] | None = None,
+                    strict: bool = False, baselines: Mapping[str, str] | None = None) -> list[str]:
+    """The lines of the ``qagate`` terminal section, as much as pytest's verbosity asks for.
+
+    ``-q`` keeps the counts, what did not pass and the warnings; ``-qq`` only the counts and
+    the warnings. A run in which a gate could not run says so first: it was not gated.
+    """
+    lines: list[str] = []
+    not_gated = dict(not_gated or {})
+    if not_gated:
+        reasons = list(dict.fromkeys(not_gated.values()))
+        action = "they FAILED (--qagate-strict)" if strict else \
+            "use --qagate-strict in CI to fail such a run"
+        lines.append(f"RELEASE NOT GATED: {len(not_gated)} gate item(s) could not run: "
+                     f"{reasons[0]}" + (f" (and {len(reasons) - 1} more reasons)"
+                                        if len(reasons) > 1 else "") + f"; {action}")
+    if evaluated and verbosity >= 0:
+        lines.extend(metrics_table(evaluated).splitlines())
+    if records:
+        counts: dict[str, int] = {}
+        for record in records:
+            counts[record.status] = counts.get(record.status, 0) + 1
+        if lines:
+            lines.append("")
+        lines.append("gates: " + ", ".join(f"{n} {STATUS_WORDS.get(s, s).lower()}"
+                                           for s, n in sorted(counts.items())))
+        shown = list(records) if verbosity >= 0 else \
+            [r for r in records if r.status != "pass"] if verbosity == -1 else []
+        if shown:
+            lines.extend(gates_table(shown).splitlines())
+    for path, action in sorted((baselines or {}).items()):
+        if action == "created":
+            lines.append(f"NEW baseline {path}: written from this run's numbers; review and "
+                         f"commit it" + (" (--qagate-strict fails until it is committed)"
+                                         if strict else ""))
+        else:
+            lines.append(f"{action} baseline {path}")
+    return lines
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:

@@ -26,8 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass
 class EvalResult:
     """One model on one dataset. ``metrics``: exact_match and f1 (0-100, as the official
-    script), seconds_per_question, questions_per_second, parameter_count, size_on_disk_mb, and
-    bertscore_f1 (0-1, mean over questions) when asked."""
+    script), parameter_count, size_on_disk_mb, bertscore_f1 (0-1, mean over questions) when
+    asked, and seconds_per_question / questions_per_second only when the predictions were
+    computed in this run (``from_cache`` False)."""
 
     model: str
     dataset: str
@@ -57,7 +58,8 @@ def predict_cached(model: QAModel, dataset: "Dataset", cache_dir: str | Path | N
     key = cache_key(model.fingerprint(), dataset.fingerprint)
     cached = cache.get(key)
     if cached is not None and set(cached.answers) == {ex.id for ex in dataset.examples}:
-        return cached, True
+        # The stored timings were measured by another run, perhaps on another machine.
+        return Predictions(answers=cached.answers, confidence=cached.confidence), True
     predictions = run_predict(model, dataset.examples, progress)
     cache.put(key, predictions, model=model.name, dataset=dataset.name)
     return predictions, False
@@ -83,7 +85,7 @@ def evaluate(model: QAModel, dataset: "Dataset", *, cache_dir: str | Path | None
     scores = score(dataset, predictions.answers)
     metrics: dict[str, float] = {"exact_match": scores.exact_match, "f1": scores.f1}
     per_question = predictions.seconds_per_question
-    if predictions.total_seconds is not None and per_question:
+    if not from_cache and predictions.total_seconds is not None and per_question:
         metrics["seconds_per_question"] = per_question
         metrics["questions_per_second"] = 1.0 / per_question
     info = model.info()

@@ -23,7 +23,6 @@ from qagate.errors import QagateError
 from qagate.files import atomic_write_text
 
 SCHEMA_VERSION = 1
-BASELINE_METRICS = ("exact_match", "f1", "bertscore_f1", "parameter_count", "size_on_disk_mb")
 DECIMALS = 6
 ENGINE_SETTINGS = ("kind", "revision", "max_seq_len", "doc_stride", "max_answer_len", "dtype")
 
@@ -88,10 +87,10 @@ def load_baseline(path: Path) -> Baseline | None:
 
 def write_baseline(path: Path, metrics: Mapping[str, float | None],
                    provenance: Mapping[str, Any]) -> Baseline:
-    """Write atomically; only the baseline metrics that have a value are stored."""
+    """Write atomically the metrics given (the caller chooses them from the metric registry)."""
     path = Path(path)
     kept = {k: v if isinstance(v, int) and not isinstance(v, bool) else _round(float(v))
-            for k, v in metrics.items() if k in BASELINE_METRICS and v is not None}
+            for k, v in metrics.items() if v is not None}
     document = {"schema_version": SCHEMA_VERSION, "metrics": kept,
                 "provenance": _rounded(dict(provenance))}
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -115,8 +114,8 @@ def make_provenance(*, dataset_name: str, dataset_fingerprint: str, dataset_size
     }
 
 
-def provenance_notes(baseline: Baseline, *, dataset_fingerprint: str,
-                     model_fingerprint: str) -> tuple[list[str], list[str]]:
+def provenance_notes(baseline: Baseline, *, dataset_fingerprint: str | None,
+                     model_fingerprint: str | None) -> tuple[list[str], list[str]]:
     """(blocking, informational) differences between a stored baseline and this run.
 
     A different dataset makes the numbers incomparable: blocking. Different weights are what a
@@ -125,13 +124,13 @@ def provenance_notes(baseline: Baseline, *, dataset_fingerprint: str,
     """
     blocking, info = [], []
     stored = baseline.dataset_fingerprint
-    if stored and stored != dataset_fingerprint:
+    if stored and dataset_fingerprint and stored != dataset_fingerprint:
         blocking.append(f"baseline {baseline.path} was recorded on a different dataset "
                         f"(fingerprint {stored[:12]}, this run {dataset_fingerprint[:12]}): the "
                         f"numbers are not comparable; if the dataset change is intended, accept "
                         f"the new numbers with --qagate-update-baselines")
     weights = baseline.model_fingerprint
-    if weights and weights != model_fingerprint:
+    if weights and model_fingerprint and weights != model_fingerprint:
         info.append(f"baseline recorded with model fingerprint {weights[:12]}, this run has "
                     f"{model_fingerprint[:12]} (different weights or engine settings)")
     return blocking, info

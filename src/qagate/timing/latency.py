@@ -26,6 +26,7 @@ class Latency:
     p90: float
     questions: int
     device: str
+    repeats: int = 1
 
 
 def _synchronize(device: str) -> None:
@@ -36,14 +37,15 @@ def _synchronize(device: str) -> None:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default), ``q`` in [0, 100]."""
-    ordered = sorted(values)
-    if not ordered:
+    """Linear-interpolation percentile (numpy's default), ``q`` in [0, 100] to 0.01."""
+    if not values:
         raise ValueError("no values")
-    pos = (len(ordered) - 1) * q / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    steps = round(q * 100)          # statistics.quantiles' "inclusive" method interpolates
+    if len(values) == 1 or steps <= 0:  # linearly, as numpy does
+        return min(values)
+    if steps >= 10_000:
+        return max(values)
+    return statistics.quantiles(values, n=10_000, method="inclusive")[steps - 1]
 
 
 def measure_latency(model: QAModel, examples: Sequence, *, warmup: int = 1, repeats: int = 3) -> Latency:
@@ -71,4 +73,4 @@ def measure_latency(model: QAModel, examples: Sequence, *, warmup: int = 1, repe
     medians = [statistics.median(v) for v in per_question.values()] or [statistics.median(walls) / len(examples)]
     return Latency(seconds_per_question=statistics.median(walls) / len(examples),
                    p50=percentile(medians, 50), p90=percentile(medians, 90),
-                   questions=len(examples), device=device)
+                   questions=len(examples), device=device, repeats=repeats)

@@ -1,0 +1,237 @@
+"""Gate files as pytest items: one collector per ``gate_*.yaml``, one item per (model, rule).
+
+An item asks :mod:`qagate.gating.case` for its verdict, records it for the summary and the
+history, and turns it into a pytest outcome: pass, fail (the report as the message), skip, or
+NEW (a baseline written by this run: passes, fails under ``--qagate-strict``). A gate that
+cannot run for missing data is never green: it is skipped with the gate file's location, the
+run is recorded as incomplete, and ``--qagate-strict`` fails it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from qagate.errors import QagateError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.gating.case import CaseOutcome
+    from qagate.gating.gatefile import GateCase, GateFile
+    from qagate.session import QagateSession
+
+GATE_FILE_PREFIX = "gate_"
+GATE_FILE_SUFFIXES = (".yaml", ".yml")
+SESSION_KEY = pytest.StashKey["QagateSession"]()
+
+
+class QagateWarning(UserWarning):
+    """Something about the run that a user should know but that does not fail it."""
+
+
+def session_of(config: pytest.Config) -> "QagateSession":
+    return config.stash[SESSION_KEY]
+
+
+def is_gate_file(path: Path) -> bool:
+    return path.suffix in GATE_FILE_SUFFIXES and path.name.startswith(GATE_FILE_PREFIX)
+
+
+class GateFileCollector(pytest.File):
+    """A ``gate_*.yaml`` file: one child per model, one test per (rule, model)."""
+
+    def collect(self) -> Iterator[pytest.Node]:
+        from qagate.gating.gatefile import load_gate_file, resolve_cases
+
+        session = session_of(self.config)
+        gate = load_gate_file(self.path, default_level=session.settings.confidence)
+        folder = gate.models or session.settings.models
+        missing = gate.missing_requirements()
+        try:
+            cases = resolve_cases(gate, session.roles(folder),
+                                  models_source=relative(folder, self.config))
+        except QagateError:
+            if not missing:
+                raise
+            yield GateSkipped.from_parent(self, name="requires", gate=gate,
+                                          reason=missing_reason(gate, missing))
+            return
+        # A conftest that implements pytest_qagate_prepare_model may build the files at run time.
+        if not missing and not self.config.hook.pytest_qagate_prepare_model.get_hookimpls():
+            for name in dict.fromkeys(case.model for case in cases):
+                session.check_source(name, folder)
+        if gate.dataset is not None and session.settings.dataset_from_command_line:
+            warnings.warn(QagateWarning(
+                f"{relative(self.path, self.config)} names its own dataset "
+                f"({gate.dataset.spec if gate.dataset.spec == 'sample' else relative(Path(gate.dataset.spec), self.config)}); "
+                f"--qagate-dataset does not apply to it"), stacklevel=1)
+        by_model: dict[str, list["GateCase"]] = {}
+        for case in cases:
+            by_model.setdefault(case.model, []).append(case)
+        for model, model_cases in by_model.items():
+            yield GateModel.from_parent(self, name=model, gate=gate, cases=model_cases)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],  # type: ignore[override]
+                     style: Any = None) -> Any:
+        if excinfo.errisinstance(QagateError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class GateModel(pytest.Collector):
+    """The rules of one gate file that apply to one model."""
+
+    def __init__(self, *, gate: "GateFile", cases: list["GateCase"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+        self.cases = cases
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for case in self.cases:
+            yield GateItem.from_parent(self, name=case.rule.id, gate=self.gate, case=case)
+
+
+class GateFailure(Exception):
+    """A gate that did not pass; the message is the full report (no traceback is shown)."""
+
+
+class GateItem(pytest.Item):
+    """One rule applied to one model."""
+
+    def __init__(self, *, gate: "GateFile", case: "GateCase", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+        self.case = case
+        self.add_marker("qagate")
+
+    @property
+    def models_folder(self) -> Path:
+        return self.gate.models or session_of(self.config).settings.models
+
+    def setup(self) -> None:
+        missing = self.gate.missing_requirements()
+        if missing:
+            not_gated(self, missing_reason(self.gate, missing))
+
+    def runtest(self) -> None:
+        from qagate.gating.case import BaselinePolicy, decide_case
+        from qagate.reports import terminal as report
+
+        session = session_of(self.config)
+        settings = session.settings
+        if self.nodeid in session.not_gated:      # strict: a gate that cannot run fails
+            raise GateFailure(strict_failure(session.not_gated[self.nodeid]))
+        outcome = decide_case(session, self.gate, self.case, models=settings.models,
+                              policy=BaselinePolicy(settings.update_baselines, settings.regen_all),
+                              nodeid=self.nodeid)
+        verdict = outcome.verdict
+        session.record(self.nodeid, verdict, outcome.dataset.name)
+        self._attach_properties(outcome)
+        if verdict.passed:
+            return
+        text = report.failure_report(verdict, dataset=outcome.dataset.name,
+                                     questions=len(outcome.dataset),
+                                     accept_command=report.accept_command(verdict, self.nodeid))
+        if verdict.status == "new":
+            if settings.strict:
+                raise GateFailure(text + "\n  --qagate-strict: a new baseline must be reviewed "
+                                         "and committed before the gate can pass")
+            return
+        if outcome.result is not None and report.has_worst_questions(verdict.rule.metric):
+            key = (verdict.model, outcome.dataset.name)
+            if session.first_worst_questions(key):
+                self.add_report_section("call", "qagate worst questions", report.worst_questions(
+                    outcome.dataset, outcome.result, teacher=outcome.teacher_result))
+            else:
+                text += (f"\n  (the worst questions of {verdict.model} on {outcome.dataset.name} "
+                         f"are shown once, under its first failed rule)")
+        if verdict.status == "undecided" and settings.undecided == "skip":
+            pytest.skip(text.replace("\n", " "))
+        raise GateFailure(text)
+
+    def _attach_properties(self, outcome: "CaseOutcome") -> None:
+        verdict = outcome.verdict
+        props: list[tuple[str, object]] = [
+            ("qagate.model", verdict.model), ("qagate.rule", verdict.rule.id),
+            ("qagate.dataset", outcome.dataset.name), ("qagate.status", verdict.status),
+            ("qagate.obtained", verdict.obtained), ("qagate.threshold", verdict.threshold)]
+        if verdict.reference_value is not None:
+            props.append((f"qagate.{verdict.rule.reference}", verdict.reference_value))
+        if verdict.interval is not None:
+            props += [("qagate.interval_low", verdict.interval.low),
+                      ("qagate.interval_high", verdict.interval.high)]
+        if outcome.result is not None:
+            props += [(f"qagate.metric.{k}", v) for k, v in sorted(outcome.result.metrics.items())
+                      if v is not None]
+        self.user_properties.extend(props)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],  # type: ignore[override]
+                     style: Any = None) -> Any:
+        if excinfo.errisinstance((GateFailure, QagateError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = (self.case.rule.line - 1) if self.case.rule.line else 0
+        return self.path, line, f"{self.case.model}::{self.case.rule.id}"
+
+
+class GateSkipped(pytest.Item):
+    """Stands for a whole gate file that cannot even be collected for missing requirements."""
+
+    def __init__(self, *, gate: "GateFile", reason: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+        self.reason = reason
+
+    def setup(self) -> None:
+        not_gated(self, self.reason)
+
+    def runtest(self) -> None:
+        raise GateFailure(strict_failure(self.reason))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],  # type: ignore[override]
+                     style: Any = None) -> Any:
+        if excinfo.errisinstance(GateFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, (self.gate.requires_line or 1) - 1, "requires"
+
+
+def not_gated(item: pytest.Item, reason: str) -> None:
+    """A gate item that cannot run: recorded as not gated; skipped (at the gate file's line),
+    or, under ``--qagate-strict``, left to fail in ``runtest``."""
+    session = session_of(item.config)
+    session.not_gated[item.nodeid] = reason
+    if not session.settings.strict:
+        raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
+def strict_failure(reason: str) -> str:
+    return f"{reason} [--qagate-strict: a gate that cannot run fails]"
+
+
+def missing_reason(gate: "GateFile", missing: list[Path]) -> str:
+    where = relative_to_cwd(gate.path)
+    line = f":{gate.requires_line}" if gate.requires_line else ""
+    return (f"qagate: {where}{line}: requires {', '.join(relative_to_cwd(p) for p in missing)}, "
+            f"which is missing: this gate was NOT checked")
+
+
+def relative(path: Path, config: pytest.Config) -> str:
+    try:
+        return str(Path(path).relative_to(config.rootpath))
+    except ValueError:
+        return str(path)
+
+
+def relative_to_cwd(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)

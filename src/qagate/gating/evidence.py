@@ -1,0 +1,143 @@
+"""Evidence for the judge: where each value comes from, one function per decision.
+
+Both front ends (gate items and ``assert_gate``) gather evidence here, so a metric's value,
+the per-question values of the paired bootstrap, the treatment of questions a model did not
+answer, and the baseline policy are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from qagate.gating.judge import Evidence
+from qagate.gating.rules import Rule
+from qagate.scoring.registry import METRICS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.store.baselines import Baseline
+
+TIMINGS_FROM_LATENCY = ("seconds_per_question", "questions_per_second", "speedup")
+
+
+def metric_value(metric: str, metrics: Mapping[str, Any] | None, *, latency: Any = None,
+                 teacher_latency: Any = None) -> float | None:
+    """The value of ``metric``: timings from latencies measured in this run, the rest from the
+    evaluation's metrics. ``latency`` is a ``Latency`` or a number of seconds per question."""
+    if metric in TIMINGS_FROM_LATENCY and (latency is not None or metric == "speedup"):
+        mine = seconds_per_question(latency)
+        if metric == "speedup":
+            teacher = seconds_per_question(teacher_latency)
+            if mine is None or teacher is None:
+                return _from(metrics, metric)
+            return teacher / mine
+        if mine is None:
+            return None
+        return mine if metric == "seconds_per_question" else 1.0 / mine
+    return _from(metrics, metric)
+
+
+def seconds_per_question(latency: Any) -> float | None:
+    """Seconds per question of a ``Latency`` (or a plain number); None when not measured."""
+    if latency is None:
+        return None
+    return float(getattr(latency, "seconds_per_question", latency))
+
+
+def _from(metrics: Mapping[str, Any] | None, metric: str) -> float | None:
+    value = None if metrics is None else metrics.get(metric)
+    return None if value is None else float(value)
+
+
+def per_question(scores: Any, metric: str, ids: Sequence[str]) -> list[float]:
+    """Per-question values of ``metric`` in its units (percent), in the order of ``ids``.
+
+    A question the model did not answer counts 0, as in the official script; this is the one
+    place that decides it, for the pytest items and ``assert_gate`` alike.
+    """
+    table = scores.per_question_em if metric == "exact_match" else scores.per_question_f1
+    return [100.0 * float(table.get(qid, 0.0)) for qid in ids]
+
+
+def missing_note(model: str, scores: Any) -> tuple[str, ...]:
+    """A note when ``model`` left questions unanswered (they count as wrong)."""
+    missing = list(getattr(scores, "missing", None) or ())
+    if not missing:
+        return ()
+    total = getattr(scores, "total", None)
+    of = f" of {total}" if total else ""
+    return (f"{model} has no prediction for {len(missing)}{of} questions (e.g. {missing[0]}); "
+            f"they count as wrong, as in the official script",)
+
+
+def timing_note(model: str, latency: Any, teacher: str | None = None,
+                teacher_latency: Any = None) -> str:
+    """How a timing was measured: seconds per question, questions, rounds and device."""
+    def one(name: str, value: Any) -> str:
+        if not hasattr(value, "questions"):
+            return f"{name} {seconds_per_question(value):.5f} s/question"
+        repeats = getattr(value, "repeats", None)
+        return (f"{name} {value.seconds_per_question:.5f} s/question over {value.questions} "
+                f"questions" + (f" x {repeats} rounds" if repeats else "")
+                + f" on {getattr(value, 'device', '?')}")
+    parts = [one(model, latency)]
+    if teacher is not None and teacher_latency is not None:
+        parts.insert(0, one(teacher, teacher_latency))
+    return "timed in this run: " + "; ".join(parts)
+
+
+def quality_evidence(rule: Rule, model: str, metrics: Mapping[str, Any] | None,
+                     scores: Any = None, *, latency: Any = None, teacher_latency: Any = None,
+                     teacher_metrics: Mapping[str, Any] | None = None, teacher_scores: Any = None,
+                     ids: Sequence[str] | None = None, teacher_name: str = "teacher") -> Evidence:
+    """Evidence for an absolute or teacher-relative rule (not a baseline rule)."""
+    value = metric_value(rule.metric, metrics, latency=latency, teacher_latency=teacher_latency)
+    reference = None
+    if rule.reference == "teacher":
+        reference = metric_value(rule.metric, teacher_metrics, latency=teacher_latency)
+    notes: tuple[str, ...] = ()
+    if METRICS[rule.metric].timing and latency is not None:
+        notes = (timing_note(model, latency, teacher_name, teacher_latency),)
+    values = reference_values = None
+    if METRICS[rule.metric].per_question and scores is not None:
+        notes = missing_note(model, scores)
+        if rule.reference == "teacher" and teacher_scores is not None:
+            notes += missing_note(teacher_name, teacher_scores)
+        if rule.confidence is not None:
+            order = list(ids) if ids is not None else list(scores.per_question_f1)
+            values = per_question(scores, rule.metric, order)
+            if teacher_scores is not None:
+                reference_values = per_question(teacher_scores, rule.metric, order)
+    return Evidence(value, reference, values, reference_values, notes=notes)
+
+
+def baseline_evidence(rule: Rule, value: float | None, stored: "Baseline | None", *,
+                      path: Any, written: bool, write_command: str,
+                      dataset_fingerprint: str | None = None,
+                      model_fingerprint: str | None = None) -> Evidence:
+    """Evidence for a ``baseline`` rule: the one baseline policy.
+
+    No baseline: when this run ``written`` one, the verdict is NEW (written, needs review);
+    otherwise the rule fails with ``write_command``, the command that writes it. A baseline
+    recorded on other data cannot pass; other weights are only noted (that is what a baseline
+    rule exists to judge).
+    """
+    from qagate.store.baselines import provenance_notes
+
+    if stored is None:
+        if written:
+            return Evidence(value, new_baseline=True, notes=(
+                f"no baseline yet: wrote {path} from this run's numbers; review it and commit it "
+                f"to make it the reference",))
+        return Evidence(value, problems=(f"no baseline at {path}; write it with: {write_command}",))
+    problems, notes = provenance_notes(stored, dataset_fingerprint=dataset_fingerprint,
+                                       model_fingerprint=model_fingerprint)
+    reference = stored.metrics.get(rule.metric)
+    if reference is None:
+        problems.append(f"baseline {path} has no {rule.metric}; write it with: {write_command}")
+    return Evidence(value, reference, problems=tuple(problems), notes=tuple(notes))
+
+
+def baseline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The metrics a baseline stores (the registry says which), without missing values."""
+    return {name: value for name, value in metrics.items()
+            if name in METRICS and METRICS[name].baseline and value is not None}
