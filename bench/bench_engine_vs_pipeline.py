@@ -67,21 +67,31 @@ def ensure_venv(folder: Path, device: str) -> Path:
     print(f"creating {folder} with transformers<5 ...", file=sys.stderr)
     venv.create(folder, with_pip=True)
     torch_req = "torch" if device == "cuda" else "torch==2.13.0"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", torch_req, "transformers<5",
-                    "tokenizers", "numpy"], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", torch_req, "transformers<5", "tokenizers", "numpy"],
+        check=True,
+    )
     return python
 
 
 def run_pipeline(python: Path, model: Path, examples, args) -> dict:
-    job = {"model": str(model), "max_seq_len": args.max_seq_len, "doc_stride": args.doc_stride,
-           "max_answer_len": args.max_answer_len, "warmup": args.warmup,
-           "questions": [{"id": ex.id, "question": ex.question, "context": ex.context} for ex in examples]}
+    job = {
+        "model": str(model),
+        "max_seq_len": args.max_seq_len,
+        "doc_stride": args.doc_stride,
+        "max_answer_len": args.max_answer_len,
+        "warmup": args.warmup,
+        "questions": [{"id": ex.id, "question": ex.question, "context": ex.context} for ex in examples],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "job.json", Path(tmp) / "out.json"
         inp.write_text(json.dumps(job))
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
-        subprocess.run([str(python), "-c", PIPELINE_SCRIPT, str(inp), str(out), str(args.threads),
-                        args.device], check=True, env=env)
+        subprocess.run(
+            [str(python), "-c", PIPELINE_SCRIPT, str(inp), str(out), str(args.threads), args.device],
+            check=True,
+            env=env,
+        )
         return json.loads(out.read_text())
 
 
@@ -92,11 +102,20 @@ def run_qagate(model: Path, examples, args) -> tuple[dict, dict, float]:
     from qagate.inference.extractive import ExtractiveModel
 
     torch.set_num_threads(args.threads)
-    settings = EngineSettings(max_seq_len=args.max_seq_len, doc_stride=args.doc_stride,
-                              max_answer_len=args.max_answer_len, batch_size=args.batch_size)
-    qa = ExtractiveModel("reference", str(model), settings=settings, device=args.device,
-                         dtype="fp16" if args.device == "cuda" else "fp32")
-    qa.predict(examples[:max(args.warmup, 1)])
+    settings = EngineSettings(
+        max_seq_len=args.max_seq_len,
+        doc_stride=args.doc_stride,
+        max_answer_len=args.max_answer_len,
+        batch_size=args.batch_size,
+    )
+    qa = ExtractiveModel(
+        "reference",
+        str(model),
+        settings=settings,
+        device=args.device,
+        dtype="fp16" if args.device == "cuda" else "fp32",
+    )
+    qa.predict(examples[: max(args.warmup, 1)])
     if args.device == "cuda":
         torch.cuda.synchronize()
     began = time.perf_counter()
@@ -146,22 +165,38 @@ def main(argv=None) -> int:
 
     n = len(examples)
     same = [ex.id for ex in examples if answers[ex.id] == reference["answers"][ex.id]]
-    same_norm = [ex.id for ex in examples
-                 if normalize_answer(answers[ex.id]) == normalize_answer(reference["answers"][ex.id])]
+    same_norm = [
+        ex.id
+        for ex in examples
+        if normalize_answer(answers[ex.id]) == normalize_answer(reference["answers"][ex.id])
+    ]
     ours, theirs = score(dataset, answers), score(dataset, reference["answers"])
     result = {
-        "questions": n, "threads": args.threads, "rounds": args.rounds, "device": args.device, "batch_size": args.batch_size,
-        "agreement_exact_pct": 100.0 * len(same) / n, "agreement_normalized_pct": 100.0 * len(same_norm) / n,
+        "questions": n,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "agreement_exact_pct": 100.0 * len(same) / n,
+        "agreement_normalized_pct": 100.0 * len(same_norm) / n,
         "qagate": {"exact_match": ours.exact_match, "f1": ours.f1, "seconds_per_question": seconds / n},
-        "pipeline": {"exact_match": theirs.exact_match, "f1": theirs.f1,
-                     "seconds_per_question": reference["seconds"] / n,
-                     "transformers": reference["transformers"], "torch": reference["torch"]},
+        "pipeline": {
+            "exact_match": theirs.exact_match,
+            "f1": theirs.f1,
+            "seconds_per_question": reference["seconds"] / n,
+            "transformers": reference["transformers"],
+            "torch": reference["torch"],
+        },
         "speedup": reference["seconds"] / seconds,
     }
-    print(f"{n} questions (articles {args.articles}), {args.threads} threads, device {args.device}, "
-          f"4.x pipeline = transformers {reference['transformers']}")
-    print(f"agreement: {result['agreement_exact_pct']:.2f}% identical answers, "
-          f"{result['agreement_normalized_pct']:.2f}% identical after SQuAD normalisation")
+    print(
+        f"{n} questions (articles {args.articles}), {args.threads} threads, device {args.device}, "
+        f"4.x pipeline = transformers {reference['transformers']}"
+    )
+    print(
+        f"agreement: {result['agreement_exact_pct']:.2f}% identical answers, "
+        f"{result['agreement_normalized_pct']:.2f}% identical after SQuAD normalisation"
+    )
     print(f"{'':10} {'EM':>7} {'F1':>7} {'s/question':>11}")
     for label, key in (("pipeline", "pipeline"), ("qagate", "qagate")):
         r = result[key]
@@ -171,8 +206,10 @@ def main(argv=None) -> int:
     for ex in examples:
         if answers[ex.id] != reference["answers"][ex.id] and shown < args.show:
             shown += 1
-            print(f"  differs {ex.id}: qagate {answers[ex.id]!r} ({confidence[ex.id]:.4f}) vs "
-                  f"pipeline {reference['answers'][ex.id]!r} ({reference['scores'][ex.id]:.4f})")
+            print(
+                f"  differs {ex.id}: qagate {answers[ex.id]!r} ({confidence[ex.id]:.4f}) vs "
+                f"pipeline {reference['answers'][ex.id]!r} ({reference['scores'][ex.id]:.4f})"
+            )
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0

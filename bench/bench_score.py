@@ -24,11 +24,17 @@ from qagate.scoring.squad import score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from squad_official import evaluate  # noqa: E402  (the reference transcription lives with the tests)
 
-PREDICTIONS = ["bert-ensemble-google.json", "logistic-regression-stanford.json",
-               "match-lstm-smu.json", "r-net-msra.json", "slqa-alibaba.json"]
+PREDICTIONS = [
+    "bert-ensemble-google.json",
+    "logistic-regression-stanford.json",
+    "match-lstm-smu.json",
+    "r-net-msra.json",
+    "slqa-alibaba.json",
+]
 
 
 # --- the benchmark --------------------------------------------------------------------------
+
 
 def _timed(fn, *args):
     start = time.perf_counter()
@@ -40,22 +46,26 @@ def main() -> int:
     here = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--shared", type=Path,
-                        default=Path(os.environ.get("QAGATE_SHARED") or here.parent / "shared"))
+    parser.add_argument(
+        "--shared", type=Path, default=Path(os.environ.get("QAGATE_SHARED") or here.parent / "shared")
+    )
     args = parser.parse_args()
     squad = args.shared / "data" / "squad"
     dev_path = squad / "dev-v1.1.json"
     if not dev_path.is_file():
-        print(f"bench_score: {dev_path} not found (pass --shared or set QAGATE_SHARED)",
-              file=sys.stderr)
+        print(f"bench_score: {dev_path} not found (pass --shared or set QAGATE_SHARED)", file=sys.stderr)
         return 2
 
     raw = json.loads(dev_path.read_text(encoding="utf-8"))["data"]
     load_s, dataset = _timed(load_dataset, dev_path)
-    print(f"dev set: {len(dataset)} questions, load + validate {load_s * 1000:.0f} ms, "
-          f"fingerprint {_timed(lambda: dataset.fingerprint)[0] * 1000:.0f} ms")
-    print(f"{'predictions (median of repeats)':36s} {'reference s':>11s} {'qagate s':>9s} "
-          f"{'ratio':>6s}  same numbers")
+    print(
+        f"dev set: {len(dataset)} questions, load + validate {load_s * 1000:.0f} ms, "
+        f"fingerprint {_timed(lambda: dataset.fingerprint)[0] * 1000:.0f} ms"
+    )
+    print(
+        f"{'predictions (median of repeats)':36s} {'reference s':>11s} {'qagate s':>9s} "
+        f"{'ratio':>6s}  same numbers"
+    )
     ratios = []
     total_ref = total_ours = 0.0
     cold_s = None
@@ -74,15 +84,19 @@ def main() -> int:
         total_ref += ref_med
         total_ours += our_med
         ratios.append(our_med / ref_med)
-        print(f"{name:36s} {ref_med:11.3f} {our_med:9.3f} {our_med / ref_med:6.3f}  "
-              f"{same} (EM {ours.exact_match:.4f}, F1 {ours.f1:.4f})")
+        print(
+            f"{name:36s} {ref_med:11.3f} {our_med:9.3f} {our_med / ref_med:6.3f}  "
+            f"{same} (EM {ours.exact_match:.4f}, F1 {ours.f1:.4f})"
+        )
         if not same:
             print(f"bench_score: numbers differ for {name}", file=sys.stderr)
             return 1
     ratio = total_ours / total_ref
     print(f"{'all five (sum of medians)':36s} {total_ref:11.3f} {total_ours:9.3f} {ratio:6.3f}")
-    print(f"qagate/reference time ratio: {ratio:.3f} (worst file {max(ratios):.3f}; "
-          f"first, cold call {cold_s:.3f} s)")
+    print(
+        f"qagate/reference time ratio: {ratio:.3f} (worst file {max(ratios):.3f}; "
+        f"first, cold call {cold_s:.3f} s)"
+    )
     if ratio > 1.0:
         print("bench_score: qagate is slower than the reference", file=sys.stderr)
         return 1

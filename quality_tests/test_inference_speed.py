@@ -23,8 +23,15 @@ def test_inference_latency(benchmark, qa_model, qagate_dataset):
         pytest.skip(f"{qa_model.name} replays a predictions file: there is no inference to time")
     examples = list(qagate_dataset.examples[:QUESTIONS])
     benchmark.group = f"qagate inference, {len(examples)} questions of {qagate_dataset.name}"
-    benchmark.extra_info.update({"model": qa_model.name, "questions": len(examples),
-                                 "device": str(info.get("device")), "dtype": str(info.get("dtype"))})
-    predictions = benchmark.pedantic(qa_model.predict, args=(examples,), rounds=5,
-                                     warmup_rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        {
+            "model": qa_model.name,
+            "questions": len(examples),
+            "device": str(info.get("device")),
+            "dtype": str(info.get("dtype")),
+        }
+    )
+    predictions = benchmark.pedantic(
+        qa_model.predict, args=(examples,), rounds=5, warmup_rounds=1, iterations=1
+    )
     assert set(predictions.answers) == {example.id for example in examples}

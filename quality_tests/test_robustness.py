@@ -24,8 +24,13 @@ from qagate.scoring.squad import f1
 from qagate.strategies import perturbed
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_small_edits_away_from_the_answer_keep_it(qa_model, qagate_dataset, qagate_eval, data):
     result = qagate_eval(qa_model)
@@ -36,4 +41,5 @@ def test_small_edits_away_from_the_answer_keep_it(qa_model, qagate_dataset, qaga
     variant = data.draw(perturbed(example, kinds=["whitespace", "case"]), label="perturbed")
     answer = qa_model.predict([variant]).answers[variant.id]
     assert f1(answer, variant.answers) >= 0.5, (
-        f"{qa_model.name} answered {answer!r} on the perturbed context (references {list(variant.answers)})")
+        f"{qa_model.name} answered {answer!r} on the perturbed context (references {list(variant.answers)})"
+    )

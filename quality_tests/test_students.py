@@ -12,12 +12,16 @@ import qagate
 def test_students_are_smaller_than_the_teacher(students, teacher, qagate_eval):
     teacher_result = qagate_eval(teacher)
     for student in students:
-        qagate.assert_gate("parameter_count <= 0.8 * teacher", qagate_eval(student),
-                           teacher=teacher_result)
+        qagate.assert_gate("parameter_count <= 0.8 * teacher", qagate_eval(student), teacher=teacher_result)
 
 
 def test_students_answer_faster_than_the_teacher(students, teacher, qagate_latency):
     teacher_latency = qagate_latency(teacher)
     for student in students:
-        qagate.assert_gate("speedup >= 1.5", {}, model=student.name, latency=qagate_latency(student),
-                           teacher_latency=teacher_latency)
+        qagate.assert_gate(
+            "speedup >= 1.5",
+            {},
+            model=student.name,
+            latency=qagate_latency(student),
+            teacher_latency=teacher_latency,
+        )

@@ -56,9 +56,14 @@ def tiny_qa_model_dir(tmp_path_factory, minilm_dir):
 
             folder = tmp_path_factory.mktemp(f"tiny-qa-l{layers}-h{hidden}-s{seed}")
             tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
-            config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                                num_attention_heads=heads, intermediate_size=2 * hidden,
-                                max_position_embeddings=512)
+            config = BertConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=hidden,
+                num_hidden_layers=layers,
+                num_attention_heads=heads,
+                intermediate_size=2 * hidden,
+                max_position_embeddings=512,
+            )
             torch.manual_seed(seed)
             model = BertForQuestionAnswering(config).eval()
             model.save_pretrained(folder)
@@ -74,8 +79,13 @@ def write_model_yaml(tmp_path):
     """Factory: ``write(name, kind, source, **keys) -> Path`` of a model declaration."""
     import yaml
 
-    def write(name: str = "tiny", kind: str = "extractive", source: str | os.PathLike = ".",
-              filename: str | None = None, **keys) -> Path:
+    def write(
+        name: str = "tiny",
+        kind: str = "extractive",
+        source: str | os.PathLike = ".",
+        filename: str | None = None,
+        **keys,
+    ) -> Path:
         path = tmp_path / (filename or f"{name}.yaml")
         path.write_text(yaml.safe_dump({"name": name, "kind": kind, "source": str(source), **keys}))
         return path

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(os.environ.get("QAGATE_SHARED")
-              or Path(__file__).resolve().parents[1].parent / "shared")
+SHARED = Path(os.environ.get("QAGATE_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 SQUAD = SHARED / "data" / "squad"
 DEV = SQUAD / "dev-v1.1.json"
 
-needs_shared = pytest.mark.skipif(not DEV.is_file(),
-                                  reason=f"shared SQuAD data not found at {SQUAD} "
-                                         "(set QAGATE_SHARED to the shared/ folder)")
+needs_shared = pytest.mark.skipif(
+    not DEV.is_file(),
+    reason=f"shared SQuAD data not found at {SQUAD} (set QAGATE_SHARED to the shared/ folder)",
+)

@@ -15,6 +15,7 @@ import string
 
 def normalize_answer(s):
     """Lower text and remove punctuation, articles and extra whitespace."""
+
     def remove_articles(text):
         return re.sub(r"\b(a|an|the)\b", " ", text)
 
@@ -32,6 +33,7 @@ def normalize_answer(s):
 
 
 # --- evaluate-v1.1.py -------------------------------------------------------------------------
+
 
 def f1_score(prediction, ground_truth):
     prediction_tokens = normalize_answer(prediction).split()
@@ -70,16 +72,15 @@ def evaluate(dataset, predictions):
                     continue
                 ground_truths = list(map(lambda x: x["text"], qa["answers"]))
                 prediction = predictions[qa["id"]]
-                exact_match += metric_max_over_ground_truths(
-                    exact_match_score, prediction, ground_truths)
-                f1 += metric_max_over_ground_truths(
-                    f1_score, prediction, ground_truths)
+                exact_match += metric_max_over_ground_truths(exact_match_score, prediction, ground_truths)
+                f1 += metric_max_over_ground_truths(f1_score, prediction, ground_truths)
     exact_match = 100.0 * exact_match / total
     f1 = 100.0 * f1 / total
     return {"exact_match": exact_match, "f1": f1}
 
 
 # --- evaluate-v2.0.py -------------------------------------------------------------------------
+
 
 def get_tokens(s):
     if not s:

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from qagate.argtypes import (did_you_mean, expand_path, parse_articles, parse_device, parse_int,
-                             parse_positive_int)
+from qagate.argtypes import (
+    did_you_mean,
+    expand_path,
+    parse_articles,
+    parse_device,
+    parse_int,
+    parse_positive_int,
+)
 from qagate.cli import main
 from qagate.errors import QagateError
 from qagate.gating.gatefile import load_gate_file
@@ -22,46 +28,64 @@ def settings_from_ini(tmp_path: Path, **ini: str):
     return build_settings({}, ini, rootdir=tmp_path, invocation_dir=tmp_path, ini_dir=tmp_path)
 
 
-@pytest.mark.parametrize("text, value", [("38-47", (38, 47)), (" 12 ", (12, 12)), ("3 - 5", (3, 5)),
-                                         (7, (7, 7))])
+@pytest.mark.parametrize(
+    "text, value", [("38-47", (38, 47)), (" 12 ", (12, 12)), ("3 - 5", (3, 5)), (7, (7, 7))]
+)
 def test_article_ranges(text, value):
     assert parse_articles(text) == value
 
 
-@pytest.mark.parametrize("parse, text, message", [
-    (parse_articles, "47-38", BAD_RANGE),
-    (parse_articles, "a-b", "expected an article range such as 38-47 (inclusive), got 'a-b'"),
-    (parse_positive_int, "0", "expected a positive integer, got '0'"),
-    (parse_positive_int, "1.5", "expected a positive integer, got '1.5'"),
-    (parse_int, "x", "expected an integer, got 'x'"),
-])
+@pytest.mark.parametrize(
+    "parse, text, message",
+    [
+        (parse_articles, "47-38", BAD_RANGE),
+        (parse_articles, "a-b", "expected an article range such as 38-47 (inclusive), got 'a-b'"),
+        (parse_positive_int, "0", "expected a positive integer, got '0'"),
+        (parse_positive_int, "1.5", "expected a positive integer, got '1.5'"),
+        (parse_int, "x", "expected an integer, got 'x'"),
+    ],
+)
 def test_bad_values_have_one_message(parse, text, message):
     with pytest.raises(argparse.ArgumentTypeError) as info:
         parse(text)
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize("text, value", [("auto", "auto"), ("CPU", "cpu"), ("cuda", "cuda"),
-                                         ("cuda:3", "cuda:3"), (" mps ", "mps")])
+@pytest.mark.parametrize(
+    "text, value",
+    [("auto", "auto"), ("CPU", "cpu"), ("cuda", "cuda"), ("cuda:3", "cuda:3"), (" mps ", "mps")],
+)
 def test_devices(text, value):
     assert parse_device(text) == value
 
 
-@pytest.mark.parametrize("text, suggestion", [("gpu", "cuda"), ("GPU", "cuda"), ("cuda0", "cuda:0"),
-                                              ("metal", "mps"), ("cpuu", "cpu"), ("cdua", "cuda")])
+@pytest.mark.parametrize(
+    "text, suggestion",
+    [
+        ("gpu", "cuda"),
+        ("GPU", "cuda"),
+        ("cuda0", "cuda:0"),
+        ("metal", "mps"),
+        ("cpuu", "cpu"),
+        ("cdua", "cuda"),
+    ],
+)
 def test_device_typos_get_the_device_they_meant(text, suggestion):
     with pytest.raises(argparse.ArgumentTypeError) as info:
         parse_device(text)
-    assert str(info.value) == (f"expected one of auto, cpu, cuda, cuda:N, mps; got {text!r} "
-                               f"(did you mean {suggestion!r}?)")
+    assert str(info.value) == (
+        f"expected one of auto, cpu, cuda, cuda:N, mps; got {text!r} (did you mean {suggestion!r}?)"
+    )
 
 
 def test_did_you_mean_prefers_case_then_aliases_then_spelling():
     assert did_you_mean("F1", ["f1", "exact_match"]) == " (did you mean 'f1'?)"
-    assert did_you_mean("em", ["f1", "exact_match"], {"em": "exact_match"}) == \
-        " (did you mean 'exact_match'?)"
-    assert did_you_mean("EM", ["f1", "exact_match"], {"em": "exact_match"}) == \
-        " (did you mean 'exact_match'?)"
+    assert (
+        did_you_mean("em", ["f1", "exact_match"], {"em": "exact_match"}) == " (did you mean 'exact_match'?)"
+    )
+    assert (
+        did_you_mean("EM", ["f1", "exact_match"], {"em": "exact_match"}) == " (did you mean 'exact_match'?)"
+    )
     assert did_you_mean("exact_mach", ["f1", "exact_match"]) == " (did you mean 'exact_match'?)"
     assert did_you_mean("zzz", ["f1", "exact_match"]) == ""
 
@@ -80,8 +104,10 @@ def test_expand_path(tmp_path, monkeypatch):
 
 def test_a_bad_article_range_reads_the_same_from_cli_ini_and_yaml(tmp_path, capsys):
     messages = []
-    for argv in (["score", "sample", "p.json", "--articles", "47-38"],
-                 ["evaluate", "m.yaml", "sample", "--articles", "47-38"]):
+    for argv in (
+        ["score", "sample", "p.json", "--articles", "47-38"],
+        ["evaluate", "m.yaml", "sample", "--articles", "47-38"],
+    ):
         with pytest.raises(SystemExit):
             main(argv)
         messages.append(capsys.readouterr().err.splitlines()[-1])
@@ -89,8 +115,10 @@ def test_a_bad_article_range_reads_the_same_from_cli_ini_and_yaml(tmp_path, caps
         settings_from_ini(tmp_path, qagate_articles="47-38")
     messages.append(str(ini.value))
     gate = tmp_path / "gate_x.yaml"
-    gate.write_text("dataset: {source: sample, articles: 47-38}\nrules:\n  - apply_to: all\n"
-                    "    require: [f1 >= 1]\n", encoding="utf-8")
+    gate.write_text(
+        "dataset: {source: sample, articles: 47-38}\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n",
+        encoding="utf-8",
+    )
     with pytest.raises(QagateError) as yaml_error:
         load_gate_file(gate)
     messages.append(str(yaml_error.value))
@@ -103,19 +131,23 @@ def test_a_bad_article_range_reads_the_same_from_cli_ini_and_yaml(tmp_path, caps
 def test_ini_device_gets_the_same_suggestion(tmp_path):
     with pytest.raises(SettingsError) as info:
         settings_from_ini(tmp_path, qagate_device="gpu")
-    assert str(info.value) == ("ini key qagate_device: expected one of auto, cpu, cuda, cuda:N, mps; "
-                               "got 'gpu' (did you mean 'cuda'?)")
+    assert str(info.value) == (
+        "ini key qagate_device: expected one of auto, cpu, cuda, cuda:N, mps; "
+        "got 'gpu' (did you mean 'cuda'?)"
+    )
 
 
 def test_ini_paths_expand_variables_like_yaml_files(tmp_path, monkeypatch):
     monkeypatch.setenv("QAGATE_TEST_ROOT", str(tmp_path / "shared"))
     monkeypatch.delenv("QAGATE_TEST_UNSET", raising=False)
-    settings = settings_from_ini(tmp_path, qagate_models="${QAGATE_TEST_ROOT}/models",
-                                 qagate_dataset="${QAGATE_TEST_ROOT}/dev.json")
+    settings = settings_from_ini(
+        tmp_path, qagate_models="${QAGATE_TEST_ROOT}/models", qagate_dataset="${QAGATE_TEST_ROOT}/dev.json"
+    )
     assert settings.models == tmp_path / "shared/models"
     assert settings.dataset == str(tmp_path / "shared/dev.json")
-    with pytest.raises(SettingsError, match="^ini key qagate_baselines: environment variable "
-                                            "QAGATE_TEST_UNSET is not set"):
+    with pytest.raises(
+        SettingsError, match="^ini key qagate_baselines: environment variable QAGATE_TEST_UNSET is not set"
+    ):
         settings_from_ini(tmp_path, qagate_baselines="${QAGATE_TEST_UNSET}/b")
 
 
@@ -124,8 +156,9 @@ def test_mps_without_metal_is_a_clear_error(monkeypatch):
     from qagate.inference.extractive import resolve_device
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    with pytest.raises(QagateError, match="device 'mps' requested but Apple's Metal backend is not "
-                                          "available"):
+    with pytest.raises(
+        QagateError, match="device 'mps' requested but Apple's Metal backend is not available"
+    ):
         resolve_device("mps")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert resolve_device("mps") == "mps"

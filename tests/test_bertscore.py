@@ -6,6 +6,7 @@ import pytest
 
 from qagate.errors import QagateError
 
+
 @pytest.fixture(scope="module")
 def scorer(minilm_dir):
     from qagate.scoring.bertscore import BertScorer
@@ -20,7 +21,8 @@ def test_default_model_is_the_offline_minilm(scorer, minilm_dir):
 def test_identical_is_one_and_unrelated_is_lower(scorer):
     same, close, unrelated = scorer.score(
         ["the United Nations", "United Nations organisations", "purple volcanic sandwiches"],
-        [["the United Nations"]] * 3)
+        [["the United Nations"]] * 3,
+    )
     assert same == pytest.approx(1.0, abs=1e-4)
     assert unrelated < close < same
 

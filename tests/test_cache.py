@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from qagate.store.cache import PredictionCache, cache_key
 from qagate.files import atomic_write_text
 from qagate.inference.base import Predictions
+from qagate.store.cache import PredictionCache, cache_key
 
 
 def test_atomic_write_replaces_whole_files(tmp_path):
@@ -44,8 +44,8 @@ def sample():
 
 def test_hit_after_rename_miss_after_weight_change(tiny_qa_model_dir, tmp_path, sample):
     pytest.importorskip("torch")
-    from qagate.scoring.evaluation import evaluate
     from qagate.inference.extractive import ExtractiveModel
+    from qagate.scoring.evaluation import evaluate
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_qa_model_dir(seed=0), folder)
@@ -68,8 +68,8 @@ def test_hit_after_rename_miss_after_weight_change(tiny_qa_model_dir, tmp_path, 
 def test_other_data_is_a_miss(tiny_qa_model_dir, tmp_path):
     pytest.importorskip("torch")
     from qagate.data import load_dataset
-    from qagate.scoring.evaluation import predict_cached
     from qagate.inference.extractive import ExtractiveModel
+    from qagate.scoring.evaluation import predict_cached
 
     model = ExtractiveModel("tiny", str(tiny_qa_model_dir()), device="cpu")
     _, hit = predict_cached(model, load_dataset("sample", limit=5), tmp_path)

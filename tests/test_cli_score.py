@@ -10,10 +10,7 @@ import pytest
 
 from qagate.cli import main
 from qagate.data import load_dataset
-
 from shared_data import SQUAD, needs_shared
-
-
 
 
 def qagate_score(capsys, *args):
@@ -35,10 +32,13 @@ def sample_predictions(tmp_path):
 
 
 @needs_shared
-@pytest.mark.parametrize("name,em,f1", [
-    ("bert-ensemble-google.json", 86.20624408703878, 92.19557978351145),
-    ("logistic-regression-stanford.json", 40.14191106906339, 50.98153647324461),
-])
+@pytest.mark.parametrize(
+    "name,em,f1",
+    [
+        ("bert-ensemble-google.json", 86.20624408703878, 92.19557978351145),
+        ("logistic-regression-stanford.json", 40.14191106906339, 50.98153647324461),
+    ],
+)
 def test_default_output_is_the_official_scripts(capsys, name, em, f1):
     code, out, err = qagate_score(capsys, SQUAD / "dev-v1.1.json", SQUAD / "predictions" / name)
     assert code == 0
@@ -47,9 +47,9 @@ def test_default_output_is_the_official_scripts(capsys, name, em, f1):
 
 @needs_shared
 def test_json_output_counts_missing_and_unknown_ids(capsys):
-    code, out, err = qagate_score(capsys, SQUAD / "dev-v1.1.json",
-                                  SQUAD / "predictions" / "logistic-regression-stanford.json",
-                                  "--json")
+    code, out, err = qagate_score(
+        capsys, SQUAD / "dev-v1.1.json", SQUAD / "predictions" / "logistic-regression-stanford.json", "--json"
+    )
     assert code == 0
     result = json.loads(out)
     assert result["total"] == 10570 and result["answered"] == 10557
@@ -61,49 +61,84 @@ def test_json_output_counts_missing_and_unknown_ids(capsys):
 
 
 def test_sample_with_json_and_ci(capsys, sample_predictions):
-    code, out, err = qagate_score(capsys, "sample", sample_predictions, "--json", "--ci",
-                                  "--resamples", "300")
+    code, out, err = qagate_score(
+        capsys, "sample", sample_predictions, "--json", "--ci", "--resamples", "300"
+    )
     assert code == 0
     result = json.loads(out)
-    assert {"exact_match", "f1", "total", "answered", "missing", "unknown_ids",
-            "intervals"} <= set(result)
+    assert {"exact_match", "f1", "total", "answered", "missing", "unknown_ids", "intervals"} <= set(result)
     assert (result["dataset"], result["missing"], result["unknown_ids"]) == ("sample", 1, 1)
     intervals = result["intervals"]
     assert (intervals["level"], intervals["resamples"], intervals["seed"]) == (0.95, 300, 0)
     for metric in ("exact_match", "f1"):
         low, high = intervals[metric]
         assert 0 <= low < result[metric] < high <= 100
-    again = json.loads(qagate_score(capsys, "sample", sample_predictions, "--json", "--ci",
-                                    "--resamples", "300")[1])
+    again = json.loads(
+        qagate_score(capsys, "sample", sample_predictions, "--json", "--ci", "--resamples", "300")[1]
+    )
     assert again == result
-    reseeded = json.loads(qagate_score(capsys, "sample", sample_predictions, "--json", "--ci",
-                                       "--resamples", "300", "--seed", "1")[1])
+    reseeded = json.loads(
+        qagate_score(
+            capsys, "sample", sample_predictions, "--json", "--ci", "--resamples", "300", "--seed", "1"
+        )[1]
+    )
     assert reseeded["intervals"]["f1"] != result["intervals"]["f1"]
 
 
 def test_subset_options(capsys, sample_predictions):
-    code, out, err = qagate_score(capsys, "sample", sample_predictions, "--json",
-                                  "--articles", "0-1", "--limit", "5")
+    code, out, err = qagate_score(
+        capsys, "sample", sample_predictions, "--json", "--articles", "0-1", "--limit", "5"
+    )
     result = json.loads(out)
     assert result["dataset"] == "sample-articles-0-1-first-5" and result["total"] == 5
 
 
 def test_v2_dataset_prints_the_official_v2_object(capsys, tmp_path):
     context = "The vault was sealed in 1902."
-    data = {"version": "v2.0", "data": [{"title": "Vault", "paragraphs": [{
-        "context": context, "qas": [
-            {"id": "y", "question": "When?", "is_impossible": False,
-             "answers": [{"text": "1902", "answer_start": context.index("1902")}]},
-            {"id": "n", "question": "Who?", "is_impossible": True, "answers": [],
-             "plausible_answers": [{"text": "vault", "answer_start": 4}]}]}]}]}
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Vault",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "y",
+                                "question": "When?",
+                                "is_impossible": False,
+                                "answers": [{"text": "1902", "answer_start": context.index("1902")}],
+                            },
+                            {
+                                "id": "n",
+                                "question": "Who?",
+                                "is_impossible": True,
+                                "answers": [],
+                                "plausible_answers": [{"text": "vault", "answer_start": 4}],
+                            },
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     dataset = tmp_path / "v2.json"
     dataset.write_text(json.dumps(data), encoding="utf-8")
     preds = tmp_path / "p.json"
     preds.write_text(json.dumps({"y": "1902", "n": "the vault"}), encoding="utf-8")
     code, out, err = qagate_score(capsys, dataset, preds)
-    assert json.loads(out) == {"exact": 50.0, "f1": 50.0, "total": 2, "HasAns_exact": 100.0,
-                               "HasAns_f1": 100.0, "HasAns_total": 1, "NoAns_exact": 0.0,
-                               "NoAns_f1": 0.0, "NoAns_total": 1}
+    assert json.loads(out) == {
+        "exact": 50.0,
+        "f1": 50.0,
+        "total": 2,
+        "HasAns_exact": 100.0,
+        "HasAns_f1": 100.0,
+        "HasAns_total": 1,
+        "NoAns_exact": 0.0,
+        "NoAns_f1": 0.0,
+        "NoAns_total": 1,
+    }
     result = json.loads(qagate_score(capsys, dataset, preds, "--json")[1])
     assert result["no_ans"] == {"exact_match": 0.0, "f1": 0.0, "total": 1}
 
@@ -142,14 +177,19 @@ def test_dataset_file_as_predictions_is_spotted(capsys):
     assert code == 2 and "give the dataset first, predictions second" in err
 
 
-@pytest.mark.parametrize("option, message", [
-    (["--level", "1.5"], "--level: expected a confidence level strictly between 0 and 1 (e.g. 0.95), "
-                         "got '1.5'"),
-    (["--resamples", "0"], "--resamples: expected a positive integer, got '0'"),
-    (["--articles", "9-3"], "--articles: article range '9-3' ends before it starts"),
-    (["--limit", "x"], "--limit: expected a positive integer, got 'x'"),
-    (["--sample-seed", "x"], "--sample-seed: expected an integer, got 'x'"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (
+            ["--level", "1.5"],
+            "--level: expected a confidence level strictly between 0 and 1 (e.g. 0.95), got '1.5'",
+        ),
+        (["--resamples", "0"], "--resamples: expected a positive integer, got '0'"),
+        (["--articles", "9-3"], "--articles: article range '9-3' ends before it starts"),
+        (["--limit", "x"], "--limit: expected a positive integer, got 'x'"),
+        (["--sample-seed", "x"], "--sample-seed: expected an integer, got 'x'"),
+    ],
+)
 def test_bad_options_are_rejected_at_parse_time(capsys, sample_predictions, option, message):
     """Worded by qagate.argtypes, exactly as the pytest options and gate files word them."""
     with pytest.raises(SystemExit) as info:

@@ -16,9 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "datasets")
-PROBE = textwrap.dedent("""\
+PROBE = textwrap.dedent(
+    """\
     import sys, traceback, pytest
-    HEAVY = %r
+    HEAVY = __HEAVY__
     first = []
 
     class Spy:  # records who imports a heavy package first, then lets the import go on
@@ -33,12 +34,14 @@ PROBE = textwrap.dedent("""\
     print("HEAVY=" + ",".join(m for m in HEAVY if m in sys.modules))
     print("FIRST=" + (first[0] if first else ""))
     sys.exit(int(rc))
-    """ % (HEAVY,))
+    """
+).replace("__HEAVY__", repr(HEAVY))
 
 
 def collect(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def heavy_modules(result: subprocess.CompletedProcess) -> str:
@@ -46,8 +49,8 @@ def heavy_modules(result: subprocess.CompletedProcess) -> str:
     lines = [line for line in result.stdout.splitlines() if line.startswith("HEAVY=")]
     first = [line for line in result.stdout.splitlines() if line.startswith("FIRST=")]
     assert lines and first, result.stdout + result.stderr
-    heavy = lines[-1][len("HEAVY="):]
-    return f"{heavy} (first imported from {first[-1][len('FIRST='):]})" if heavy else ""
+    heavy = lines[-1][len("HEAVY=") :]
+    return f"{heavy} (first imported from {first[-1][len('FIRST=') :]})" if heavy else ""
 
 
 def test_collecting_the_embedded_gate_imports_nothing_heavy():
@@ -61,12 +64,13 @@ def test_collecting_gate_files_and_fixture_tests_imports_nothing_heavy(tmp_path)
     (tmp_path / "models").mkdir()
     for name, role in (("t", "teacher"), ("s", "student")):
         (tmp_path / "models" / f"{name}.yaml").write_text(
-            f"name: {name}\nrole: {role}\nkind: extractive\nsource: ./{name}-weights\n")
-        (tmp_path / "models" / f"{name}-weights").mkdir()   # a missing source is a collection error
+            f"name: {name}\nrole: {role}\nkind: extractive\nsource: ./{name}-weights\n"
+        )
+        (tmp_path / "models" / f"{name}-weights").mkdir()  # a missing source is a collection error
     (tmp_path / "gate_x.yaml").write_text(
-        "rules:\n  - apply_to: students\n    require: [speedup >= 2, f1 >= baseline - 1]\n")
-    (tmp_path / "test_x.py").write_text(
-        "def test_each(qa_model, qagate_eval, qagate_latency):\n    pass\n")
+        "rules:\n  - apply_to: students\n    require: [speedup >= 2, f1 >= baseline - 1]\n"
+    )
+    (tmp_path / "test_x.py").write_text("def test_each(qa_model, qagate_eval, qagate_latency):\n    pass\n")
     result = collect(tmp_path, "--qagate-models", "models")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "gate_x.yaml::s::speedup>=2" in result.stdout

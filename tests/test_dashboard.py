@@ -18,66 +18,96 @@ from qagate.reports.dashboard import render
 from qagate.store.history import append_run, build_run
 
 
-def gate(status: str, obtained: float | None, threshold: float | None = 75.0, *, model: str = "student",
-         rule: str = "exact_match>=0.95*teacher", metric: str = "exact_match", **extra) -> dict:
-    return {"nodeid": f"gate.yaml::{model}::{rule}", "model": model, "rule": rule, "metric": metric,
-            "op": ">=", "dataset": "sample", "status": status, "obtained": obtained,
-            "threshold": threshold, **extra}
+def gate(
+    status: str,
+    obtained: float | None,
+    threshold: float | None = 75.0,
+    *,
+    model: str = "student",
+    rule: str = "exact_match>=0.95*teacher",
+    metric: str = "exact_match",
+    **extra,
+) -> dict:
+    return {
+        "nodeid": f"gate.yaml::{model}::{rule}",
+        "model": model,
+        "rule": rule,
+        "metric": metric,
+        "op": ">=",
+        "dataset": "sample",
+        "status": status,
+        "obtained": obtained,
+        "threshold": threshold,
+        **extra,
+    }
 
 
 def runs_of(tmp_path: Path, *results_per_run: list[dict], **kw) -> list[dict]:
-    return [build_run(results=results, metrics=[], started=0.0, exit_status=0, rootdir=tmp_path, **kw)
-            for results in results_per_run]
+    return [
+        build_run(results=results, metrics=[], started=0.0, exit_status=0, rootdir=tmp_path, **kw)
+        for results in results_per_run
+    ]
 
 
 def section(page: str, heading: str) -> str:
     """The page from ``<h2>heading</h2>`` to the next heading."""
     start = page.index(f"<h2>{heading}</h2>")
     end = page.find("<h2>", start + 1)
-    return page[start:end if end > 0 else None]
+    return page[start : end if end > 0 else None]
 
 
 def test_trends_have_labelled_axes_and_small_changes_look_small(tmp_path):
-    runs = runs_of(tmp_path, [gate("pass", 1.01, 0.9, rule="speedup>=0.9", metric="speedup")],
-                   [gate("pass", 1.00, 0.9, rule="speedup>=0.9", metric="speedup")])
+    runs = runs_of(
+        tmp_path,
+        [gate("pass", 1.01, 0.9, rule="speedup>=0.9", metric="speedup")],
+        [gate("pass", 1.00, 0.9, rule="speedup>=0.9", metric="speedup")],
+    )
     chart = section(render(runs), "Gated values")
     labels = re.findall(r'<text class="ytick" x="[\d.]+" y="[\d.]+">([^<]+)</text>', chart)
-    assert labels == ["0.85x", "0.90x", "0.95x", "1.00x", "1.05x"]     # the threshold is inside
-    assert re.findall(r'<text class="xtick"[^>]*>(\d+)</text>', chart) == ["1", "2"]   # run numbers
+    assert labels == ["0.85x", "0.90x", "0.95x", "1.00x", "1.05x"]  # the threshold is inside
+    assert re.findall(r'<text class="xtick"[^>]*>(\d+)</text>', chart) == ["1", "2"]  # run numbers
     assert '<polyline class="threshold"' in chart
     heights = [float(y) for y in re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', chart)]
     ticks = [float(y) for y in re.findall(r'<line class="grid" [^>]*y1="([\d.]+)"', chart)]
     plot = max(ticks) - min(ticks)
-    assert 0 < heights[1] - heights[0] < 0.1 * plot                    # 1.01 -> 1.00 is not a cliff
+    assert 0 < heights[1] - heights[0] < 0.1 * plot  # 1.01 -> 1.00 is not a cliff
 
 
 def test_y_scale_pads_keeps_percentages_in_range_and_includes_what_it_is_given():
     assert y_scale([1.01, 1.0]) == [0.9, 0.95, 1.0, 1.05, 1.1]
     ticks = y_scale([99.5, 99.9], metric="f1")
-    assert ticks[-1] == 100.0 and ticks[0] < 99.5 - 4                  # at least a tenth of the value
-    assert y_scale([0.0, 0.0])[0] == 0.0                                 # no negative axis for >= 0
+    assert ticks[-1] == 100.0 and ticks[0] < 99.5 - 4  # at least a tenth of the value
+    assert y_scale([0.0, 0.0])[0] == 0.0  # no negative axis for >= 0
     ticks = y_scale([70.0, 80.0, 95.0])
     assert ticks[0] <= 70.0 and ticks[-1] >= 95.0
 
 
 def test_editing_a_rules_threshold_keeps_one_trend(tmp_path):
-    runs = runs_of(tmp_path, [gate("pass", 90.0, 88.0, rule="f1>=0.9*teacher", metric="f1")],
-                   [gate("fail", 90.0, 90.5, rule="f1>=0.92*teacher", metric="f1")],
-                   [gate("pass", 91.0, 90.5, rule="f1>=0.92*teacher@95%", metric="f1")])
+    runs = runs_of(
+        tmp_path,
+        [gate("pass", 90.0, 88.0, rule="f1>=0.9*teacher", metric="f1")],
+        [gate("fail", 90.0, 90.5, rule="f1>=0.92*teacher", metric="f1")],
+        [gate("pass", 91.0, 90.5, rule="f1>=0.92*teacher@95%", metric="f1")],
+    )
     page = render(runs)
     grid = section(page, "Gates by run")
     assert grid.count("<tr><td><b>student</b>") == 1 and grid.count('class="cell"') == 3
     values = section(page, "Gated values")
     assert values.count("<svg") == 1 and "(3 rules)" in values
     assert "rules over these runs: f1&gt;=0.9*teacher, f1&gt;=0.92*teacher, f1&gt;=0.92*teacher@95%" in values
-    assert values.count('<circle') == 3                                # every run's value on the trend
+    assert values.count("<circle") == 3  # every run's value on the trend
     steps = re.search(r'<polyline class="threshold" points="([^"]+)"', values).group(1).split()
-    assert len({y for y in (point.split(",")[1] for point in steps)}) == 2   # 88 then 90.5
+    assert len({y for y in (point.split(",")[1] for point in steps)}) == 2  # 88 then 90.5
 
 
 def test_two_rules_on_one_metric_in_one_run_stay_apart(tmp_path):
-    runs = runs_of(tmp_path, [gate("pass", 90.0, 88.0, rule="f1>=0.9*teacher", metric="f1"),
-                              gate("pass", 90.0, 85.0, rule="f1>=85", metric="f1")])
+    runs = runs_of(
+        tmp_path,
+        [
+            gate("pass", 90.0, 88.0, rule="f1>=0.9*teacher", metric="f1"),
+            gate("pass", 90.0, 85.0, rule="f1>=85", metric="f1"),
+        ],
+    )
     grid = section(render(runs), "Gates by run")
     assert grid.count('class="cell"') == 2
     assert "F1 absolute" in grid and "F1 vs teacher" in grid
@@ -86,8 +116,11 @@ def test_two_rules_on_one_metric_in_one_run_stay_apart(tmp_path):
 def test_partial_runs_and_baseline_writes_are_marked(tmp_path):
     runs = runs_of(tmp_path, [gate("pass", 80.0)])
     runs += runs_of(tmp_path, [gate("pass", 80.0)], partial=True)
-    runs += runs_of(tmp_path, [gate("new", 81.0)],
-                    baselines={"updated": ["baselines/student.json"], "created": ["baselines/x.json"]})
+    runs += runs_of(
+        tmp_path,
+        [gate("new", 81.0)],
+        baselines={"updated": ["baselines/student.json"], "created": ["baselines/x.json"]},
+    )
     page = render(runs)
     table, grid = section(page, "Runs"), section(page, "Gates by run")
     for part in (table, grid):
@@ -113,7 +146,7 @@ def test_new_baselines_are_blue_and_say_new_not_fail(tmp_path):
     assert cell.group(1) == COLOURS["new"] != COLOURS["fail"]
     assert cell.group(2).startswith("NEW: 80.0000") and cell.group(3) == "NEW"
     assert f'background:{COLOURS["new"]}">NEW</span>' in section(page, "Runs")
-    assert COLOURS["fail"] not in page.split("<h2>Runs</h2>")[1]       # only the legend uses red
+    assert COLOURS["fail"] not in page.split("<h2>Runs</h2>")[1]  # only the legend uses red
 
 
 def test_an_incomplete_run_is_never_green(tmp_path):
@@ -126,9 +159,14 @@ def test_an_incomplete_run_is_never_green(tmp_path):
 
 
 def test_old_rows_without_the_new_fields_still_render(tmp_path):
-    old = {"schema": 1, "started": "2024-01-01T00:00:00Z", "outcome": "fail", "counts": {"fail": 1},
-           "results": [gate("fail", 70.0)],
-           "metrics": [{"model": "student", "dataset": "sample", "f1": 80.0}]}
+    old = {
+        "schema": 1,
+        "started": "2024-01-01T00:00:00Z",
+        "outcome": "fail",
+        "counts": {"fail": 1},
+        "results": [gate("fail", 70.0)],
+        "metrics": [{"model": "student", "dataset": "sample", "f1": 80.0}],
+    }
     page = render([old])
     assert "mark partial" not in section(page, "Runs") and "FAIL: 70.0000" in page
 
@@ -153,14 +191,16 @@ def test_the_templates_ship_with_the_package_and_the_plugin_stays_light():
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"reports/templates/*"' in pyproject and '"jinja2>=3.1"' in pyproject
     assert '"filelock>=3.12"' in pyproject
-    probe = ("import sys, qagate.plugin, qagate.store.history; "
-             "print(sorted({'jinja2', 'filelock'} & set(sys.modules)))")
+    probe = (
+        "import sys, qagate.plugin, qagate.store.history; "
+        "print(sorted({'jinja2', 'filelock'} & set(sys.modules)))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("evil", ['<script>alert(1)</script>', '"><svg onload=alert(1)>'])
+@pytest.mark.parametrize("evil", ["<script>alert(1)</script>", '"><svg onload=alert(1)>'])
 def test_run_data_in_attributes_and_charts_is_escaped(tmp_path, evil):
     results = [gate("undecided", 76.0, rule=evil, model=evil, interval_low=1.0, interval_high=2.0)]
     runs = runs_of(tmp_path, results, partial=True, baselines={"updated": [evil]}, label=evil)

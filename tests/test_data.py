@@ -8,10 +8,7 @@ import pytest
 
 from qagate.data import SAMPLE, Dataset, QAExample, load_dataset, load_predictions, sample_path
 from qagate.errors import QagateError
-
 from shared_data import DEV, needs_shared
-
-
 
 CONTEXT = "Ada Lovelace wrote notes on the Analytical Engine in 1843."
 
@@ -20,10 +17,17 @@ def squad(articles=2, questions=3, version="1.1"):
     """A small official-format dataset: articles x 1 paragraph x questions."""
     data = []
     for a in range(articles):
-        qas = [{"id": f"a{a}q{q}", "question": f"Question {q}?",
-                "answers": [{"text": "1843", "answer_start": CONTEXT.index("1843")},
-                            {"text": "Ada Lovelace", "answer_start": 0}]}
-               for q in range(questions)]
+        qas = [
+            {
+                "id": f"a{a}q{q}",
+                "question": f"Question {q}?",
+                "answers": [
+                    {"text": "1843", "answer_start": CONTEXT.index("1843")},
+                    {"text": "Ada Lovelace", "answer_start": 0},
+                ],
+            }
+            for q in range(questions)
+        ]
         data.append({"title": f"Article {a}", "paragraphs": [{"context": CONTEXT, "qas": qas}]})
     return {"version": version, "data": data}
 
@@ -44,6 +48,7 @@ def error_of(*args, **kwargs) -> str:
 
 # --- the built-in sample and the real dev set ------------------------------------------------
 
+
 def test_sample_ships_with_the_package():
     assert sample_path().is_file()
     assert sample_path().parent.name == "resources"
@@ -55,12 +60,11 @@ def test_sample_ships_with_the_package():
     text = " ".join(ex.context for ex in ds)
     assert "—" in text and "茶" in text and "ἀμφορεύς" in text and "é" in text
     assert any(s == 0 for ex in ds for s in ex.answer_starts)
-    assert any(s + len(a) == len(ex.context) for ex in ds
-               for a, s in zip(ex.answers, ex.answer_starts))
+    assert any(s + len(a) == len(ex.context) for ex in ds for a, s in zip(ex.answers, ex.answer_starts))
     for ex in ds:
         assert ex.answers and ex.question.endswith("?")
         for a, s in zip(ex.answers, ex.answer_starts):
-            assert ex.context[s:s + len(a)] == a
+            assert ex.context[s : s + len(a)] == a
 
 
 @needs_shared
@@ -77,22 +81,36 @@ def test_dev_set_loads_with_the_shared_split():
 
 # --- formats ---------------------------------------------------------------------------------
 
+
 def test_squad_v11(tmp_path):
     ds = load_dataset(write(tmp_path, squad()))
     assert (ds.name, ds.version, len(ds)) == ("data", "1.1", 6)
     first = ds.examples[0]
-    assert first == QAExample(id="a0q0", title="Article 0", context=CONTEXT, question="Question 0?",
-                              answers=("1843", "Ada Lovelace"), answer_starts=(53, 0),
-                              is_impossible=False, article=0)
+    assert first == QAExample(
+        id="a0q0",
+        title="Article 0",
+        context=CONTEXT,
+        question="Question 0?",
+        answers=("1843", "Ada Lovelace"),
+        answer_starts=(53, 0),
+        is_impossible=False,
+        article=0,
+    )
     assert ds.by_id()["a1q2"].article == 1
     assert list(ds) == list(ds.examples)
 
 
 def test_squad_v20_unanswerable_ignores_plausible_answers(tmp_path):
     obj = squad(articles=1, version="v2.0")
-    obj["data"][0]["paragraphs"][0]["qas"].append({
-        "id": "imp", "question": "Who built it?", "answers": [], "is_impossible": True,
-        "plausible_answers": [{"text": "Ada", "answer_start": 999}]})
+    obj["data"][0]["paragraphs"][0]["qas"].append(
+        {
+            "id": "imp",
+            "question": "Who built it?",
+            "answers": [],
+            "is_impossible": True,
+            "plausible_answers": [{"text": "Ada", "answer_start": 999}],
+        }
+    )
     ds = load_dataset(write(tmp_path, obj))
     assert ds.version == "2.0"
     imp = ds.by_id()["imp"]
@@ -107,20 +125,45 @@ def test_v20_version_detected_from_flags_without_version_key(tmp_path):
 
 
 RECORDS = [
-    {"id": "r1", "title": "T1", "context": CONTEXT, "question": "Who?",
-     "answers": {"text": ["Ada Lovelace"], "answer_start": [0]}},
-    {"id": "r2", "title": "T1", "context": CONTEXT, "question": "When?",
-     "answers": [{"text": "1843", "answer_start": 53}]},  # the official style
-    {"id": "r3", "title": "T2", "context": CONTEXT, "question": "What?",
-     "answers": {"text": [], "answer_start": []}},
+    {
+        "id": "r1",
+        "title": "T1",
+        "context": CONTEXT,
+        "question": "Who?",
+        "answers": {"text": ["Ada Lovelace"], "answer_start": [0]},
+    },
+    {
+        "id": "r2",
+        "title": "T1",
+        "context": CONTEXT,
+        "question": "When?",
+        "answers": [{"text": "1843", "answer_start": 53}],
+    },  # the official style
+    {
+        "id": "r3",
+        "title": "T2",
+        "context": CONTEXT,
+        "question": "What?",
+        "answers": {"text": [], "answer_start": []},
+    },
 ]
 
 
 HF_RECORDS = [  # the Hugging Face "squad" schema
-    {"id": "h1", "title": "T1", "context": CONTEXT, "question": "Who?",
-     "answers": {"text": ["Ada Lovelace", "Lovelace"], "answer_start": [0, 4]}},
-    {"id": "h2", "title": "T2", "context": CONTEXT, "question": "When?",
-     "answers": {"text": ["1843"], "answer_start": [53]}},
+    {
+        "id": "h1",
+        "title": "T1",
+        "context": CONTEXT,
+        "question": "Who?",
+        "answers": {"text": ["Ada Lovelace", "Lovelace"], "answer_start": [0, 4]},
+    },
+    {
+        "id": "h2",
+        "title": "T2",
+        "context": CONTEXT,
+        "question": "When?",
+        "answers": {"text": ["1843"], "answer_start": [53]},
+    },
 ]
 
 
@@ -182,6 +225,7 @@ def test_hub_failure_is_one_line(monkeypatch):
 
 # --- subsets ---------------------------------------------------------------------------------
 
+
 def test_first_n_and_seeded_sample_are_deterministic(tmp_path):
     path = write(tmp_path, squad(articles=5, questions=10))
     first = load_dataset(path, limit=7)
@@ -216,6 +260,7 @@ def test_sample_subset_names_are_filesystem_safe():
 
 # --- fingerprint -----------------------------------------------------------------------------
 
+
 def test_fingerprint_is_stable_and_content_only(tmp_path):
     obj = squad()
     a = load_dataset(write(tmp_path, obj, "one.json"))
@@ -244,6 +289,7 @@ def test_fingerprint_changes_with_content(tmp_path, change):
 
 # --- validation ------------------------------------------------------------------------------
 
+
 def test_bad_offsets_name_the_file_and_ids(tmp_path):
     obj = squad(articles=3, questions=4)
     for article in obj["data"]:
@@ -266,25 +312,40 @@ def test_non_strict_relocates_answers_by_text(tmp_path):
     assert "1 question(s)" in error_of(write(tmp_path, obj), strict=False)
 
 
-@pytest.mark.parametrize("mutate,expected", [
-    (lambda o: o.pop("data"), "a list of question records, found an object with keys version"),
-    (lambda o: o.update(data={}), '"data" must be a list'),
-    (lambda o: o["data"][0].pop("paragraphs"), 'data[0]: missing "paragraphs"'),
-    (lambda o: o["data"][0]["paragraphs"][0].pop("context"), 'missing "context"'),
-    (lambda o: o["data"][1]["paragraphs"][0]["qas"][2].pop("id"),
-     'data[1].paragraphs[0].qas[2]: question without a string "id"'),
-    (lambda o: o["data"][0]["paragraphs"][0]["qas"][1].update(id="a1q1"),
-     "1 duplicate question id(s): a1q1"),
-    (lambda o: o["data"][0]["paragraphs"][0]["qas"][0].update(answers="1843"),
-     'question a0q0: "answers" must be a list or an object'),
-    (lambda o: o["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start="53"),
-     "answer_start values must be non-negative integers"),
-    (lambda o: o["data"][0]["paragraphs"][0]["qas"][0].update(is_impossible=True),
-     "marked is_impossible but has answers"),
-    (lambda o: o["data"][0]["paragraphs"][0]["qas"][0].update(question=None),
-     '"question" must be a string'),
-    (lambda o: o.update(data=[]), "contains no questions"),
-])
+@pytest.mark.parametrize(
+    "mutate,expected",
+    [
+        (lambda o: o.pop("data"), "a list of question records, found an object with keys version"),
+        (lambda o: o.update(data={}), '"data" must be a list'),
+        (lambda o: o["data"][0].pop("paragraphs"), 'data[0]: missing "paragraphs"'),
+        (lambda o: o["data"][0]["paragraphs"][0].pop("context"), 'missing "context"'),
+        (
+            lambda o: o["data"][1]["paragraphs"][0]["qas"][2].pop("id"),
+            'data[1].paragraphs[0].qas[2]: question without a string "id"',
+        ),
+        (
+            lambda o: o["data"][0]["paragraphs"][0]["qas"][1].update(id="a1q1"),
+            "1 duplicate question id(s): a1q1",
+        ),
+        (
+            lambda o: o["data"][0]["paragraphs"][0]["qas"][0].update(answers="1843"),
+            'question a0q0: "answers" must be a list or an object',
+        ),
+        (
+            lambda o: o["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start="53"),
+            "answer_start values must be non-negative integers",
+        ),
+        (
+            lambda o: o["data"][0]["paragraphs"][0]["qas"][0].update(is_impossible=True),
+            "marked is_impossible but has answers",
+        ),
+        (
+            lambda o: o["data"][0]["paragraphs"][0]["qas"][0].update(question=None),
+            '"question" must be a string',
+        ),
+        (lambda o: o.update(data=[]), "contains no questions"),
+    ],
+)
 def test_wrong_shapes(tmp_path, mutate, expected):
     obj = squad(articles=2, questions=3)
     mutate(obj)
@@ -293,14 +354,17 @@ def test_wrong_shapes(tmp_path, mutate, expected):
     assert message.startswith(str(path)) and expected in message
 
 
-@pytest.mark.parametrize("content,expected", [
-    (b"", "file is empty"),
-    (b"  \n", "file is empty"),
-    (b"\xff\xfe{\x00}\x00", "not UTF-8"),
-    (b'{"version": "1.1", "data": [{"title": "x", "paragr', "looks truncated"),
-    (b'{"version": "1.1",\n "data": [}', "not valid JSON at line 2, column 11"),
-    (b"42", "found a number"),
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b"", "file is empty"),
+        (b"  \n", "file is empty"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+        (b'{"version": "1.1", "data": [{"title": "x", "paragr', "looks truncated"),
+        (b'{"version": "1.1",\n "data": [}', "not valid JSON at line 2, column 11"),
+        (b"42", "found a number"),
+    ],
+)
 def test_unreadable_files(tmp_path, content, expected):
     path = tmp_path / "bad.json"
     path.write_bytes(content)
@@ -322,6 +386,7 @@ def test_missing_file_and_misplaced_split(tmp_path):
 
 
 # --- predictions files -----------------------------------------------------------------------
+
 
 def test_load_predictions(tmp_path):
     good = write(tmp_path, {"q1": "Ada", "q2": ""}, "p.json")

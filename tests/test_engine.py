@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from qagate.data import QAExample
-from qagate.inference.engine import EngineSettings, ExtractiveEngine, best_spans
 from qagate.errors import QagateError
+from qagate.inference.engine import EngineSettings, ExtractiveEngine, best_spans
 from qagate.inference.extractive import ExtractiveModel
 
 
@@ -58,8 +58,10 @@ def pipeline_decode(start, end, allowed, max_answer_len, topk):
     undesired_mask = ~allowed
     start = np.where(undesired_mask, -10000.0, start)
     end = np.where(undesired_mask, -10000.0, end)
-    start = np.exp(start - start.max()); start = start / start.sum()
-    end = np.exp(end - end.max()); end = end / end.sum()
+    start = np.exp(start - start.max())
+    start = start / start.sum()
+    end = np.exp(end - end.max())
+    end = end / end.sum()
     start[0] = end[0] = 0.0
     outer = np.matmul(start[:, None], end[None, :])
     candidates = np.tril(np.triu(outer), max_answer_len - 1)
@@ -67,8 +69,11 @@ def pipeline_decode(start, end, allowed, max_answer_len, topk):
     idx = np.argsort(-flat, kind="stable")[:topk]
     starts, ends = np.unravel_index(idx, candidates.shape)
     keep = allowed[starts] & allowed[ends]
-    return [(float(candidates[s, e]), int(s), int(e)) for s, e in zip(starts[keep], ends[keep])
-            if candidates[s, e] > 0]
+    return [
+        (float(candidates[s, e]), int(s), int(e))
+        for s, e in zip(starts[keep], ends[keep])
+        if candidates[s, e] > 0
+    ]
 
 
 def test_best_spans_matches_the_pipeline_decoder():
@@ -82,12 +87,17 @@ def test_best_spans_matches_the_pipeline_decoder():
     allowed = torch.zeros(batch, length, dtype=torch.bool)
     allowed[:, 0] = True  # [CLS]
     for row in range(batch):
-        allowed[row, 8 + row:length - row] = True  # context tokens after the question
+        allowed[row, 8 + row : length - row] = True  # context tokens after the question
     scores, starts, ends = best_spans(start, end, allowed, max_len, k)
     for row in range(batch):
-        ours = [(s, b, e) for s, b, e in zip(scores[row].tolist(), starts[row].tolist(), ends[row].tolist()) if s > 0]
-        theirs = pipeline_decode(start[row].double().numpy(), end[row].double().numpy(),
-                                 allowed[row].numpy(), max_len, k)
+        ours = [
+            (s, b, e)
+            for s, b, e in zip(scores[row].tolist(), starts[row].tolist(), ends[row].tolist())
+            if s > 0
+        ]
+        theirs = pipeline_decode(
+            start[row].double().numpy(), end[row].double().numpy(), allowed[row].numpy(), max_len, k
+        )
         assert [(b, e) for _, b, e in ours] == [(b, e) for _, b, e in theirs]
         assert np.allclose([s for s, _, _ in ours], [s for s, _, _ in theirs], rtol=1e-5)
         assert all(0 <= e - b < max_len and allowed[row, b] and allowed[row, e] for _, b, e in ours)
@@ -96,14 +106,17 @@ def test_best_spans_matches_the_pipeline_decoder():
 # -- answers mapped back to the context -----------------------------------------------------
 
 
-@pytest.mark.parametrize("context, expected", [
-    ("Alpha beta omega, and then more words follow here.", "Alpha beta omega"),
-    ("Some words come first and then alpha and omega", "alpha and omega"),
-    ("Some words come first and then alpha and omega.", "alpha and omega"),
-    ("Le café 🙂 naïve: Ålpha résumé 東京 ömega — fin.", "Ålpha résumé 東京 ömega"),
-    ("Tabs\tand  spaces:\u00a0alpha \t two\n\nomega  after", "alpha \t two\n\nomega"),
-    ("  leading blanks then alpha-centauri omega's end", "alpha-centauri omega"),
-])
+@pytest.mark.parametrize(
+    "context, expected",
+    [
+        ("Alpha beta omega, and then more words follow here.", "Alpha beta omega"),
+        ("Some words come first and then alpha and omega", "alpha and omega"),
+        ("Some words come first and then alpha and omega.", "alpha and omega"),
+        ("Le café 🙂 naïve: Ålpha résumé 東京 ömega — fin.", "Ålpha résumé 東京 ömega"),
+        ("Tabs\tand  spaces:\u00a0alpha \t two\n\nomega  after", "alpha \t two\n\nomega"),
+        ("  leading blanks then alpha-centauri omega's end", "alpha-centauri omega"),
+    ],
+)
 def test_answers_are_exact_substrings_of_the_context(tokenizer, context, expected):
     predictions = keyword_engine(tokenizer).predict([example(context)])
     assert predictions.answers["q"] == expected
@@ -115,13 +128,22 @@ def test_windows_that_split_an_answer(tokenizer):
     alpha, omega = tokenizer.convert_tokens_to_ids(["alpha", "omega"])
 
     def straddles(context: str) -> bool:
-        windows = tokenizer("Which span?", context, truncation="only_second", max_length=48, stride=24,
-                            return_overflowing_tokens=True)["input_ids"]
+        windows = tokenizer(
+            "Which span?",
+            context,
+            truncation="only_second",
+            max_length=48,
+            stride=24,
+            return_overflowing_tokens=True,
+        )["input_ids"]
         return len(windows) > 3 and any((alpha in w) != (omega in w) for w in windows)
 
     filler = " ".join(f"w{i}" for i in range(60))
-    context = next(c for n in range(40, 60)
-                   if straddles(c := f"{' '.join(f'x{i}' for i in range(n))} alpha one two three omega {filler}"))
+    context = next(
+        c
+        for n in range(40, 60)
+        if straddles(c := f"{' '.join(f'x{i}' for i in range(n))} alpha one two three omega {filler}")
+    )
     small = keyword_engine(tokenizer, max_seq_len=48, doc_stride=24).predict([example(context)])
     large = keyword_engine(tokenizer).predict([example(context)])
     assert small.answers["q"] == large.answers["q"] == "alpha one two three omega"
@@ -151,10 +173,15 @@ def test_batch_size_does_not_change_answers(tiny_qa_model_dir):
 
     examples = load_dataset("sample").examples[:40]
     folder = tiny_qa_model_dir(layers=2, hidden=32, seed=3)
-    one = ExtractiveModel("b1", str(folder), settings=EngineSettings(batch_size=1, max_seq_len=96,
-                                                                     doc_stride=32), device="cpu")
-    many = ExtractiveModel("b32", str(folder), settings=EngineSettings(batch_size=32, max_seq_len=96,
-                                                                       doc_stride=32), device="cpu")
+    one = ExtractiveModel(
+        "b1", str(folder), settings=EngineSettings(batch_size=1, max_seq_len=96, doc_stride=32), device="cpu"
+    )
+    many = ExtractiveModel(
+        "b32",
+        str(folder),
+        settings=EngineSettings(batch_size=32, max_seq_len=96, doc_stride=32),
+        device="cpu",
+    )
     a, b = one.predict(examples), many.predict(examples)
     assert a.answers == b.answers
     assert all(abs(a.confidence[q] - b.confidence[q]) <= 1e-4 * max(1.0, a.confidence[q]) for q in a.answers)
@@ -187,7 +214,9 @@ def test_a_model_without_a_qa_head_is_refused(minilm_dir, tiny_qa_model_dir, tmp
     config = json.loads((folder / "config.json").read_text())
     config.pop("architectures", None)
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(QagateError, match="not a fine-tuned question-answering model: no trained weights for qa_outputs"):
+    with pytest.raises(
+        QagateError, match="not a fine-tuned question-answering model: no trained weights for qa_outputs"
+    ):
         ExtractiveModel("enc", str(folder), device="cpu").load()
 
 

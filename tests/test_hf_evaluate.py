@@ -13,8 +13,9 @@ import dataclasses
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -38,9 +39,14 @@ def offline_evaluate(tmp_path_factory) -> Iterator[Any]:
     """
     home = tmp_path_factory.mktemp("hf-home")
     with pytest.MonkeyPatch.context() as mp:
-        env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1",
-               "HF_HOME": str(home), "HF_MODULES_CACHE": str(home / "modules"),
-               "HF_METRICS_CACHE": str(home / "metrics")}
+        env = {
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "HF_EVALUATE_OFFLINE": "1",
+            "HF_HOME": str(home),
+            "HF_MODULES_CACHE": str(home / "modules"),
+            "HF_METRICS_CACHE": str(home / "metrics"),
+        }
         for name, value in env.items():
             mp.setenv(name, value)
         mp.setattr(sys, "path", list(sys.path))
@@ -104,8 +110,7 @@ def assert_same_as_qagate(result: dict, dataset: Dataset, answers: dict[str, str
     if interval_kw:
         intervals = score_intervals(scores, **interval_kw)
         for name in ("exact_match", "f1"):
-            assert result[f"{name}_ci"] == pytest.approx(
-                [intervals[name].low, intervals[name].high], abs=TOL)
+            assert result[f"{name}_ci"] == pytest.approx([intervals[name].low, intervals[name].high], abs=TOL)
             assert intervals[name].low <= result[name] <= intervals[name].high
     return scores
 
@@ -117,9 +122,10 @@ def test_metric_loads_offline_from_the_installed_package(offline_evaluate, sampl
     metric = offline_evaluate.load(hf_metric.PATH, keep_in_memory=True)
     assert isinstance(metric, offline_evaluate.Metric)
     assert type(metric).__name__ == "QagateSquad"
-    result = metric.compute(predictions=[{"id": "q1", "prediction_text": "The 1976 census."}],
-                            references=[{"id": "q1", "answers": {"text": ["1976 census"],
-                                                                  "answer_start": [4]}}])
+    result = metric.compute(
+        predictions=[{"id": "q1", "prediction_text": "The 1976 census."}],
+        references=[{"id": "q1", "answers": {"text": ["1976 census"], "answer_start": [4]}}],
+    )
     assert result == {"exact_match": 100.0, "f1": 100.0}  # no intervals without confidence
 
 
@@ -134,26 +140,37 @@ def test_scores_and_intervals_equal_qagate_scoring(offline_evaluate, sample):
     assert 0 < scores.exact_match < scores.f1 < 100  # partial answers exercise F1
     assert scores.missing and scores.unknown_ids  # missing and unknown ids are exercised too
 
-    result = metric.compute(predictions=predictions, references=references, confidence=0.9,
-                            n_resamples=300, seed=7)
+    result = metric.compute(
+        predictions=predictions, references=references, confidence=0.9, n_resamples=300, seed=7
+    )
     assert_same_as_qagate(result, sample, answers, level=0.9, n_resamples=300, seed=7)
 
 
 def test_squad_v2_references_follow_the_v2_rules(offline_evaluate, sample):
-    examples = tuple(dataclasses.replace(ex, answers=(), answer_starts=(), is_impossible=True)
-                     if i % 4 == 3 else ex for i, ex in enumerate(sample))
+    examples = tuple(
+        dataclasses.replace(ex, answers=(), answer_starts=(), is_impossible=True) if i % 4 == 3 else ex
+        for i, ex in enumerate(sample)
+    )
     dataset = Dataset(name="sample-v2", source="test", examples=examples, version="2.0")
     answers = mixed_answers(dataset, shift=1)
     answers.update({ex.id: "" for ex in examples[3::8] if ex.id in answers})  # "no answer"
     predictions = [dict(p, no_answer_probability=0.5) for p in as_predictions(answers)]
 
     metric = hf_metric.load(keep_in_memory=True)
-    result = metric.compute(predictions=predictions, references=[reference(ex) for ex in dataset],
-                            confidence=0.95)
+    result = metric.compute(
+        predictions=predictions, references=[reference(ex) for ex in dataset], confidence=0.95
+    )
     scores = assert_same_as_qagate(result, dataset, answers, level=0.95)
     official = scores.official()
-    for key in ("total", "HasAns_exact", "HasAns_f1", "HasAns_total", "NoAns_exact", "NoAns_f1",
-                "NoAns_total"):
+    for key in (
+        "total",
+        "HasAns_exact",
+        "HasAns_f1",
+        "HasAns_total",
+        "NoAns_exact",
+        "NoAns_f1",
+        "NoAns_total",
+    ):
         assert result[key] == pytest.approx(official[key], abs=TOL), key
     assert 0 < result["NoAns_exact"] < 100
 
@@ -167,8 +184,10 @@ def make_compute_metrics(dataset: Dataset, metric: Any, batch_size: int = 16) ->
         ids, texts = eval_pred
         for start in range(0, len(ids), batch_size):
             chunk = range(start, min(start + batch_size, len(ids)))
-            metric.add_batch(predictions=[{"id": ids[i], "prediction_text": texts[i]} for i in chunk],
-                             references=[references[ids[i]] for i in chunk])
+            metric.add_batch(
+                predictions=[{"id": ids[i], "prediction_text": texts[i]} for i in chunk],
+                references=[references[ids[i]] for i in chunk],
+            )
         return metric.compute(confidence=0.95)
 
     return compute_metrics
@@ -210,11 +229,12 @@ def test_malformed_inputs_give_clear_errors(offline_evaluate, sample):
 
 
 def test_importing_hf_metric_does_not_import_evaluate():
-    probe = ("import sys, qagate, qagate.scoring, qagate.scoring.hf_metric as m; "
-             "print(sorted(n for n in ('evaluate', 'datasets') if n in sys.modules)); "
-             "print(m.PATH)")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=120)
+    probe = (
+        "import sys, qagate, qagate.scoring, qagate.scoring.hf_metric as m; "
+        "print(sorted(n for n in ('evaluate', 'datasets') if n in sys.modules)); "
+        "print(m.PATH)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     heavy, path = result.stdout.splitlines()
     assert heavy == "[]"

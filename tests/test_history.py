@@ -9,41 +9,84 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_plugin import Project, project  # noqa: F401 (a fixture)
 
 from qagate import cli
-from qagate.reports.dashboard import render
 from qagate.errors import QagateError
-from qagate.store.history import (STATUS_ORDER, append_run, baseline_changes, build_run, is_partial,
-                                  lock_path, outcome_of, read_history)
+from qagate.reports.dashboard import render
+from qagate.store.history import (
+    STATUS_ORDER,
+    append_run,
+    baseline_changes,
+    build_run,
+    is_partial,
+    lock_path,
+    outcome_of,
+    read_history,
+)
+from test_plugin import Project, project  # noqa: F401 (a fixture)
 
 
-def result(model: str, status: str, obtained: float | None = 80.0, threshold: float | None = 75.0,
-           rule: str = "exact_match>=0.95*teacher") -> dict:
-    return {"nodeid": f"gate.yaml::{model}::{rule}", "model": model, "rule": rule, "metric": "exact_match",
-            "op": ">=", "dataset": "sample", "status": status, "obtained": obtained, "threshold": threshold}
+def result(
+    model: str,
+    status: str,
+    obtained: float | None = 80.0,
+    threshold: float | None = 75.0,
+    rule: str = "exact_match>=0.95*teacher",
+) -> dict:
+    return {
+        "nodeid": f"gate.yaml::{model}::{rule}",
+        "model": model,
+        "rule": rule,
+        "metric": "exact_match",
+        "op": ">=",
+        "dataset": "sample",
+        "status": status,
+        "obtained": obtained,
+        "threshold": threshold,
+    }
 
 
 def run_entry(tmp_path: Path, *statuses: str, **kw) -> dict:
-    return build_run(results=[result(f"m{i}", s) for i, s in enumerate(statuses)],
-                     metrics=[{"model": "m0", "dataset": "sample", "exact_match": 80.0, "f1": 88.5,
-                               "seconds_per_question": 0.01, "speedup": float("nan")}],
-                     started=0.0, exit_status=0, rootdir=tmp_path, **kw)
+    return build_run(
+        results=[result(f"m{i}", s) for i, s in enumerate(statuses)],
+        metrics=[
+            {
+                "model": "m0",
+                "dataset": "sample",
+                "exact_match": 80.0,
+                "f1": 88.5,
+                "seconds_per_question": 0.01,
+                "speedup": float("nan"),
+            }
+        ],
+        started=0.0,
+        exit_status=0,
+        rootdir=tmp_path,
+        **kw,
+    )
 
 
 def test_outcome_is_the_worst_status():
-    assert STATUS_ORDER == ("error", "fail", "undecided", "incomplete", "new", "undecided (skipped)",
-                            "skipped", "pass")
+    assert STATUS_ORDER == (
+        "error",
+        "fail",
+        "undecided",
+        "incomplete",
+        "new",
+        "undecided (skipped)",
+        "skipped",
+        "pass",
+    )
     assert outcome_of(["pass", "pass"]) == "pass"
     assert outcome_of([]) == "pass"
-    assert outcome_of(["pass", "skipped"]) == "skipped"                # never green with a skip
+    assert outcome_of(["pass", "skipped"]) == "skipped"  # never green with a skip
     assert outcome_of(["pass", "undecided"]) == "undecided"
     assert outcome_of(["undecided (skipped)", "pass", "skipped"]) == "undecided (skipped)"
     assert outcome_of(["undecided", "fail", "pass"]) == "fail"
     assert outcome_of(["fail", "error"]) == "error"
-    assert outcome_of(["pass", "new"]) == "new"                        # a new baseline: review it
+    assert outcome_of(["pass", "new"]) == "new"  # a new baseline: review it
     assert outcome_of(["new", "undecided (skipped)"]) == "new"
-    assert outcome_of(["pass", "mystery"]) == "undecided"              # an unknown status is not green
+    assert outcome_of(["pass", "mystery"]) == "undecided"  # an unknown status is not green
 
 
 def test_a_gate_skipped_for_missing_data_makes_the_run_incomplete(tmp_path):
@@ -58,9 +101,13 @@ def test_a_gate_skipped_for_missing_data_makes_the_run_incomplete(tmp_path):
 
 
 def test_runs_record_partial_selection_and_baseline_writes(tmp_path):
-    entry = run_entry(tmp_path, "new", "pass", partial=True,
-                      baselines={"created": [tmp_path / "b" / "m0.json"], "updated": [],
-                                 "regenerated": ["r.json"]})
+    entry = run_entry(
+        tmp_path,
+        "new",
+        "pass",
+        partial=True,
+        baselines={"created": [tmp_path / "b" / "m0.json"], "updated": [], "regenerated": ["r.json"]},
+    )
     assert entry["partial"] is True and entry["outcome"] == "new"
     assert entry["baselines"] == {"created": [str(tmp_path / "b" / "m0.json")], "regenerated": ["r.json"]}
     path = tmp_path / "history.jsonl"
@@ -69,7 +116,7 @@ def test_runs_record_partial_selection_and_baseline_writes(tmp_path):
     assert is_partial(stored) and baseline_changes(stored) == entry["baselines"]
     plain = run_entry(tmp_path, "pass")
     assert plain["partial"] is False and plain["baselines"] == {}
-    old_row = {"schema": 1, "outcome": "pass", "results": []}          # written before these fields
+    old_row = {"schema": 1, "outcome": "pass", "results": []}  # written before these fields
     assert not is_partial(old_row) and baseline_changes(old_row) == {}
     assert baseline_changes({"baselines": {"updated": "not a list", "created": ["a"]}}) == {"created": ["a"]}
 
@@ -81,7 +128,7 @@ def test_appends_hold_the_filelock_beside_the_history(tmp_path):
     assert lock_path(path) == tmp_path / "history.jsonl.lock"
     done = threading.Event()
     worker = threading.Thread(target=lambda: (append_run(path, run_entry(tmp_path, "pass")), done.set()))
-    with FileLock(lock_path(path)):                                    # another process appending
+    with FileLock(lock_path(path)):  # another process appending
         worker.start()
         assert not done.wait(0.5), "append_run wrote while the history lock was held"
     worker.join(10)
@@ -100,7 +147,7 @@ def test_a_lock_held_too_long_is_an_oserror(tmp_path, monkeypatch):
     def append() -> None:
         try:
             append_run(path, run_entry(tmp_path, "pass"))
-        except OSError as exc:                                         # the plugin's warning path
+        except OSError as exc:  # the plugin's warning path
             errors.append(exc)
 
     with FileLock(lock_path(path)):
@@ -127,7 +174,7 @@ def test_concurrent_appends_from_processes_keep_every_line_intact(tmp_path):
     assert history.skipped == []
     assert sorted(r["id"] for r in history.runs) == sorted(f"{t}-{i}" for t in "abc" for i in range(15))
     assert all(r["pad"] == r["id"][0] * 40000 for r in history.runs)
-    assert path.read_bytes().count(b"\n") == 45                        # no blank or split lines
+    assert path.read_bytes().count(b"\n") == 45  # no blank or split lines
 
 
 def test_append_then_read_keeps_every_run_in_order(tmp_path):
@@ -140,7 +187,7 @@ def test_append_then_read_keeps_every_run_in_order(tmp_path):
     assert [r["id"] for r in history.runs] == [first["id"], second["id"]]
     assert history.runs[1]["outcome"] == "fail" and history.runs[1]["label"] == "nightly"
     assert history.runs[1]["counts"] == {"fail": 1, "pass": 1}
-    assert history.runs[0]["metrics"][0]["speedup"] is None       # NaN is stored as null
+    assert history.runs[0]["metrics"][0]["speedup"] is None  # NaN is stored as null
     assert history.skipped == []
 
 
@@ -148,10 +195,10 @@ def test_a_torn_last_line_is_skipped_and_the_next_run_starts_a_fresh_line(tmp_pa
     path = tmp_path / "history.jsonl"
     append_run(path, run_entry(tmp_path, "pass"))
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write('{"schema": 1, "results": [{"mod')            # a run killed mid-write
+        handle.write('{"schema": 1, "results": [{"mod')  # a run killed mid-write
     kept = path.read_bytes()
     append_run(path, run_entry(tmp_path, "fail"))
-    assert path.read_bytes().startswith(kept)                      # nothing rewritten
+    assert path.read_bytes().startswith(kept)  # nothing rewritten
     history = read_history(path)
     assert [r["outcome"] for r in history.runs] == ["pass", "fail"]
     assert history.skipped == [2]
@@ -168,32 +215,45 @@ def test_git_commit_is_recorded_inside_a_checkout(tmp_path, monkeypatch):
 
 
 def test_missing_history_is_a_one_line_error_with_the_fix(tmp_path):
-    with pytest.raises(QagateError, match=r"history\.jsonl: no run history here \(run 'pytest quality_tests/'"):
+    with pytest.raises(
+        QagateError, match=r"history\.jsonl: no run history here \(run 'pytest quality_tests/'"
+    ):
         read_history(tmp_path / "history.jsonl")
 
 
 def test_dashboard_escapes_everything_a_run_recorded(tmp_path):
     evil = '<script>alert("x")</script>'
-    entry = build_run(results=[result(evil, "fail"), result("ok", "pass")],
-                      metrics=[{"model": evil, "dataset": "<b>d</b>", "f1": 50.0}],
-                      started=0.0, exit_status=1, rootdir=tmp_path, label="<img src=x onerror=alert(1)>")
+    entry = build_run(
+        results=[result(evil, "fail"), result("ok", "pass")],
+        metrics=[{"model": evil, "dataset": "<b>d</b>", "f1": 50.0}],
+        started=0.0,
+        exit_status=1,
+        rootdir=tmp_path,
+        label="<img src=x onerror=alert(1)>",
+    )
     page = render([entry])
     assert "<script>" not in page and "<img" not in page and "<b>d</b>" not in page
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page      # jinja2 autoescape's quote
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page  # jinja2 autoescape's quote
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
 def test_dashboard_shows_each_run_the_gate_grid_and_trends(tmp_path):
     runs = []
     for em, status in ((80.0, "pass"), (74.0, "fail"), (79.0, "pass")):
-        runs.append(build_run(results=[result("student", status, obtained=em)],
-                              metrics=[{"model": "student", "dataset": "sample", "exact_match": em}],
-                              started=0.0, exit_status=int(status == "fail"), rootdir=tmp_path))
+        runs.append(
+            build_run(
+                results=[result("student", status, obtained=em)],
+                metrics=[{"model": "student", "dataset": "sample", "exact_match": em}],
+                started=0.0,
+                exit_status=int(status == "fail"),
+                rootdir=tmp_path,
+            )
+        )
     page = render(runs)
-    assert page.count("<tr><td>") >= 3                               # one row per run
-    assert page.count('class="cell"') == 3                           # one cell per run for the rule
+    assert page.count("<tr><td>") >= 3  # one row per run
+    assert page.count('class="cell"') == 3  # one cell per run for the rule
     assert 'title="FAIL: 74.0000 &gt;= 75.0000 (exact_match&gt;=0.95*teacher); run 2' in page
-    assert page.count("<svg") == 2                                   # the gated value and the EM trend
+    assert page.count("<svg") == 2  # the gated value and the EM trend
     assert "3 runs; latest" in page and ">PASS<" in page
     assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert render(runs, last=2).count('class="cell"') == 2
@@ -206,13 +266,13 @@ def test_history_and_dashboard_commands(tmp_path, capsys):
     assert cli.main(["history", "--history", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("started (UTC)")
-    assert "FAIL" in out[1] and out[1].rstrip().endswith("rc1")       # newest first
+    assert "FAIL" in out[1] and out[1].rstrip().endswith("rc1")  # newest first
     assert "PASS" in out[2] and len(out) == 3
     assert cli.main(["history", "--history", str(path), "--failures"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "FAIL" in out[1] and out[1].rstrip().endswith("rc1")
     assert out[2].split()[:2] == ["FAIL", "m1::exact_match>=0.95*teacher"]
-    assert len(out) == 3                                               # the passing run is left out
+    assert len(out) == 3  # the passing run is left out
 
     assert cli.main(["history", "--history", str(path), "--json", "--last", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -238,17 +298,22 @@ def test_history_command_marks_incomplete_partial_and_new_runs(tmp_path, capsys)
     append_run(path, run_entry(tmp_path, "new", "pass", baselines={"created": ["baselines/m0.json"]}))
     assert cli.main(["history", "--history", str(path), "--failures"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 1 + 3 + 3                                       # 3 runs, 3 gates not passed
+    assert len(out) == 1 + 3 + 3  # 3 runs, 3 gates not passed
     assert out[1].split()[1] == "NEW" and out[1].rstrip().endswith("[baselines: 1 created]")
     assert out[2].split()[:2] == ["NEW", "m0::exact_match>=0.95*teacher"]
     assert "a baseline written by this run: review it" in out[2]
     assert out[3].split()[1] == "UNDECIDED"
     assert "obtained 76.0000, threshold 75.0000, 95% interval [74.2500, 77.5000]" in out[4]
     assert out[5].split()[1] == "INCOMPLETE" and out[5].rstrip().endswith("[partial]")
-    assert out[6].split()[:2] == ["SKIPPED", "m1::exact_match>=0.95*teacher"]   # why it is incomplete
+    assert out[6].split()[:2] == ["SKIPPED", "m1::exact_match>=0.95*teacher"]  # why it is incomplete
 
-    old = {"schema": 1, "started": "2024-01-01T00:00:00Z", "outcome": "pass", "counts": {"pass": 1},
-           "results": [result("m0", "pass")]}                          # a row from before these fields
+    old = {
+        "schema": 1,
+        "started": "2024-01-01T00:00:00Z",
+        "outcome": "pass",
+        "counts": {"pass": 1},
+        "results": [result("m0", "pass")],
+    }  # a row from before these fields
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(old) + "\n")
     assert cli.main(["history", "--history", str(path), "--last", "1"]) == 0
@@ -259,6 +324,7 @@ def test_history_command_marks_incomplete_partial_and_new_runs(tmp_path, capsys)
 
 
 # --- through pytest -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def gated(project: Project) -> Project:
@@ -271,7 +337,10 @@ def test_every_gating_run_appends_its_results(gated):
     history = project.root / ".qagate" / "history.jsonl"
     first = project.run()
     first.assert_outcomes(passed=1, failed=1)
-    assert "history: run " in first.stdout.str() and "(fail) appended to .qagate/history.jsonl" in first.stdout.str()
+    assert (
+        "history: run " in first.stdout.str()
+        and "(fail) appended to .qagate/history.jsonl" in first.stdout.str()
+    )
     project.run("-k", "good").assert_outcomes(passed=1, deselected=1)
 
     runs = read_history(history).runs

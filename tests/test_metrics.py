@@ -7,7 +7,6 @@ exactly, on the real leaderboard files and on random inputs.
 
 from __future__ import annotations
 
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,10 +14,7 @@ from hypothesis import strategies as st
 import squad_official as official
 from qagate.data import Dataset, QAExample, load_dataset, load_predictions
 from qagate.scoring.squad import exact_match, f1, normalize_answer, score
-
 from shared_data import SQUAD, needs_shared
-
-
 
 # file -> (exact_match, f1). The first two are the official numbers from shared/README.md; the
 # other three were computed with the official v1.1 script semantics (the transcription below).
@@ -32,6 +28,7 @@ EXPECTED = {
 
 
 # --- the official scripts (squad_official) over flat examples, per question -----------
+
 
 def _official_v1(examples, predictions):
     """evaluate-v1.1.py's evaluate(), over flat examples in file order; also per question."""
@@ -62,8 +59,11 @@ def _official_v2(examples, predictions):
         if ex.answers:
             has_ans.append(ex.id)
     total = len(exact)
-    out = {"exact": 100.0 * sum(exact.values()) / total, "f1": 100.0 * sum(f1s.values()) / total,
-           "total": total}
+    out = {
+        "exact": 100.0 * sum(exact.values()) / total,
+        "f1": 100.0 * sum(f1s.values()) / total,
+        "total": total,
+    }
     if has_ans:
         out["HasAns_exact"] = 100.0 * sum(exact[k] for k in has_ans) / len(has_ans)
         out["HasAns_f1"] = 100.0 * sum(f1s[k] for k in has_ans) / len(has_ans)
@@ -71,6 +71,7 @@ def _official_v2(examples, predictions):
 
 
 # --- the real leaderboard files -----------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dev():
@@ -105,6 +106,7 @@ def test_missing_and_unknown_ids_are_counted_not_scored(dev):
 
 # --- small exact cases ----------------------------------------------------------------------
 
+
 def _ex(qid, answers, impossible=False):
     context = " ".join(answers) or "nothing here"
     starts = []
@@ -112,18 +114,28 @@ def _ex(qid, answers, impossible=False):
     for a in answers:
         starts.append(context.index(a, pos))
         pos = starts[-1]
-    return QAExample(id=qid, title="t", context=context, question="q?", answers=tuple(answers),
-                     answer_starts=tuple(starts), is_impossible=impossible)
+    return QAExample(
+        id=qid,
+        title="t",
+        context=context,
+        question="q?",
+        answers=tuple(answers),
+        answer_starts=tuple(starts),
+        is_impossible=impossible,
+    )
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("The  Quick, Brown fox!", "quick brown fox"),
-    ("an apple a day", "apple day"),
-    ("theatre and another", "theatre and another"),  # articles only as whole words
-    ("Denver Broncos.", "denver broncos"),
-    ("the", ""),
-    ("Café — naïve", "café — naïve"),  # non-ASCII punctuation is kept, as officially
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("The  Quick, Brown fox!", "quick brown fox"),
+        ("an apple a day", "apple day"),
+        ("theatre and another", "theatre and another"),  # articles only as whole words
+        ("Denver Broncos.", "denver broncos"),
+        ("the", ""),
+        ("Café — naïve", "café — naïve"),  # non-ASCII punctuation is kept, as officially
+    ],
+)
 def test_normalize_answer(text, expected):
     assert normalize_answer(text) == expected
 
@@ -152,15 +164,22 @@ def test_score_on_plain_sequence_and_missing_predictions():
 
 
 def test_v2_rules_and_breakdown():
-    examples = [_ex("a1", ["Paris", "paris"]), _ex("a2", ["in 1999"]),
-                _ex("n1", [], impossible=True), _ex("n2", [], impossible=True),
-                _ex("a3", ["the"])]  # its only reference normalises to "": gold becomes [""]
+    examples = [
+        _ex("a1", ["Paris", "paris"]),
+        _ex("a2", ["in 1999"]),
+        _ex("n1", [], impossible=True),
+        _ex("n2", [], impossible=True),
+        _ex("a3", ["the"]),
+    ]  # its only reference normalises to "": gold becomes [""]
     predictions = {"a1": "Paris", "a2": "1999", "n1": "", "n2": "something", "a3": ""}
     result = score(examples, predictions)
     official = _official_v2(examples, predictions)
     assert result.exact_match == official["exact"] and result.f1 == official["f1"]
-    assert result.has_ans == {"exact_match": official["HasAns_exact"],
-                              "f1": official["HasAns_f1"], "total": 3}
+    assert result.has_ans == {
+        "exact_match": official["HasAns_exact"],
+        "f1": official["HasAns_f1"],
+        "total": 3,
+    }
     assert result.no_ans == {"exact_match": 50.0, "f1": 50.0, "total": 2}
     assert result.per_question_f1["n1"] == 1.0 and result.per_question_f1["n2"] == 0.0
     out = result.official()
@@ -178,11 +197,34 @@ def test_gold_cache_is_per_dataset_object():
 
 # --- properties -----------------------------------------------------------------------------
 
-WORDS = ["a", "an", "the", "The", "cat", "Cat", "dog", "red", "1999", "3.5", "café", "naïve",
-         "x", "theatre", "anna", "—", "茶", "ἀμφορεύς", "U.S.", "don't", "", "!"]
+WORDS = [
+    "a",
+    "an",
+    "the",
+    "The",
+    "cat",
+    "Cat",
+    "dog",
+    "red",
+    "1999",
+    "3.5",
+    "café",
+    "naïve",
+    "x",
+    "theatre",
+    "anna",
+    "—",
+    "茶",
+    "ἀμφορεύς",
+    "U.S.",
+    "don't",
+    "",
+    "!",
+]
 phrases = st.lists(st.sampled_from(WORDS), max_size=6).map(" ".join)
-ascii_words = st.lists(st.sampled_from(["cat", "dog", "red", "fox", "1999", "blue", "x"]),
-                       min_size=1, max_size=6)
+ascii_words = st.lists(
+    st.sampled_from(["cat", "dog", "red", "fox", "1999", "blue", "x"]), min_size=1, max_size=6
+)
 
 
 @given(phrases, st.lists(phrases, min_size=1, max_size=3))
@@ -204,8 +246,11 @@ def test_f1_symmetric_for_single_references(a, b):
     assert f1(a, [b]) == pytest.approx(f1(b, [a]), abs=1e-12)
 
 
-@given(ascii_words, st.lists(phrases, min_size=1, max_size=3),
-       st.sampled_from(["upper", "title", "punct", "articles", "spaces"]))
+@given(
+    ascii_words,
+    st.lists(phrases, min_size=1, max_size=3),
+    st.sampled_from(["upper", "title", "punct", "articles", "spaces"]),
+)
 def test_invariant_to_case_punctuation_articles_whitespace(words, refs, change):
     prediction = " ".join(words)
     changed = {
@@ -220,8 +265,13 @@ def test_invariant_to_case_punctuation_articles_whitespace(words, refs, change):
 
 
 @settings(max_examples=60)
-@given(st.lists(st.tuples(st.lists(phrases.filter(str.strip), min_size=1, max_size=3),
-                          st.one_of(st.none(), phrases)), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.tuples(st.lists(phrases.filter(str.strip), min_size=1, max_size=3), st.one_of(st.none(), phrases)),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_score_matches_official_script_on_random_data(rows):
     examples = [_ex(f"q{i}", refs) for i, (refs, _) in enumerate(rows)]
     predictions = {f"q{i}": p for i, (_, p) in enumerate(rows) if p is not None}
@@ -235,8 +285,9 @@ def test_score_matches_official_script_on_random_data(rows):
 @settings(max_examples=60)
 @given(st.lists(st.tuples(st.lists(phrases, max_size=3), phrases), min_size=1, max_size=8))
 def test_v2_score_matches_official_v2_script_on_random_data(rows):
-    examples = [_ex(f"q{i}", [r for r in refs if r], impossible=not any(refs))
-                for i, (refs, _) in enumerate(rows)]
+    examples = [
+        _ex(f"q{i}", [r for r in refs if r], impossible=not any(refs)) for i, (refs, _) in enumerate(rows)
+    ]
     predictions = {f"q{i}": p for i, (_, p) in enumerate(rows)}
     result = score(Dataset("t", "t", tuple(examples), version="2.0"), predictions)
     official = _official_v2(examples, predictions)

@@ -8,20 +8,28 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_plugin import Project
 
 from qagate.data import QAExample, load_dataset
+from qagate.data.perturb import (
+    KINDS,
+    Edit,
+    apply_edits,
+    distractor_pool,
+    is_free,
+    perturb_dataset,
+    perturb_example,
+    sentence_boundaries,
+)
 from qagate.errors import QagateError
-from qagate.data.perturb import (KINDS, Edit, apply_edits, distractor_pool, is_free, perturb_dataset,
-                            perturb_example, sentence_boundaries)
 from qagate.strategies import perturbed
+from test_plugin import Project
 
 SAMPLE = load_dataset("sample")
 POOL = [s for sentences in distractor_pool(SAMPLE.examples).values() for s in sentences]
 
 
 def valid(example: QAExample) -> bool:
-    return all(example.context[s:s + len(a)] == a for a, s in zip(example.answers, example.answer_starts))
+    return all(example.context[s : s + len(a)] == a for a, s in zip(example.answers, example.answer_starts))
 
 
 def test_every_sample_answer_is_valid_to_start_with():
@@ -35,7 +43,7 @@ def test_perturbed_examples_keep_every_answer_a_valid_span(data, index):
     variant = data.draw(perturbed(example, kinds=KINDS, distractors=POOL))
     assert valid(variant)
     assert (variant.id, variant.question, variant.answers) == (example.id, example.question, example.answers)
-    assert variant.context != example.context        # every sample context has room for an edit
+    assert variant.context != example.context  # every sample context has room for an edit
 
 
 @given(text=st.text(alphabet="ab .", min_size=1, max_size=40), data=st.data())
@@ -68,8 +76,13 @@ def test_sentence_boundaries_and_distractors_come_from_other_articles():
     for before, after in zip(SAMPLE.examples, perturbed_set.examples):
         added = len(after.context) - len(before.context)
         assert added > 0
-        inserted = [s for a, sentences in pool.items() if a != before.article for s in sentences
-                    if s in after.context and s not in before.context]
+        inserted = [
+            s
+            for a, sentences in pool.items()
+            if a != before.article
+            for s in sentences
+            if s in after.context and s not in before.context
+        ]
         assert inserted, before.id
 
 
@@ -104,23 +117,29 @@ def test_the_distractor_kind_needs_sentences():
 
 # --- gate files -------------------------------------------------------------------------------
 
+
 def test_a_gate_on_a_perturbed_dataset(pytester):
     project = Project(pytester)
     project.model("teacher", "teacher", 1.0)
     project.model("student", "student", 0.9)
-    project.gate("dataset: {source: data.json, limit: 50, perturb: [typo, distractor], perturb_seed: 7}\n"
-                 "rules:\n  - apply_to: students\n    require: [f1 >= 0.8 * teacher]\n")
+    project.gate(
+        "dataset: {source: data.json, limit: 50, perturb: [typo, distractor], perturb_seed: 7}\n"
+        "rules:\n  - apply_to: students\n    require: [f1 >= 0.8 * teacher]\n"
+    )
     result = project.run("-rA")
     result.assert_outcomes(passed=1)
     assert "data-first-50+typo+distractor-s7" in result.stdout.str()
 
 
-@pytest.mark.parametrize("dataset, message", [
-    ("{source: data.json, perturb: [typos]}", "perturb must list perturbations from typo, whitespace"),
-    ("{source: data.json, perturb: []}", "perturb must list perturbations"),
-    ("{source: data.json, perturb_seed: 3}", "perturb_seed without perturb"),
-    ("{source: data.json, perturb: typo, perturb_seed: x}", "perturb_seed: expected an integer"),
-])
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        ("{source: data.json, perturb: [typos]}", "perturb must list perturbations from typo, whitespace"),
+        ("{source: data.json, perturb: []}", "perturb must list perturbations"),
+        ("{source: data.json, perturb_seed: 3}", "perturb_seed without perturb"),
+        ("{source: data.json, perturb: typo, perturb_seed: x}", "perturb_seed: expected an integer"),
+    ],
+)
 def test_bad_perturb_settings_are_one_line_collection_errors(pytester, dataset, message):
     project = Project(pytester)
     project.model("teacher", "teacher", 1.0)

@@ -12,11 +12,11 @@ import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 # Confidence rules use numpy (via qagate.scoring.stats). Import it here, once, so that pytester's
 # in-process runs, which restore sys.modules after each run, never import numpy twice.
 import numpy  # noqa: F401,E402
+import pytest
+
 import qagate.scoring.stats  # noqa: F401,E402
 
 QUESTIONS = 400
@@ -30,9 +30,18 @@ def squad(n: int = QUESTIONS, articles: int = 10) -> dict:
         for i in range(a * per_article, (a + 1) * per_article):
             answer = f"w{i}q"
             context = f"The code word of item {i} is {answer} and nothing else."
-            paragraphs.append({"context": context, "qas": [{
-                "id": f"q{i:04d}", "question": f"What is the code word of item {i}?",
-                "answers": [{"text": answer, "answer_start": context.index(answer)}]}]})
+            paragraphs.append(
+                {
+                    "context": context,
+                    "qas": [
+                        {
+                            "id": f"q{i:04d}",
+                            "question": f"What is the code word of item {i}?",
+                            "answers": [{"text": answer, "answer_start": context.index(answer)}],
+                        }
+                    ],
+                }
+            )
         data.append({"title": f"Article {a}", "paragraphs": paragraphs})
     return {"version": "1.1", "data": data}
 
@@ -52,16 +61,19 @@ class Project:
         self.root = Path(pytester.path)
         (self.root / "models").mkdir()
         (self.root / "data.json").write_text(json.dumps(squad()))
-        pytester.makeini(textwrap.dedent("""\
+        pytester.makeini(
+            textwrap.dedent("""\
             [pytest]
             qagate_models = models
             qagate_dataset = data.json
-            """))
+            """)
+        )
 
     def model(self, name: str, role: str, share_right: float) -> None:
         (self.root / "models" / f"{name}.json").write_text(json.dumps(predictions(share_right)))
         (self.root / "models" / f"{name}.yaml").write_text(
-            f"name: {name}\nrole: {role}\nkind: replay\nsource: {name}.json\n")
+            f"name: {name}\nrole: {role}\nkind: replay\nsource: {name}.json\n"
+        )
 
     def gate(self, text: str, name: str = "gate_release.yaml") -> Path:
         path = self.root / name
@@ -87,7 +99,7 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
     for line in result.outlines:
         for word in ("PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL"):
             if line.startswith(word + " "):
-                nodeid = line[len(word) + 1:].split(" - ")[0].strip()
+                nodeid = line[len(word) + 1 :].split(" - ")[0].strip()
                 found[nodeid] = word
     return found
 
@@ -125,7 +137,7 @@ def test_baseline_lifecycle_create_pass_regress_update_pass(project):
             require: [f1 >= baseline - 0.5, exact_match >= 0.98 * baseline]
         """)
     first = project.run("-rA")
-    first.assert_outcomes(passed=6)            # NEW: written, needs review; not a regression
+    first.assert_outcomes(passed=6)  # NEW: written, needs review; not a regression
     baseline = project.root / "baselines" / "data" / "good.json"
     assert "NEW baseline baselines/data/good.json" in first.stdout.str() and baseline.is_file()
     stored = json.loads(baseline.read_text())
@@ -134,15 +146,17 @@ def test_baseline_lifecycle_create_pass_regress_update_pass(project):
 
     project.run().assert_outcomes(passed=6)
 
-    project.model("good", "student", 0.97)          # the student regresses by 2 points
+    project.model("good", "student", 0.97)  # the student regresses by 2 points
     regressed = project.run("-rA")
     regressed.assert_outcomes(passed=4, failed=2)
     out = regressed.stdout.str()
     assert "metric  baseline  obtained    delta  allowed" in out
     assert "f1       99.0000   97.0000  -2.0000  >= 98.5000 (baseline - 0.5)" in out
-    assert ("accept the obtained numbers as the new baseline: pytest "
-            "'gate_release.yaml::good::f1>=baseline-0.5' --qagate-update-baselines") in out
-    assert "baseline recorded with model fingerprint" in out      # weights changed: said so
+    assert (
+        "accept the obtained numbers as the new baseline: pytest "
+        "'gate_release.yaml::good::f1>=baseline-0.5' --qagate-update-baselines"
+    ) in out
+    assert "baseline recorded with model fingerprint" in out  # weights changed: said so
 
     updated = project.run("--qagate-update-baselines")
     updated.assert_outcomes(passed=4, failed=2)
@@ -173,9 +187,10 @@ def test_missing_baseline_is_new_written_once_and_fails_only_when_strict(project
     result.assert_outcomes(passed=2)
     out = result.stdout.str()
     assert "gates: 2 new" in out and "FAIL" not in out
-    assert out.count("NEW baseline baselines/data/good.json") == 1    # the summary, once
-    rows = [json.loads(line) for line in
-            (project.root / ".qagate" / "history.jsonl").read_text().splitlines()]
+    assert out.count("NEW baseline baselines/data/good.json") == 1  # the summary, once
+    rows = [
+        json.loads(line) for line in (project.root / ".qagate" / "history.jsonl").read_text().splitlines()
+    ]
     assert rows[-1]["outcome"] == "new" and {r["status"] for r in rows[-1]["results"]} == {"new"}
 
 
@@ -201,8 +216,7 @@ def test_damaged_baseline_is_one_clear_line(project):
     assert "Traceback" not in out
 
 
-@pytest.mark.parametrize("share, status", [(0.99, "PASSED"), (0.70, "FAILED"),
-                                           (0.905, "FAILED")])
+@pytest.mark.parametrize("share, status", [(0.99, "PASSED"), (0.70, "FAILED"), (0.905, "FAILED")])
 def test_confidence_rule_decisive_or_undecided(project, share, status):
     project.model("good", "student", share)
     project.gate("""\
@@ -215,7 +229,7 @@ def test_confidence_rule_decisive_or_undecided(project, share, status):
     result = project.run("-rA")
     assert outcomes(result) == {"gate_release.yaml::good::exact_match>=0.9*teacher@95%": status}
     out = result.stdout.str()
-    if share == 0.905:   # 90.5 vs 90.0 on 400 questions: the interval straddles 0
+    if share == 0.905:  # 90.5 vs 90.0 on 400 questions: the interval straddles 0
         assert "qagate gate UNDECIDED" in out and "the sample cannot decide" in out
     elif share == 0.70:
         assert "qagate gate FAIL" in out and "entirely on the failing side" in out
@@ -223,24 +237,37 @@ def test_confidence_rule_decisive_or_undecided(project, share, status):
 
 def test_undecided_can_be_reported_as_skip(project):
     project.model("good", "student", 0.905)
-    project.gate("rules:\n  - apply_to: [good]\n    confidence: true\n"
-                 "    require: [exact_match >= 0.9 * teacher]\n")
+    project.gate(
+        "rules:\n  - apply_to: [good]\n    confidence: true\n    require: [exact_match >= 0.9 * teacher]\n"
+    )
     result = project.run("-rA", "--qagate-undecided=skip")
     result.assert_outcomes(skipped=1)
     assert "UNDECIDED" in result.stdout.str()
 
 
-@pytest.mark.parametrize("body, line, message", [
-    ("rules:\n  - apply_to: students\n    require: [f3 >= 1]\n", 3,
-     "unknown metric 'f3' in rule 'f3 >= 1' (did you mean 'f1'?); valid metrics: exact_match, "
-     "f1, bertscore_f1,"),
-    ("rules:\n  - apply_to: [goood]\n    require: [f1 >= 1]\n", 2,
-     "unknown model 'goood' (did you mean 'good'?) in apply_to; models declared in models: bad, "
-     "good, teacher"),
-    ("rules:\n  - apply_to: students\n    require:\n      - f1 >= teacher -\n", 4,
-     "malformed right-hand side"),
-    ("rules:\n  - apply_to: students\n   require: [f1 >= 1]\n", 3, "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "body, line, message",
+    [
+        (
+            "rules:\n  - apply_to: students\n    require: [f3 >= 1]\n",
+            3,
+            "unknown metric 'f3' in rule 'f3 >= 1' (did you mean 'f1'?); valid metrics: exact_match, "
+            "f1, bertscore_f1,",
+        ),
+        (
+            "rules:\n  - apply_to: [goood]\n    require: [f1 >= 1]\n",
+            2,
+            "unknown model 'goood' (did you mean 'good'?) in apply_to; models declared in models: bad, "
+            "good, teacher",
+        ),
+        (
+            "rules:\n  - apply_to: students\n    require:\n      - f1 >= teacher -\n",
+            4,
+            "malformed right-hand side",
+        ),
+        ("rules:\n  - apply_to: students\n   require: [f1 >= 1]\n", 3, "invalid YAML"),
+    ],
+)
 def test_bad_gate_files_are_one_line_collection_errors(project, body, line, message):
     project.gate(body)
     result = project.run()
@@ -252,13 +279,12 @@ def test_bad_gate_files_are_one_line_collection_errors(project, body, line, mess
 
 
 def test_requires_missing_skips_the_file_with_a_reason(project):
-    project.gate("requires: [no-such-data]\nrules:\n  - apply_to: students\n"
-                 "    require: [f1 >= 1]\n")
+    project.gate("requires: [no-such-data]\nrules:\n  - apply_to: students\n    require: [f1 >= 1]\n")
     result = project.run("-rs")
     result.assert_outcomes(skipped=2)
     out = result.stdout.str()
     assert "gate_release.yaml:1: requires no-such-data, which is missing: this gate was NOT checked" in out
-    assert "plugin.py" not in out and "collect.py" not in out   # skips point at the gate file
+    assert "plugin.py" not in out and "collect.py" not in out  # skips point at the gate file
 
 
 def test_gate_file_may_name_its_own_dataset_and_models(project):
@@ -267,9 +293,11 @@ def test_gate_file_may_name_its_own_dataset_and_models(project):
     (other / "small.json").write_text(json.dumps(squad(n=100, articles=5)))
     (other / "zoo" / "a.json").write_text(json.dumps(predictions(0.5, n=100)))
     (other / "zoo" / "a.yaml").write_text("name: a\nrole: teacher\nkind: replay\nsource: a.json\n")
-    project.gate("dataset: {source: small.json, limit: 40}\nmodels: zoo\nrules:\n"
-                 "  - apply_to: teacher\n    require: [exact_match >= 40, exact_match <= 60]\n",
-                 name="elsewhere/gate_other.yaml")
+    project.gate(
+        "dataset: {source: small.json, limit: 40}\nmodels: zoo\nrules:\n"
+        "  - apply_to: teacher\n    require: [exact_match >= 40, exact_match <= 60]\n",
+        name="elsewhere/gate_other.yaml",
+    )
     result = project.run("-rA", "elsewhere")
     result.assert_outcomes(passed=2)
     assert "PASS    a      exact_match>=40  small-first-40   47.5000  >= 40.0000" in result.stdout.str()
@@ -292,7 +320,7 @@ def test_junit_xml_carries_the_metrics(project):
 def test_terminal_summary_has_models_and_gates(project):
     project.gate("rules:\n  - apply_to: students\n    require: [exact_match >= 0.95 * teacher]\n")
     out = project.run().stdout.str()
-    summary = out[out.index("qagate ==="):]
+    summary = out[out.index("qagate ===") :]
     assert "model    dataset        EM        F1" in summary
     assert "gates: 1 fail, 1 pass" in summary
     assert "FAIL    bad    exact_match>=0.95*teacher  data      70.0000  >= 95.0000" in summary
@@ -301,7 +329,8 @@ def test_terminal_summary_has_models_and_gates(project):
 
 
 def test_fixtures_and_assert_gate_in_plain_python_tests(project):
-    project.pytester.makepyfile(test_models="""
+    project.pytester.makepyfile(
+        test_models="""
         from qagate.gating.assertions import assert_gate
 
         def test_each_model_answers(qa_model, qagate_eval, qagate_dataset):
@@ -316,7 +345,8 @@ def test_fixtures_and_assert_gate_in_plain_python_tests(project):
             for student in students:
                 assert_gate("exact_match >= 0.95 * teacher", qagate_eval(student),
                             teacher=qagate_eval(teacher))
-        """)
+        """
+    )
     result = project.run("-rA", "test_models.py")
     assert outcomes(result) == {
         "test_models.py::test_each_model_answers[bad]": "PASSED",
@@ -328,24 +358,35 @@ def test_fixtures_and_assert_gate_in_plain_python_tests(project):
     out = result.stdout.str()
     assert "qagate gate FAIL: bad :: exact_match>=0.95*teacher" in out
     assert "exact_match  100.0000   70.0000  -30.0000  >= 95.0000 (0.95 * teacher)" in out
-    assert "assert_gate(" in out           # the traceback stops at the user's line
+    assert "assert_gate(" in out  # the traceback stops at the user's line
     assert "assertions.py" not in out
 
 
 def test_fixtures_are_documented(project):
     out = project.run("--fixtures").stdout.str()
-    for name in ("qagate_settings", "qagate_dataset", "qagate_models", "qa_model", "teacher",
-                 "students", "qagate_eval", "qagate_latency"):
+    for name in (
+        "qagate_settings",
+        "qagate_dataset",
+        "qagate_models",
+        "qa_model",
+        "teacher",
+        "students",
+        "qagate_eval",
+        "qagate_latency",
+    ):
         assert f"{name} [session scope]" in out or f"{name} [session scope] --" in out, name
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--qagate-limit", "0"], "--qagate-limit: expected a positive integer, got '0'"),
-    (["--qagate-device", "gpu"], "--qagate-device: expected one of auto, cpu, cuda, cuda:N, mps"),
-    (["--qagate-articles", "47-38"], "article range '47-38' ends before it starts"),
-    (["--qagate-undecided", "pass"], "expected one of fail, skip"),
-    (["--qagate-confidence", "95"], "strictly between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--qagate-limit", "0"], "--qagate-limit: expected a positive integer, got '0'"),
+        (["--qagate-device", "gpu"], "--qagate-device: expected one of auto, cpu, cuda, cuda:N, mps"),
+        (["--qagate-articles", "47-38"], "article range '47-38' ends before it starts"),
+        (["--qagate-undecided", "pass"], "expected one of fail, skip"),
+        (["--qagate-confidence", "95"], "strictly between 0 and 1"),
+    ],
+)
 def test_bad_options_fail_at_start_up(project, args, message):
     result = project.run(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -363,8 +404,10 @@ def test_missing_models_folder_is_one_line(project):
     project.gate("rules:\n  - apply_to: students\n    require: [f1 >= 1]\n")
     result = project.run("--qagate-models", "nowhere")
     result.assert_outcomes(errors=1)
-    assert "nowhere: models folder does not exist" in result.stdout.str() or \
-        "model folder not found" in result.stdout.str()
+    assert (
+        "nowhere: models folder does not exist" in result.stdout.str()
+        or "model folder not found" in result.stdout.str()
+    )
 
 
 def test_prepare_model_hook_runs_once_per_model_before_it_is_built(project):

@@ -18,9 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_embedded_default_passes_on_a_clean_checkout(tmp_path):
     """`pytest quality_tests/` as a user runs it, with a cold prediction cache."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "quality_tests/gate_release.yaml", "-rA",
-         "-p", "no:cacheprovider", "--qagate-cache", str(tmp_path / "cache")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "quality_tests/gate_release.yaml",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "--qagate-cache",
+            str(tmp_path / "cache"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "minilm3-distilled" in result.stdout and "speedup>=" in result.stdout
     assert "created baseline" not in result.stdout and "regenerated" not in result.stdout
@@ -32,7 +45,7 @@ def test_tiny_models_are_deterministic(tmp_path):
     second = build_tiny_model(tmp_path / "b" / "tiny-student", recipe)
     assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    build_tiny_model(first, recipe)          # same recipe: nothing rebuilt
+    build_tiny_model(first, recipe)  # same recipe: nothing rebuilt
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
 
 
@@ -46,22 +59,29 @@ def test_speedup_gate_and_latency_fixture(pytester, tmp_path_factory):
         target = build_tiny_model(built / name, RECIPES[name])
         (models / f"{name}.yaml").write_text(
             f"name: {name}\nrole: {role}\nkind: extractive\nsource: {target}\n"
-            f"max_seq_len: 256\ndoc_stride: 96\ndevice: cpu\n")
-    pytester.makefile(".yaml", gate_speed=textwrap.dedent("""\
+            f"max_seq_len: 256\ndoc_stride: 96\ndevice: cpu\n"
+        )
+    pytester.makefile(
+        ".yaml",
+        gate_speed=textwrap.dedent("""\
         rules:
           - apply_to: students
             require: [speedup >= 2, speedup >= 1000, seconds_per_question <= 0.5 * teacher]
-        """))
-    pytester.makepyfile(test_speed="""
+        """),
+    )
+    pytester.makepyfile(
+        test_speed="""
         from qagate.gating.assertions import assert_gate
 
         def test_student_is_faster(students, teacher, qagate_latency):
             for student in students:
                 assert_gate("speedup >= 2", None, latency=qagate_latency(student),
                             teacher_latency=qagate_latency(teacher), model=student.name)
-        """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-rA", "--qagate-models", "models",
-                                "--qagate-latency-questions", "16")
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-rA", "--qagate-models", "models", "--qagate-latency-questions", "16"
+    )
     result.assert_outcomes(passed=3, failed=1)
     out = result.stdout.str()
     assert "FAILED gate_speed.yaml::tiny-student::speedup>=1000" in out

@@ -11,9 +11,9 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy  # noqa: F401  (see test_plugin.py: imported once for pytester's in-process runs)
 import pytest
 
-import numpy  # noqa: F401  (see test_plugin.py: imported once for pytester's in-process runs)
 import qagate.scoring.stats  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,9 @@ pytestmark = pytest.mark.skipif(not DEV.is_file(), reason=f"shared SQuAD dev set
 
 def test_some_students_clear_the_95_percent_gate_and_some_do_not(pytester, monkeypatch):
     monkeypatch.setenv("QAGATE_SHARED", str(SHARED))
-    pytester.makefile(".yaml", gate_board=textwrap.dedent(f"""\
+    pytester.makefile(
+        ".yaml",
+        gate_board=textwrap.dedent(f"""\
         models: {LEADERBOARD}
         dataset: {DEV}
         rules:
@@ -41,26 +43,30 @@ def test_some_students_clear_the_95_percent_gate_and_some_do_not(pytester, monke
             require:
               - rule: f1 >= 0.95 * teacher
                 confidence: 0.95
-        """))
-    result = pytester.runpytest("-p", "no:cacheprovider", "-rA", "--qagate-baselines",
-                                str(pytester.path / "baselines"))
+        """),
+    )
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-rA", "--qagate-baselines", str(pytester.path / "baselines")
+    )
     found = {}
     for line in result.outlines:
         for word in ("PASSED", "FAILED"):
             if line.startswith(word + " "):
-                found[line[len(word) + 1:].split(" - ")[0]] = word
+                found[line[len(word) + 1 :].split(" - ")[0]] = word
     assert found == {
-        "gate_board.yaml::slqa-alibaba::exact_match>=0.95*teacher": "PASSED",     # 81.95 >= 81.90
-        "gate_board.yaml::r-net-msra::exact_match>=0.95*teacher": "PASSED",       # 82.47
-        "gate_board.yaml::match-lstm-smu::exact_match>=0.95*teacher": "FAILED",   # 67.63
+        "gate_board.yaml::slqa-alibaba::exact_match>=0.95*teacher": "PASSED",  # 81.95 >= 81.90
+        "gate_board.yaml::r-net-msra::exact_match>=0.95*teacher": "PASSED",  # 82.47
+        "gate_board.yaml::match-lstm-smu::exact_match>=0.95*teacher": "FAILED",  # 67.63
         "gate_board.yaml::logistic-regression-stanford::exact_match>=0.95*teacher": "FAILED",
         "gate_board.yaml::slqa-alibaba::exact_match>=0.95*teacher@95%": "FAILED",  # undecided
         "gate_board.yaml::match-lstm-smu::exact_match>=0.95*teacher@95%": "FAILED",
         "gate_board.yaml::r-net-msra::f1>=0.95*teacher@95%": "PASSED",
     }
     out = result.stdout.str()
-    assert "qagate gate UNDECIDED: slqa-alibaba :: exact_match>=0.95*teacher@95% on dev-v1.1 " \
-           "(10570 questions)" in out
+    assert (
+        "qagate gate UNDECIDED: slqa-alibaba :: exact_match>=0.95*teacher@95% on dev-v1.1 "
+        "(10570 questions)" in out
+    )
     assert "qagate gate FAIL: match-lstm-smu :: exact_match>=0.95*teacher@95%" in out
     assert "entirely on the failing side" in out
     assert "exact_match  86.2062   67.6348  -18.5714  >= 81.8959 (0.95 * teacher)" in out

@@ -35,7 +35,7 @@ def test_missing_data_is_incomplete_never_pass(project):
     out = result.stdout.str()
     assert "RELEASE NOT GATED: 2 gate item(s) could not run" in out
     assert "use --qagate-strict in CI" in out
-    assert "SKIPPED [2] gate_release.yaml:" in out          # the gate file, not plugin code
+    assert "SKIPPED [2] gate_release.yaml:" in out  # the gate file, not plugin code
     run = history(project)[-1]
     assert run["outcome"] == "incomplete"
     assert {r["status"] for r in run["results"]} == {"skipped"}
@@ -52,16 +52,19 @@ def test_strict_turns_missing_data_into_failures(project):
 
 
 def test_strict_from_the_ini_file(project):
-    project.pytester.makeini("[pytest]\nqagate_models = models\nqagate_dataset = data.json\n"
-                             "qagate_strict = true\n")
+    project.pytester.makeini(
+        "[pytest]\nqagate_models = models\nqagate_dataset = data.json\nqagate_strict = true\n"
+    )
     project.gate(MISSING)
     project.run().assert_outcomes(failed=2)
 
 
 def test_missing_data_when_the_models_cannot_even_be_resolved(project):
     """A gate whose models folder lives with the missing data: one item, still not green."""
-    project.gate("requires: [no-such-data]\nmodels: no-such-data/models\nrules:\n"
-                 "  - apply_to: students\n    require: [f1 >= 1]\n")
+    project.gate(
+        "requires: [no-such-data]\nmodels: no-such-data/models\nrules:\n"
+        "  - apply_to: students\n    require: [f1 >= 1]\n"
+    )
     result = project.run()
     result.assert_outcomes(skipped=1)
     assert history(project)[-1]["outcome"] == "incomplete"
@@ -83,21 +86,23 @@ def test_command_line_dataset_overridden_by_a_gate_file_warns(project):
 
 def test_baseline_plus_k_gets_no_update_suggestion(project):
     project.gate("rules:\n  - apply_to: [good]\n    require: [f1 >= baseline + 1, f1 >= baseline - 1]\n")
-    project.run().assert_outcomes(passed=2)                      # both NEW
+    project.run().assert_outcomes(passed=2)  # both NEW
     project.model("good", "student", 0.97)
     result = project.run("-rA")
     found = outcomes(result)
     assert found["gate_release.yaml::good::f1>=baseline+1"] == "FAILED"
     assert found["gate_release.yaml::good::f1>=baseline-1"] == "FAILED"
     out = result.stdout.str()
-    assert out.count("--qagate-update-baselines") == 1          # only where updating can help
+    assert out.count("--qagate-update-baselines") == 1  # only where updating can help
     assert "'gate_release.yaml::good::f1>=baseline-1' --qagate-update-baselines" in out
     assert "cannot make it pass: the model itself has to improve" in out
 
 
 def test_worst_questions_once_per_model_and_dataset(project):
-    project.gate("rules:\n  - apply_to: [bad]\n    require: [f1 >= 0.95 * teacher, "
-                 "exact_match >= 0.95 * teacher, f1 >= teacher - 1]\n")
+    project.gate(
+        "rules:\n  - apply_to: [bad]\n    require: [f1 >= 0.95 * teacher, "
+        "exact_match >= 0.95 * teacher, f1 >= teacher - 1]\n"
+    )
     result = project.run()
     result.assert_outcomes(failed=3)
     out = result.stdout.str()
@@ -118,7 +123,8 @@ def test_quiet_runs_show_only_what_did_not_pass(project):
 
 def test_missing_model_source_is_one_collection_error(project):
     (project.root / "models" / "ghost.yaml").write_text(
-        "name: ghost\nrole: student\nkind: extractive\nsource: ./not-built-yet\n")
+        "name: ghost\nrole: student\nkind: extractive\nsource: ./not-built-yet\n"
+    )
     project.gate("rules:\n  - apply_to: students\n    require: [f1 >= 1, exact_match >= 1]\n")
     result = project.run()
     out = result.stdout.str()
@@ -138,9 +144,11 @@ def test_partial_runs_are_marked_in_the_history(project):
 def test_assert_gate_and_gate_file_agree_including_a_missing_baseline(project):
     """The same rules through a gate file and through assert_gate give the same verdicts."""
     rules = ["exact_match >= 0.95 * teacher", "f1 >= baseline - 0.5", "f1 >= 80"]
-    project.gate("rules:\n  - apply_to: students\n    require:\n"
-                 + "".join(f"      - {rule}\n" for rule in rules))
-    project.pytester.makepyfile(test_same=textwrap.dedent(f"""
+    project.gate(
+        "rules:\n  - apply_to: students\n    require:\n" + "".join(f"      - {rule}\n" for rule in rules)
+    )
+    project.pytester.makepyfile(
+        test_same=textwrap.dedent(f"""
         import json, pathlib, warnings
         from qagate.gating.assertions import GateAssertionError, assert_gate
 
@@ -158,12 +166,19 @@ def test_assert_gate_and_gate_file_agree_including_a_missing_baseline(project):
                         except GateAssertionError as exc:
                             verdicts[student.name + "::" + rule.replace(" ", "")] = exc.verdict.status
             pathlib.Path("assert_gate.json").write_text(json.dumps(verdicts))
-        """))
+        """)
+    )
     result = project.run("-rA")
-    by_item = {nodeid.split("::", 1)[1]: status
-               for nodeid, status in outcomes(result).items() if nodeid.startswith("gate_")}
-    gate = {row["nodeid"].split("::", 1)[1]: row["status"] for row in history(project)[-1]["results"]
-            if row["nodeid"].startswith("gate_")}
+    by_item = {
+        nodeid.split("::", 1)[1]: status
+        for nodeid, status in outcomes(result).items()
+        if nodeid.startswith("gate_")
+    }
+    gate = {
+        row["nodeid"].split("::", 1)[1]: row["status"]
+        for row in history(project)[-1]["results"]
+        if row["nodeid"].startswith("gate_")
+    }
     same = json.loads((project.root / "assert_gate.json").read_text())
     assert gate == same
     assert gate["bad::f1>=baseline-0.5"] == "new" and by_item["bad::f1>=baseline-0.5"] == "PASSED"

@@ -32,8 +32,9 @@ def test_constant_values_give_a_point_interval():
 def test_coverage_is_close_to_nominal():
     # 300 samples of Bernoulli(0.6): the 90% interval should contain 0.6 about 90% of the time.
     rng = np.random.default_rng(3)
-    hits = sum(0.6 in bootstrap_ci(rng.random(200) < 0.6, level=0.9, n_resamples=500, seed=i)
-               for i in range(300))
+    hits = sum(
+        0.6 in bootstrap_ci(rng.random(200) < 0.6, level=0.9, n_resamples=500, seed=i) for i in range(300)
+    )
     assert 0.83 <= hits / 300 <= 0.96
 
 
@@ -57,13 +58,16 @@ def test_paired_coef_compares_against_a_fraction():
     assert paired_bootstrap(a, b, coef=0.5, seed=0) == interval
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: bootstrap_ci([]), "non-empty"),
-    (lambda: bootstrap_ci([1.0, float("nan")]), "NaN"),
-    (lambda: bootstrap_ci([1.0], level=1.5), "level"),
-    (lambda: bootstrap_ci([1.0], n_resamples=0), "n_resamples"),
-    (lambda: paired_bootstrap([1.0, 2.0], [1.0]), "equal lengths"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: bootstrap_ci([]), "non-empty"),
+        (lambda: bootstrap_ci([1.0, float("nan")]), "NaN"),
+        (lambda: bootstrap_ci([1.0], level=1.5), "level"),
+        (lambda: bootstrap_ci([1.0], n_resamples=0), "n_resamples"),
+        (lambda: paired_bootstrap([1.0, 2.0], [1.0]), "equal lengths"),
+    ],
+)
 def test_bad_arguments_are_rejected(call, message):
     with pytest.raises(ValueError, match=message):
         call()

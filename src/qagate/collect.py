@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def is_gate_file(path: Path) -> bool:
 class GateFileCollector(pytest.File):
     """A ``gate_*.yaml`` file: one child per model, one test per (rule, model)."""
 
-    def collect(self) -> Iterator[pytest.Node]:
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from qagate.gating.gatefile import load_gate_file, resolve_cases
 
         session = session_of(self.config)
@@ -51,31 +52,39 @@ class GateFileCollector(pytest.File):
         folder = gate.models or session.settings.models
         missing = gate.missing_requirements()
         try:
-            cases = resolve_cases(gate, session.roles(folder),
-                                  models_source=relative(folder, self.config))
+            cases = resolve_cases(gate, session.roles(folder), models_source=relative(folder, self.config))
         except QagateError:
             if not missing:
                 raise
-            yield GateSkipped.from_parent(self, name="requires", gate=gate,
-                                          reason=missing_reason(gate, missing))
+            yield GateSkipped.from_parent(
+                self, name="requires", gate=gate, reason=missing_reason(gate, missing)
+            )
             return
         # A conftest that implements pytest_qagate_prepare_model may build the files at run time.
         if not missing and not self.config.hook.pytest_qagate_prepare_model.get_hookimpls():
             for name in dict.fromkeys(case.model for case in cases):
                 session.check_source(name, folder)
         if gate.dataset is not None and session.settings.dataset_from_command_line:
-            warnings.warn(QagateWarning(
-                f"{relative(self.path, self.config)} names its own dataset "
-                f"({gate.dataset.spec if gate.dataset.spec == 'sample' else relative(Path(gate.dataset.spec), self.config)}); "
-                f"--qagate-dataset does not apply to it"), stacklevel=1)
+            spec = gate.dataset.spec
+            shown = spec if spec == "sample" or spec.startswith("hf:") else relative(Path(spec), self.config)
+            warnings.warn(
+                QagateWarning(
+                    f"{relative(self.path, self.config)} names its own dataset ({shown}); "
+                    f"--qagate-dataset does not apply to it"
+                ),
+                stacklevel=1,
+            )
         by_model: dict[str, list["GateCase"]] = {}
         for case in cases:
             by_model.setdefault(case.model, []).append(case)
         for model, model_cases in by_model.items():
             yield GateModel.from_parent(self, name=model, gate=gate, cases=model_cases)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],  # type: ignore[override]
-                     style: Any = None) -> Any:
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
         if excinfo.errisinstance(QagateError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
@@ -122,32 +131,47 @@ class GateItem(pytest.Item):
 
         session = session_of(self.config)
         settings = session.settings
-        if self.nodeid in session.not_gated:      # strict: a gate that cannot run fails
+        if self.nodeid in session.not_gated:  # strict: a gate that cannot run fails
             raise GateFailure(strict_failure(session.not_gated[self.nodeid]))
-        outcome = decide_case(session, self.gate, self.case, models=settings.models,
-                              policy=BaselinePolicy(settings.update_baselines, settings.regen_all),
-                              nodeid=self.nodeid)
+        outcome = decide_case(
+            session,
+            self.gate,
+            self.case,
+            models=settings.models,
+            policy=BaselinePolicy(settings.update_baselines, settings.regen_all),
+            nodeid=self.nodeid,
+        )
         verdict = outcome.verdict
         session.record(self.nodeid, verdict, outcome.dataset.name)
         self._attach_properties(outcome)
         if verdict.passed:
             return
-        text = report.failure_report(verdict, dataset=outcome.dataset.name,
-                                     questions=len(outcome.dataset),
-                                     accept_command=report.accept_command(verdict, self.nodeid))
+        text = report.failure_report(
+            verdict,
+            dataset=outcome.dataset.name,
+            questions=len(outcome.dataset),
+            accept_command=report.accept_command(verdict, self.nodeid),
+        )
         if verdict.status == "new":
             if settings.strict:
-                raise GateFailure(text + "\n  --qagate-strict: a new baseline must be reviewed "
-                                         "and committed before the gate can pass")
+                raise GateFailure(
+                    text + "\n  --qagate-strict: a new baseline must be reviewed "
+                    "and committed before the gate can pass"
+                )
             return
         if outcome.result is not None and report.has_worst_questions(verdict.rule.metric):
             key = (verdict.model, outcome.dataset.name)
             if session.first_worst_questions(key):
-                self.add_report_section("call", "qagate worst questions", report.worst_questions(
-                    outcome.dataset, outcome.result, teacher=outcome.teacher_result))
+                self.add_report_section(
+                    "call",
+                    "qagate worst questions",
+                    report.worst_questions(outcome.dataset, outcome.result, teacher=outcome.teacher_result),
+                )
             else:
-                text += (f"\n  (the worst questions of {verdict.model} on {outcome.dataset.name} "
-                         f"are shown once, under its first failed rule)")
+                text += (
+                    f"\n  (the worst questions of {verdict.model} on {outcome.dataset.name} "
+                    f"are shown once, under its first failed rule)"
+                )
         if verdict.status == "undecided" and settings.undecided == "skip":
             pytest.skip(text.replace("\n", " "))
         raise GateFailure(text)
@@ -155,21 +179,31 @@ class GateItem(pytest.Item):
     def _attach_properties(self, outcome: "CaseOutcome") -> None:
         verdict = outcome.verdict
         props: list[tuple[str, object]] = [
-            ("qagate.model", verdict.model), ("qagate.rule", verdict.rule.id),
-            ("qagate.dataset", outcome.dataset.name), ("qagate.status", verdict.status),
-            ("qagate.obtained", verdict.obtained), ("qagate.threshold", verdict.threshold)]
+            ("qagate.model", verdict.model),
+            ("qagate.rule", verdict.rule.id),
+            ("qagate.dataset", outcome.dataset.name),
+            ("qagate.status", verdict.status),
+            ("qagate.obtained", verdict.obtained),
+            ("qagate.threshold", verdict.threshold),
+        ]
         if verdict.reference_value is not None:
             props.append((f"qagate.{verdict.rule.reference}", verdict.reference_value))
         if verdict.interval is not None:
-            props += [("qagate.interval_low", verdict.interval.low),
-                      ("qagate.interval_high", verdict.interval.high)]
+            props += [
+                ("qagate.interval_low", verdict.interval.low),
+                ("qagate.interval_high", verdict.interval.high),
+            ]
         if outcome.result is not None:
-            props += [(f"qagate.metric.{k}", v) for k, v in sorted(outcome.result.metrics.items())
-                      if v is not None]
+            props += [
+                (f"qagate.metric.{k}", v) for k, v in sorted(outcome.result.metrics.items()) if v is not None
+            ]
         self.user_properties.extend(props)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],  # type: ignore[override]
-                     style: Any = None) -> Any:
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
         if excinfo.errisinstance((GateFailure, QagateError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
@@ -193,8 +227,11 @@ class GateSkipped(pytest.Item):
     def runtest(self) -> None:
         raise GateFailure(strict_failure(self.reason))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],  # type: ignore[override]
-                     style: Any = None) -> Any:
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
         if excinfo.errisinstance(GateFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
@@ -219,8 +256,10 @@ def strict_failure(reason: str) -> str:
 def missing_reason(gate: "GateFile", missing: list[Path]) -> str:
     where = relative_to_cwd(gate.path)
     line = f":{gate.requires_line}" if gate.requires_line else ""
-    return (f"qagate: {where}{line}: requires {', '.join(relative_to_cwd(p) for p in missing)}, "
-            f"which is missing: this gate was NOT checked")
+    return (
+        f"qagate: {where}{line}: requires {', '.join(relative_to_cwd(p) for p in missing)}, "
+        f"which is missing: this gate was NOT checked"
+    )
 
 
 def relative(path: Path, config: pytest.Config) -> str:

@@ -10,8 +10,9 @@ class QagateError(Exception):
     fix. Front ends (the ``qagate`` command, the pytest plugin) print it without a traceback.
     """
 
-    def __init__(self, message: str, *, path: object | None = None, item: object | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: object | None = None, item: object | None = None, hint: str | None = None
+    ) -> None:
         parts = []
         if path is not None:
             parts.append(str(path))

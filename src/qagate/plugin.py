@@ -9,13 +9,21 @@ pays for them. Nothing here touches git, the network, a GPU or scans the file sy
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from qagate.collect import (SESSION_KEY, GateFileCollector, GateItem, GateSkipped, is_gate_file,
-                            relative, session_of)
+from qagate.collect import (
+    SESSION_KEY,
+    GateFileCollector,
+    GateItem,
+    GateSkipped,
+    is_gate_file,
+    relative,
+    session_of,
+)
 from qagate.errors import QagateError
 from qagate.settings import OPTIONS, Settings, SettingsError, build_settings
 
@@ -42,6 +50,7 @@ class QagateHookspecs:
 
 # --- options and settings ---------------------------------------------------------------------
 
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(QagateHookspecs)
 
@@ -52,11 +61,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default = "" if option.default is None else f"; default: {option.default}"
         help_text = f"{option.help} (ini: {option.ini}{default})"
         if option.parse is None:
-            group.addoption(option.flag, dest=option.ini, action="store_true", default=False,
-                            help=help_text)
+            group.addoption(option.flag, dest=option.ini, action="store_true", default=False, help=help_text)
         else:
-            group.addoption(option.flag, dest=option.ini, type=option.parse, default=None,
-                            metavar=option.name.upper(), help=help_text)
+            group.addoption(
+                option.flag,
+                dest=option.ini,
+                type=option.parse,
+                default=None,
+                metavar=option.name.upper(),
+                help=help_text,
+            )
         parser.addini(option.ini, help=help_text, type="string", default="")
 
 
@@ -67,8 +81,10 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(
             {option.name: config.getoption(option.ini) for option in OPTIONS},
             {option.ini: config.getini(option.ini) for option in OPTIONS},
-            rootdir=Path(config.rootpath), invocation_dir=Path(config.invocation_params.dir),
-            ini_dir=Path(config.inipath).parent if config.inipath else None)
+            rootdir=Path(config.rootpath),
+            invocation_dir=Path(config.invocation_params.dir),
+            ini_dir=Path(config.inipath).parent if config.inipath else None,
+        )
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
@@ -86,9 +102,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if settings is None:
         return None
     session = session_of(config)
-    parts = [f"default dataset={dataset_label(session.request(), config)}",
-             f"models={relative(settings.models, config)}",
-             f"baselines={relative(settings.baselines, config)}"]
+    parts = [
+        f"default dataset={dataset_label(session.request(), config)}",
+        f"models={relative(settings.models, config)}",
+        f"baselines={relative(settings.baselines, config)}",
+    ]
     if settings.strict:
         parts.append("strict")
     if settings.update_baselines or settings.regen_all:
@@ -97,6 +115,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 # --- fixtures ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def qagate_settings(pytestconfig: pytest.Config) -> Settings:
@@ -121,8 +140,11 @@ def qa_model(request: pytest.FixtureRequest) -> Any:
     """Each declared model in turn (a test using it runs once per model; ids = model names)."""
     name = getattr(request, "param", None)
     if name is None:
-        pytest.fail("qa_model is parametrised by the qagate plugin; request it from a test "
-                    "function, not from another fixture", pytrace=False)
+        pytest.fail(
+            "qa_model is parametrised by the qagate plugin; request it from a test "
+            "function, not from another fixture",
+            pytrace=False,
+        )
     return _fixture_call(lambda: session_of(request.config).model(name))
 
 
@@ -137,8 +159,9 @@ def teacher(pytestconfig: pytest.Config) -> Any:
 def students(pytestconfig: pytest.Config) -> list:
     """The models declared with ``role: student``, in name order, built once per session."""
     session = session_of(pytestconfig)
-    return _fixture_call(lambda: [session.model(spec.name) for spec in session.specs()
-                                  if spec.role == "student"])
+    return _fixture_call(
+        lambda: [session.model(spec.name) for spec in session.specs() if spec.role == "student"]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -153,9 +176,11 @@ def qagate_eval(pytestconfig: pytest.Config):
 
     def evaluate(model: Any, dataset: str | None = None, *, bertscore: bool = False) -> Any:
         __tracebackhide__ = True
-        return _fixture_call(lambda: session.evaluation(
-            _model_name(session, model), request=_request(session, dataset),
-            bertscore=bertscore or None))
+        return _fixture_call(
+            lambda: session.evaluation(
+                _model_name(session, model), request=_request(session, dataset), bertscore=bertscore or None
+            )
+        )
 
     return evaluate
 
@@ -171,8 +196,9 @@ def qagate_latency(pytestconfig: pytest.Config):
 
     def latency(model: Any, dataset: str | None = None) -> Any:
         __tracebackhide__ = True
-        return _fixture_call(lambda: session.latency(_model_name(session, model),
-                                                     request=_request(session, dataset)))
+        return _fixture_call(
+            lambda: session.latency(_model_name(session, model), request=_request(session, dataset))
+        )
 
     return latency
 
@@ -181,7 +207,7 @@ def _model_name(session: "QagateSession", model: Any) -> str:
     name = model if isinstance(model, str) else getattr(model, "name", None)
     if not isinstance(name, str):
         raise QagateError(f"expected a model or a model name, got {model!r}")
-    session.spec(name)          # a clear error for names that are not declared
+    session.spec(name)  # a clear error for names that are not declared
     return name
 
 
@@ -214,6 +240,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 # --- gate files -------------------------------------------------------------------------------
+
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_gate_file(file_path):
@@ -248,8 +275,9 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
     return ["qagate gates: " + "; ".join(f"{gate} on {dataset}" for gate, dataset in used.items())]
 
 
-def gate_datasets(qsession: "QagateSession", items: list[pytest.Item],
-                  config: pytest.Config) -> dict[str, str]:
+def gate_datasets(
+    qsession: "QagateSession", items: list[pytest.Item], config: pytest.Config
+) -> dict[str, str]:
     """Gate file (relative) -> the dataset label it uses, for the selected gate items."""
     used: dict[str, str] = {}
     for item in items:
@@ -273,8 +301,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     if isinstance(item, (GateItem, GateSkipped)) and (report.skipped or report.failed):
         status = "skipped" if report.skipped else "error"
         if isinstance(item, GateItem):
-            session_of(item.config).record_outcome(item.nodeid, item.case.model, item.case.rule,
-                                                   status)
+            session_of(item.config).record_outcome(item.nodeid, item.case.model, item.case.rule, status)
         else:
             session_of(item.config).record_file_outcome(item.nodeid, status)
     return report
@@ -285,40 +312,60 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     qsession = config.stash.get(SESSION_KEY, None)
     settings = config.stash.get(SETTINGS_KEY, None)
-    if (qsession is None or settings is None or settings.history is None or not qsession.records
-            or hasattr(config, "workerinput")):   # xdist workers: the controller writes
+    if (
+        qsession is None
+        or settings is None
+        or settings.history is None
+        or not qsession.records
+        or hasattr(config, "workerinput")
+    ):  # xdist workers: the controller writes
         return
     from qagate.store import history
 
-    metrics = [{"model": row.model, "dataset": row.dataset, **row.metrics()}
-               for row in qsession.evaluated()]
+    metrics: list[Mapping[str, Any]] = [
+        {"model": row.model, "dataset": row.dataset, **row.metrics()} for row in qsession.evaluated()
+    ]
     datasets = gate_datasets(qsession, session.items, config)
     run = history.build_run(
-        results=[record.as_row() for record in qsession.records.values()], metrics=metrics,
-        started=config.stash.get(STARTED_KEY, time.time()), exit_status=int(exitstatus),
+        results=[record.as_row() for record in qsession.records.values()],
+        metrics=metrics,
+        started=config.stash.get(STARTED_KEY, time.time()),
+        exit_status=int(exitstatus),
         rootdir=Path(config.rootpath),
-        settings={"dataset": ", ".join(sorted(set(datasets.values()))) or
-                  dataset_label(qsession.request(), config),
-                  "gates": datasets, "limit": settings.limit, "articles": settings.articles,
-                  "models": relative(settings.models, config),
-                  "args": list(config.invocation_params.args)},
-        partial=is_partial(config), incomplete=bool(qsession.not_gated),
-        baselines=qsession.baseline_changes(lambda path: relative(path, config)))
+        settings={
+            "dataset": ", ".join(sorted(set(datasets.values()))) or dataset_label(qsession.request(), config),
+            "gates": datasets,
+            "limit": settings.limit,
+            "articles": settings.articles,
+            "models": relative(settings.models, config),
+            "args": list(config.invocation_params.args),
+        },
+        partial=is_partial(config),
+        incomplete=bool(qsession.not_gated),
+        baselines=qsession.baseline_changes(lambda path: relative(path, config)),
+    )
     try:
         history.append_run(settings.history, run)
-        config.stash[HISTORY_NOTE_KEY] = (f"run {run['id']} ({run['outcome']}) appended to "
-                                          f"{relative(settings.history, config)}")
+        config.stash[HISTORY_NOTE_KEY] = (
+            f"run {run['id']} ({run['outcome']}) appended to {relative(settings.history, config)}"
+        )
     except OSError as exc:
-        config.stash[HISTORY_NOTE_KEY] = (f"WARNING: run history not written: {settings.history}: "
-                                          f"{exc.strerror or exc} (set --qagate-history to a "
-                                          f"writable file, or none)")
+        config.stash[HISTORY_NOTE_KEY] = (
+            f"WARNING: run history not written: {settings.history}: "
+            f"{exc.strerror or exc} (set --qagate-history to a "
+            f"writable file, or none)"
+        )
 
 
 def is_partial(config: pytest.Config) -> bool:
     """Whether only some gate items were selected (``-k``, ``-m``, node ids, deselection)."""
     option = config.option
-    if config.stash.get(PARTIAL_KEY, False) or getattr(option, "keyword", "") \
-            or getattr(option, "markexpr", "") or getattr(option, "lf", False):
+    if (
+        config.stash.get(PARTIAL_KEY, False)
+        or bool(getattr(option, "keyword", None))
+        or bool(getattr(option, "markexpr", None))
+        or getattr(option, "lf", False)
+    ):
         return True
     return any("::" in str(arg) for arg in config.invocation_params.args)
 
@@ -339,9 +386,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write = terminalreporter.write_line
     terminalreporter.section("qagate")
     for line in report.session_summary(
-            evaluated, records, verbosity=verbosity, not_gated=qsession.not_gated,
-            strict=qsession.settings.strict,
-            baselines={relative(path, config): action for path, action in actions.items()}):
+        evaluated,
+        records,
+        verbosity=verbosity,
+        not_gated=qsession.not_gated,
+        strict=qsession.settings.strict,
+        baselines={relative(path, config): action for path, action in actions.items()},
+    ):
         write(line)
     note = config.stash.get(HISTORY_NOTE_KEY, None)
     if note and verbosity >= 0:

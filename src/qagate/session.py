@@ -12,21 +12,22 @@ methods that need them; importing this module is cheap.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from qagate.store import baselines as store
 from qagate.errors import QagateError
 from qagate.gating.gatefile import DatasetRequest
 from qagate.settings import Settings
+from qagate.store import baselines as store
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
     from qagate.gating.judge import Verdict
     from qagate.gating.rules import Rule
-    from qagate.scoring.evaluation import EvalResult
     from qagate.inference.config import ModelSpec
+    from qagate.scoring.evaluation import EvalResult
     from qagate.timing.latency import Latency
 
 
@@ -36,24 +37,31 @@ class Record:
 
     nodeid: str
     model: str
-    rule: str                  # the rule's id, e.g. exact_match>=0.95*teacher@95%
+    rule: str  # the rule's id, e.g. exact_match>=0.95*teacher@95%
     metric: str
     op: str
     dataset: str
-    status: str                # pass | fail | undecided | new | skipped | error
+    status: str  # pass | fail | undecided | new | skipped | error
     obtained: float | None = None
     threshold: float | None = None
-    interval: tuple[float, float, float] | None = None   # (low, high, level) of a confidence rule
+    interval: tuple[float, float, float] | None = None  # (low, high, level) of a confidence rule
     reason: str | None = None  # why it was skipped or not gated
 
     def as_row(self) -> dict:
         """The JSON-ready row the run history stores."""
-        row = {"nodeid": self.nodeid, "model": self.model, "rule": self.rule,
-               "metric": self.metric, "op": self.op, "dataset": self.dataset,
-               "status": self.status, "obtained": self.obtained, "threshold": self.threshold}
+        row = {
+            "nodeid": self.nodeid,
+            "model": self.model,
+            "rule": self.rule,
+            "metric": self.metric,
+            "op": self.op,
+            "dataset": self.dataset,
+            "status": self.status,
+            "obtained": self.obtained,
+            "threshold": self.threshold,
+        }
         if self.interval is not None:
-            row.update(interval_low=self.interval[0], interval_high=self.interval[1],
-                       level=self.interval[2])
+            row.update(interval_low=self.interval[0], interval_high=self.interval[1], level=self.interval[2])
         if self.reason:
             row["reason"] = self.reason
         return row
@@ -74,9 +82,9 @@ class QagateSession:
         self._baseline_actions: dict[Path, str] = {}
         self._baselines: dict[Path, "store.Baseline | None"] = {}
         self._scorer: Any = None
-        self.bertscore_models: set[tuple[Path, str]] = set()   # filled at collection
+        self.bertscore_models: set[tuple[Path, str]] = set()  # filled at collection
         self.records: dict[str, Record] = {}
-        self.not_gated: dict[str, str] = {}     # nodeid -> why a gate item could not run
+        self.not_gated: dict[str, str] = {}  # nodeid -> why a gate item could not run
         self._worst_shown: set[tuple[str, str]] = set()
         self._source_errors: dict[tuple[Path, str], str] = {}
 
@@ -89,9 +97,12 @@ class QagateSession:
                 from qagate.inference.config import load_model_specs
 
                 if not folder.is_dir():
-                    raise QagateError("models folder does not exist", path=folder,
-                                      hint="set --qagate-models or the ini key qagate_models, "
-                                           "or 'models:' in the gate file")
+                    raise QagateError(
+                        "models folder does not exist",
+                        path=folder,
+                        hint="set --qagate-models or the ini key qagate_models, "
+                        "or 'models:' in the gate file",
+                    )
                 self._specs[folder] = list(load_model_specs(folder))
             return self._specs[folder]
 
@@ -103,15 +114,17 @@ class QagateSession:
             if spec.name == name:
                 return spec
         names = ", ".join(s.name for s in self.specs(folder)) or "(none)"
-        raise QagateError(f"no model named {name!r}; declared: {names}",
-                          path=Path(folder or self.settings.models))
+        raise QagateError(
+            f"no model named {name!r}; declared: {names}", path=Path(folder or self.settings.models)
+        )
 
     def teacher_name(self, folder: Path | None = None) -> str:
         teachers = [s.name for s in self.specs(folder) if s.role == "teacher"]
         if len(teachers) != 1:
-            raise QagateError(f"exactly one model needs 'role: teacher' (found: "
-                              f"{', '.join(teachers) or 'none'})",
-                              path=Path(folder or self.settings.models))
+            raise QagateError(
+                f"exactly one model needs 'role: teacher' (found: {', '.join(teachers) or 'none'})",
+                path=Path(folder or self.settings.models),
+            )
         return teachers[0]
 
     def request(self, gate_request: DatasetRequest | None = None) -> DatasetRequest:
@@ -124,7 +137,9 @@ class QagateSession:
             gate_request.limit if gate_request.limit is not None else s.limit,
             gate_request.seed if gate_request.seed is not None else s.seed,
             gate_request.articles if gate_request.articles is not None else s.articles,
-            gate_request.perturb, gate_request.perturb_seed)
+            gate_request.perturb,
+            gate_request.perturb_seed,
+        )
 
     def dataset(self, request: DatasetRequest | None = None) -> "Dataset":
         request = request or self.request()
@@ -132,8 +147,9 @@ class QagateSession:
             if request.key() not in self._datasets:
                 from qagate.data import load_dataset
 
-                dataset = load_dataset(request.spec, limit=request.limit, seed=request.seed,
-                                       articles=request.articles)
+                dataset = load_dataset(
+                    request.spec, limit=request.limit, seed=request.seed, articles=request.articles
+                )
                 if request.perturb:
                     from qagate.data.perturb import perturb_dataset
 
@@ -157,8 +173,14 @@ class QagateSession:
                 self._models[key] = build_model(spec, device=self.settings.device)
             return self._models[key]
 
-    def evaluation(self, name: str, folder: Path | None = None,
-                   request: DatasetRequest | None = None, *, bertscore: bool | None = None) -> "EvalResult":
+    def evaluation(
+        self,
+        name: str,
+        folder: Path | None = None,
+        request: DatasetRequest | None = None,
+        *,
+        bertscore: bool | None = None,
+    ) -> "EvalResult":
         """Evaluate once per session per (model, dataset); predictions come from the disk cache
         when the weights, tokenizer, dataset and engine settings are unchanged."""
         folder = Path(folder or self.settings.models)
@@ -172,9 +194,13 @@ class QagateSession:
                 return cached
             from qagate.scoring.evaluation import evaluate
 
-            result = evaluate(self.model(name, folder), self.dataset(request),
-                              cache_dir=self.settings.cache, bertscore=bertscore,
-                              scorer=self._bertscorer() if bertscore else None)
+            result = evaluate(
+                self.model(name, folder),
+                self.dataset(request),
+                cache_dir=self.settings.cache,
+                bertscore=bertscore,
+                scorer=self._bertscorer() if bertscore else None,
+            )
             self._evals[key] = result
             return result
 
@@ -184,12 +210,14 @@ class QagateSession:
             from qagate.scoring.bertscore import BertScorer
 
             device = self.settings.device
-            self._scorer = BertScorer(model=self.settings.bertscore_model,
-                                      device=device if device and device != "auto" else "cpu")
+            self._scorer = BertScorer(
+                model=self.settings.bertscore_model, device=device if device and device != "auto" else "cpu"
+            )
         return self._scorer
 
-    def latency(self, name: str, folder: Path | None = None,
-                request: DatasetRequest | None = None) -> "Latency":
+    def latency(
+        self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
+    ) -> "Latency":
         """Fresh per-question latency on the first ``latency_questions`` questions."""
         folder = Path(folder or self.settings.models)
         request = request or self.request()
@@ -210,9 +238,18 @@ class QagateSession:
         interval = None
         if verdict.interval is not None:
             interval = (verdict.interval.low, verdict.interval.high, verdict.interval.level)
-        self.records[nodeid] = Record(nodeid, verdict.model, rule.id, rule.metric, rule.op,
-                                      dataset, verdict.status, verdict.obtained,
-                                      verdict.threshold, interval)
+        self.records[nodeid] = Record(
+            nodeid,
+            verdict.model,
+            rule.id,
+            rule.metric,
+            rule.op,
+            dataset,
+            verdict.status,
+            verdict.obtained,
+            verdict.threshold,
+            interval,
+        )
 
     def record_outcome(self, nodeid: str, model: str, rule: "Rule", status: str) -> None:
         """A skip or an error of a gate item (a verdict, if any, was recorded already)."""
@@ -222,16 +259,18 @@ class QagateSession:
                 record.status = "undecided (skipped)"
             return
         if status == "error" and nodeid in self.not_gated:
-            status = "fail"          # --qagate-strict
-        self.records[nodeid] = Record(nodeid, model, rule.id, rule.metric, rule.op, "-", status,
-                                      reason=self.not_gated.get(nodeid))
+            status = "fail"  # --qagate-strict
+        self.records[nodeid] = Record(
+            nodeid, model, rule.id, rule.metric, rule.op, "-", status, reason=self.not_gated.get(nodeid)
+        )
 
     def record_file_outcome(self, nodeid: str, status: str) -> None:
         """A whole gate file that could not even be collected (missing requirements)."""
         if status == "error" and nodeid in self.not_gated:
-            status = "fail"          # --qagate-strict
-        self.records[nodeid] = Record(nodeid, "-", "requires", "-", "", "-", status,
-                                      reason=self.not_gated.get(nodeid))
+            status = "fail"  # --qagate-strict
+        self.records[nodeid] = Record(
+            nodeid, "-", "requires", "-", "", "-", status, reason=self.not_gated.get(nodeid)
+        )
 
     def first_worst_questions(self, key: tuple[str, str]) -> bool:
         """True the first time a (model, dataset) asks to print its worst questions."""
@@ -246,16 +285,18 @@ class QagateSession:
         spec = self.spec(name, folder)
         key = (Path(folder), name)
         if key in self._source_errors:
-            raise QagateError(f"model {name!r} cannot be built (see the first error above: "
-                              f"{self._source_errors[key]})")
+            raise QagateError(
+                f"model {name!r} cannot be built (see the first error above: {self._source_errors[key]})"
+            )
         source = Path(spec.source)
         if spec.kind != "replay" and not source.is_absolute():
-            return      # a hub id
+            return  # a hub id
         if source.exists():
             return
         written = _written_source(spec.path) or spec.source
-        message = (f"source {written!r} does not exist (resolved to {source}); fix the path "
-                   f"or build the model first")
+        message = (
+            f"source {written!r} does not exist (resolved to {source}); fix the path or build the model first"
+        )
         self._source_errors[key] = f"{spec.path}: {message}"
         raise QagateError(message, path=spec.path)
 
@@ -283,10 +324,14 @@ class QagateSession:
     def provenance(self, name: str, folder: Path, dataset: "Dataset", fingerprint: str) -> dict:
         spec = self.spec(name, folder)
         engine = {key: getattr(spec, key, None) for key in store.ENGINE_SETTINGS}
-        return store.make_provenance(dataset_name=dataset.name,
-                                     dataset_fingerprint=dataset.fingerprint,
-                                     dataset_size=len(dataset), model_name=name,
-                                     model_fingerprint=fingerprint, engine=engine)
+        return store.make_provenance(
+            dataset_name=dataset.name,
+            dataset_fingerprint=dataset.fingerprint,
+            dataset_size=len(dataset),
+            model_name=name,
+            model_fingerprint=fingerprint,
+            engine=engine,
+        )
 
     @property
     def baseline_actions(self) -> dict[Path, str]:
@@ -313,8 +358,9 @@ class QagateSession:
             except QagateError:
                 pass
             dataset = self._datasets.get(key)
-            rows.append(EvaluatedModel(name, dataset.name if dataset else str(key[0]), result,
-                                       latency, speedup))
+            rows.append(
+                EvaluatedModel(name, dataset.name if dataset else str(key[0]), result, latency, speedup)
+            )
         return rows
 
 

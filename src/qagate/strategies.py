@@ -17,7 +17,8 @@ the smallest perturbation that changed the answer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 
@@ -27,9 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import QAExample
 
 
-def perturbed(example: "QAExample", kinds: Sequence[str] = ("typo", "whitespace", "case"),
-              distractors: Sequence[str] = (), *, max_kinds: int | None = None,
-              spare_question_words: bool = True) -> st.SearchStrategy["QAExample"]:
+def perturbed(
+    example: "QAExample",
+    kinds: Sequence[str] = ("typo", "whitespace", "case"),
+    distractors: Sequence[str] = (),
+    *,
+    max_kinds: int | None = None,
+    spare_question_words: bool = True,
+) -> st.SearchStrategy["QAExample"]:
     """Perturbed copies of ``example``: a non-empty subset of ``kinds``, each applied once at
     positions Hypothesis draws. ``distractors``: sentences for the ``distractor`` kind (e.g.
     from other articles; see :func:`qagate.data.perturb.distractor_pool`). ``spare_question_words``

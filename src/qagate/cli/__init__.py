@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from qagate import __version__
 from qagate.errors import QagateError
@@ -38,7 +38,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qagate",
         description="Score, run and distil question-answering models; the command-line side "
-                    "of the qagate pytest plugin.")
+        "of the qagate pytest plugin.",
+    )
     parser.add_argument("--version", action="version", version=f"qagate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _chosen_command(argv)

@@ -14,9 +14,14 @@ DEFAULT_HISTORY = Path(".qagate/history.jsonl")
 
 
 def add_history_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--history", type=Path, default=DEFAULT_HISTORY, metavar="FILE",
-                        help="the history file the pytest runs append to (default: %(default)s, "
-                             "the plugin's --qagate-history default under the rootdir)")
+    parser.add_argument(
+        "--history",
+        type=Path,
+        default=DEFAULT_HISTORY,
+        metavar="FILE",
+        help="the history file the pytest runs append to (default: %(default)s, "
+        "the plugin's --qagate-history default under the rootdir)",
+    )
 
 
 def positive(text: str) -> int:
@@ -31,13 +36,22 @@ def positive(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_history_argument(parser)
-    parser.add_argument("--last", type=parse_positive_int, default=20, metavar="N",
-                        help="show the newest N runs (default: %(default)s)")
-    parser.add_argument("--failures", action="store_true",
-                        help="only the runs whose outcome is not pass (fail, error, undecided, "
-                             "incomplete, new, ...), each with the gates that did not pass")
-    parser.add_argument("--json", action="store_true", dest="as_json",
-                        help="print the entries as JSON Lines, as stored")
+    parser.add_argument(
+        "--last",
+        type=parse_positive_int,
+        default=20,
+        metavar="N",
+        help="show the newest N runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--failures",
+        action="store_true",
+        help="only the runs whose outcome is not pass (fail, error, undecided, "
+        "incomplete, new, ...), each with the gates that did not pass",
+    )
+    parser.add_argument(
+        "--json", action="store_true", dest="as_json", help="print the entries as JSON Lines, as stored"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,10 +63,13 @@ def run(args: argparse.Namespace) -> int:
     runs = history.runs
     if args.failures:
         runs = [entry for entry in runs if entry.get("outcome") != "pass"]
-    runs = runs[-args.last:]
+    runs = runs[-args.last :]
     if history.skipped:
-        print(f"qagate history: warning: {history.path}: skipped {len(history.skipped)} unreadable "
-              f"line(s) ({', '.join(map(str, history.skipped[:10]))})", file=sys.stderr)
+        print(
+            f"qagate history: warning: {history.path}: skipped {len(history.skipped)} unreadable "
+            f"line(s) ({', '.join(map(str, history.skipped[:10]))})",
+            file=sys.stderr,
+        )
     if args.as_json:
         for entry in runs:
             print(json.dumps(entry, sort_keys=True, ensure_ascii=False))
@@ -61,16 +78,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{history.path}: {'no runs that did not pass' if args.failures else 'no runs recorded'}")
         return 0
     width = max(10, *(len(str(entry.get("outcome", "?"))) for entry in runs))
-    print(f"{'started (UTC)':<21} {'outcome':<{width}} {'pass':>5} {'fail':>5} {'other':>5}  "
-          f"{'commit':<11} label")
+    print(
+        f"{'started (UTC)':<21} {'outcome':<{width}} {'pass':>5} {'fail':>5} {'other':>5}  "
+        f"{'commit':<11} label"
+    )
     for entry in reversed(runs):
         counts = entry.get("counts") or {}
         git = entry.get("git") or {}
         commit = (git.get("commit") or "-")[:10] + ("+" if git.get("dirty") else "")
         other = sum(v for k, v in counts.items() if k not in ("pass", "fail"))
         tail = "  ".join(part for part in (str(entry.get("label", "")), _notes(entry)) if part)
-        print(f"{str(entry.get('started', '?')):<21} {str(entry.get('outcome', '?')).upper():<{width}} "
-              f"{counts.get('pass', 0):>5} {counts.get('fail', 0):>5} {other:>5}  {commit:<11} {tail}")
+        print(
+            f"{str(entry.get('started', '?')):<21} {str(entry.get('outcome', '?')).upper():<{width}} "
+            f"{counts.get('pass', 0):>5} {counts.get('fail', 0):>5} {other:>5}  {commit:<11} {tail}"
+        )
         if args.failures:
             for result in entry.get("results", []):
                 if isinstance(result, dict) and result.get("status") != "pass":
@@ -97,9 +118,11 @@ def _gate_line(result: dict) -> str:
 
     metric = result.get("metric")
     status = str(result.get("status"))
-    line = (f"{status.upper():<10} {result.get('model')}::{result.get('rule')} [{result.get('dataset')}] "
-            f"obtained {fmt(_number(result.get('obtained')), metric)}, "
-            f"threshold {fmt(_number(result.get('threshold')), metric)}")
+    line = (
+        f"{status.upper():<10} {result.get('model')}::{result.get('rule')} [{result.get('dataset')}] "
+        f"obtained {fmt(_number(result.get('obtained')), metric)}, "
+        f"threshold {fmt(_number(result.get('threshold')), metric)}"
+    )
     interval = interval_text(result)
     if interval:
         line += f", {interval}"

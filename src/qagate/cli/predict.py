@@ -5,28 +5,55 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable, ContextManager
 
-from qagate.argtypes import (DEVICE_CHOICES, parse_articles, parse_dataset, parse_device, parse_int,
-                             parse_positive_int)
+from qagate.argtypes import (
+    DEVICE_CHOICES,
+    parse_articles,
+    parse_dataset,
+    parse_device,
+    parse_int,
+    parse_positive_int,
+)
 from qagate.errors import QagateError
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Model, dataset and run options shared by ``predict`` and ``evaluate``."""
     parser.add_argument("model", metavar="MODEL.yaml", type=Path, help="a model declaration")
-    parser.add_argument("dataset", metavar="DATASET", type=parse_dataset,
-                        help='"sample", a SQuAD JSON / JSON Lines / parquet file, or hf:<hub id>')
-    parser.add_argument("--limit", type=parse_positive_int, metavar="N",
-                        help="first N questions (a seeded sample of N with --seed)")
+    parser.add_argument(
+        "dataset",
+        metavar="DATASET",
+        type=parse_dataset,
+        help='"sample", a SQuAD JSON / JSON Lines / parquet file, or hf:<hub id>',
+    )
+    parser.add_argument(
+        "--limit",
+        type=parse_positive_int,
+        metavar="N",
+        help="first N questions (a seeded sample of N with --seed)",
+    )
     parser.add_argument("--seed", type=parse_int, metavar="S", help="seed for the --limit sample")
-    parser.add_argument("--articles", type=parse_articles, metavar="LO-HI",
-                        help="only articles LO..HI in file order (e.g. 38-47, the held-out split)")
-    parser.add_argument("--device", type=parse_device, metavar="D",
-                        help=f"override the declared device ({', '.join(DEVICE_CHOICES)})")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
-                        help="reuse predictions cached here (keyed by weights, data and settings)")
+    parser.add_argument(
+        "--articles",
+        type=parse_articles,
+        metavar="LO-HI",
+        help="only articles LO..HI in file order (e.g. 38-47, the held-out split)",
+    )
+    parser.add_argument(
+        "--device",
+        type=parse_device,
+        metavar="D",
+        help=f"override the declared device ({', '.join(DEVICE_CHOICES)})",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="reuse predictions cached here (keyed by weights, data and settings)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -44,21 +71,36 @@ def load_inputs(args: argparse.Namespace):
     return model, dataset
 
 
-def progress_bar(total: int, label: str, quiet: bool) -> tuple[Callable[[int], None], ContextManager]:
+def progress_bar(total: int, label: str, quiet: bool) -> tuple[Callable[[int], None], AbstractContextManager]:
     """A tqdm bar on stderr (only on a terminal, shown after 2 s) and its update callback."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=label, unit="q", file=sys.stderr, delay=2.0,
-               disable=quiet or not sys.stderr.isatty())
+    bar = tqdm(
+        total=total,
+        desc=label,
+        unit="q",
+        file=sys.stderr,
+        delay=2.0,
+        disable=quiet or not sys.stderr.isatty(),
+    )
     return bar.update, bar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, metavar="predictions.json",
-                        help="where to write the answers (official format: id -> text)")
-    parser.add_argument("--log", type=Path, metavar="log.jsonl",
-                        help="also write one JSON line per question: id, answer, confidence, seconds")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="predictions.json",
+        help="where to write the answers (official format: id -> text)",
+    )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        metavar="log.jsonl",
+        help="also write one JSON line per question: id, answer, confidence, seconds",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,11 +116,16 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.log, "".join(line + "\n" for line in predictions.log_lines()))
     missing = getattr(model, "missing_ids", None)
     if missing is not None and (lacking := missing(dataset.examples)):
-        print(f"qagate predict: warning: {len(lacking)} questions have no answer in {model.path} "
-              f"(written as empty answers)", file=sys.stderr)
+        print(
+            f"qagate predict: warning: {len(lacking)} questions have no answer in {model.path} "
+            f"(written as empty answers)",
+            file=sys.stderr,
+        )
     speed = predictions.seconds_per_question
     timing = f", {speed:.4f} s/question" if predictions.total_seconds is not None and speed else ""
     cached = " (from cache)" if from_cache else ""
-    print(f"{model.name}: {len(predictions)} answers on {dataset.name} -> {args.out}{timing}{cached}",
-          file=sys.stderr)
+    print(
+        f"{model.name}: {len(predictions)} answers on {dataset.name} -> {args.out}{timing}{cached}",
+        file=sys.stderr,
+    )
     return 0

@@ -6,13 +6,13 @@ file and item. Standard library only at module level (``datasets`` is imported l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from qagate.data.records import SAMPLE, Dataset, QAExample, sample_path
 from qagate.errors import QagateError
@@ -20,9 +20,15 @@ from qagate.errors import QagateError
 _PREVIEW = 5  # how many offending ids an error message names before "and N more"
 
 
-def load_dataset(spec: str | os.PathLike, *, limit: int | None = None, seed: int | None = None,
-                 articles: tuple[int, int] | None = None, split: str | None = None,
-                 strict: bool = True) -> Dataset:
+def load_dataset(
+    spec: str | os.PathLike,
+    *,
+    limit: int | None = None,
+    seed: int | None = None,
+    articles: tuple[int, int] | None = None,
+    split: str | None = None,
+    strict: bool = True,
+) -> Dataset:
     """Load, validate and (optionally) subset a QA dataset.
 
     ``spec`` is ``"sample"`` (the built-in sample), ``"hf:<hub id>"`` (Hugging Face
@@ -43,8 +49,11 @@ def load_dataset(spec: str | os.PathLike, *, limit: int | None = None, seed: int
     """
     spec_text = os.fspath(spec)
     if split is not None and not spec_text.startswith("hf:"):
-        raise QagateError("split only applies to hf:<hub id> datasets", path=spec_text,
-                          hint="drop the split, or load the split's own file")
+        raise QagateError(
+            "split only applies to hf:<hub id> datasets",
+            path=spec_text,
+            hint="drop the split, or load the split's own file",
+        )
     if spec_text == SAMPLE:
         name, source, version, records = SAMPLE, str(sample_path()), *_read_squad(sample_path())
     elif spec_text.startswith("hf:"):
@@ -76,21 +85,27 @@ def load_predictions(path: str | os.PathLike) -> dict[str, str]:
     """Read an official SQuAD predictions file: one JSON object, question id -> answer text."""
     obj = read_json(path)
     if not isinstance(obj, dict):
-        raise QagateError(f"expected a JSON object mapping question id to answer text, "
-                          f"found {_kind(obj)}", path=path,
-                          hint='write {"<question id>": "<answer text>", ...}')
+        raise QagateError(
+            f"expected a JSON object mapping question id to answer text, found {_kind(obj)}",
+            path=path,
+            hint='write {"<question id>": "<answer text>", ...}',
+        )
     bad = [key for key, value in obj.items() if not isinstance(value, str)]
     if bad:
-        hint = "each value must be the answer text; use \"\" for no answer"
+        hint = 'each value must be the answer text; use "" for no answer'
         if "data" in obj and isinstance(obj.get("data"), list):
             hint = "this looks like a SQuAD dataset file: give the dataset first, predictions second"
         first = obj[bad[0]]
-        raise QagateError(f"{len(bad)} prediction(s) are not strings ({_preview(bad)}; "
-                          f"{bad[0]!r} is {_kind(first)})", path=path, hint=hint)
+        raise QagateError(
+            f"{len(bad)} prediction(s) are not strings ({_preview(bad)}; {bad[0]!r} is {_kind(first)})",
+            path=path,
+            hint=hint,
+        )
     return obj
 
 
 # --- reading files -------------------------------------------------------------------------
+
 
 def _read_text(path: str | os.PathLike) -> str:
     path = Path(path)
@@ -105,21 +120,22 @@ def _read_text(path: str | os.PathLike) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise QagateError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-                          path=path, hint="save the file as UTF-8") from None
+        raise QagateError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            path=path,
+            hint="save the file as UTF-8",
+        ) from None
     if not text.strip():
         raise QagateError("file is empty", path=path)
     return text
 
 
-def _json_error(exc: json.JSONDecodeError, text: str, path: object,
-                line_offset: int = 0) -> QagateError:
+def _json_error(exc: json.JSONDecodeError, text: str, path: object, line_offset: int = 0) -> QagateError:
     where = f"line {exc.lineno + line_offset}, column {exc.colno}"
     # A string that runs to the end of the text is "unterminated" (raw newlines are invalid
     # inside JSON strings), so it means truncation just as an error at the very end does.
     if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-        return QagateError(f"JSON ends early at {where} ({exc.msg}); the file looks truncated",
-                           path=path)
+        return QagateError(f"JSON ends early at {where} ({exc.msg}); the file looks truncated", path=path)
     return QagateError(f"not valid JSON at {where}: {exc.msg}", path=path)
 
 
@@ -127,9 +143,11 @@ def _read_path(path: Path) -> tuple[str, list[dict]]:
     """(file version, raw records) for a local file, by extension and content."""
     suffix = path.suffix.lower()
     if not path.exists():
-        raise QagateError("no such file", path=path,
-                          hint=f"give a SQuAD .json, .jsonl or .parquet file, {SAMPLE!r}, "
-                               "or hf:<hub id>")
+        raise QagateError(
+            "no such file",
+            path=path,
+            hint=f"give a SQuAD .json, .jsonl or .parquet file, {SAMPLE!r}, or hf:<hub id>",
+        )
     if suffix in (".parquet", ".arrow"):
         return "1.1", _read_local_with_datasets(path, suffix)
     if suffix in (".jsonl", ".ndjson"):
@@ -145,17 +163,18 @@ def _read_path(path: Path) -> tuple[str, list[dict]]:
         return _squad_records(obj, path)
     if isinstance(obj, list):
         return "1.1", [_require_object(r, path, f"record {i}") for i, r in enumerate(obj)]
-    raise QagateError(f"expected official SQuAD JSON (an object with a \"data\" list) or a list "
-                      f"of question records, found {_kind(obj)}"
-                      + (f" with keys {_preview(list(obj))}" if isinstance(obj, dict) else ""),
-                      path=path)
+    raise QagateError(
+        f'expected official SQuAD JSON (an object with a "data" list) or a list '
+        f"of question records, found {_kind(obj)}"
+        + (f" with keys {_preview(list(obj))}" if isinstance(obj, dict) else ""),
+        path=path,
+    )
 
 
 def _read_squad(path: Path) -> tuple[str, list[dict]]:
     obj = read_json(path)
     if not (isinstance(obj, dict) and "data" in obj):
-        raise QagateError("expected official SQuAD JSON: an object with a \"data\" list",
-                          path=path)
+        raise QagateError('expected official SQuAD JSON: an object with a "data" list', path=path)
     return _squad_records(obj, path)
 
 
@@ -195,29 +214,33 @@ def _read_hub(hub_id: str, split: str) -> list[dict]:
     try:
         table = datasets.load_dataset(hub_id, split=split)
     except Exception as exc:
-        raise QagateError(f"cannot load split {split!r} from the Hugging Face hub: "
-                          f"{_first_line(exc)}", path=f"hf:{hub_id}",
-                          hint="check the id and split, and that the hub (or its cache) is "
-                               "reachable") from None
+        raise QagateError(
+            f"cannot load split {split!r} from the Hugging Face hub: {_first_line(exc)}",
+            path=f"hf:{hub_id}",
+            hint="check the id and split, and that the hub (or its cache) is reachable",
+        ) from None
     return _records_from_columns(table, f"hf:{hub_id}")
 
 
 def _records_from_columns(table: Any, source: object) -> list[dict]:
     missing = [c for c in ("id", "context", "question", "answers") if c not in table.column_names]
     if missing:
-        raise QagateError(f"missing column(s) {', '.join(missing)}; found "
-                          f"{', '.join(table.column_names)}", path=source,
-                          hint="expected the SQuAD schema: id, title, context, question, answers")
+        raise QagateError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(table.column_names)}",
+            path=source,
+            hint="expected the SQuAD schema: id, title, context, question, answers",
+        )
     return table.to_list()
 
 
 # --- shapes --------------------------------------------------------------------------------
 
+
 def _squad_records(obj: dict, path: object) -> tuple[str, list[dict]]:
     """Flatten official SQuAD JSON into one record per question, checking its shape."""
     data = obj["data"]
     if not isinstance(data, list):
-        raise QagateError(f"\"data\" must be a list of articles, found {_kind(data)}", path=path)
+        raise QagateError(f'"data" must be a list of articles, found {_kind(data)}', path=path)
     version = "2.0" if str(obj.get("version", "")).lstrip("v").startswith("2") else "1.1"
     records = []
     for a, article in enumerate(data):
@@ -229,15 +252,21 @@ def _squad_records(obj: dict, path: object) -> tuple[str, list[dict]]:
             pwhere = f"{where}.paragraphs[{p}]"
             paragraph = _require_object(paragraph, path, pwhere)
             if "context" not in paragraph:
-                raise QagateError("missing \"context\"", path=path, item=pwhere)
+                raise QagateError('missing "context"', path=path, item=pwhere)
             for q, qa in enumerate(_require_list(paragraph, "qas", path, pwhere)):
                 qa = _require_object(qa, path, f"{pwhere}.qas[{q}]")
-                records.append({
-                    "id": qa.get("id"), "title": title, "context": paragraph["context"],
-                    "question": qa.get("question"), "answers": qa.get("answers"),
-                    "is_impossible": qa.get("is_impossible", False), "_article": a,
-                    "_where": f"{pwhere}.qas[{q}]",
-                })
+                records.append(
+                    {
+                        "id": qa.get("id"),
+                        "title": title,
+                        "context": paragraph["context"],
+                        "question": qa.get("question"),
+                        "answers": qa.get("answers"),
+                        "is_impossible": qa.get("is_impossible", False),
+                        "_article": a,
+                        "_where": f"{pwhere}.qas[{q}]",
+                    }
+                )
     return version, records
 
 
@@ -249,10 +278,9 @@ def _require_object(value: Any, path: object, where: str) -> dict:
 
 def _require_list(obj: dict, key: str, path: object, where: str) -> list:
     if key not in obj:
-        raise QagateError(f"missing \"{key}\"", path=path, item=where)
+        raise QagateError(f'missing "{key}"', path=path, item=where)
     if not isinstance(obj[key], list):
-        raise QagateError(f"\"{key}\" must be a list, found {_kind(obj[key])}", path=path,
-                          item=where)
+        raise QagateError(f'"{key}" must be a list, found {_kind(obj[key])}', path=path, item=where)
     return obj[key]
 
 
@@ -260,28 +288,28 @@ def _answers(raw: Any, path: object, where: str) -> tuple[tuple[str, ...], tuple
     """Accept both the official list of {"text", "answer_start"} and the Hugging Face columns
     {"text": [...], "answer_start": [...]}."""
     if raw is None:
-        raise QagateError("missing \"answers\"", path=path, item=where)
+        raise QagateError('missing "answers"', path=path, item=where)
     if isinstance(raw, dict):
         texts, starts = raw.get("text"), raw.get("answer_start")
         if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts):
-            raise QagateError("\"answers\" must hold equally long lists \"text\" and "
-                              "\"answer_start\"", path=path, item=where)
+            raise QagateError(
+                '"answers" must hold equally long lists "text" and "answer_start"', path=path, item=where
+            )
     elif isinstance(raw, list):
         texts, starts = [], []
         for answer in raw:
             if not isinstance(answer, dict) or "text" not in answer or "answer_start" not in answer:
-                raise QagateError("each answer must be an object with \"text\" and "
-                                  "\"answer_start\"", path=path, item=where)
+                raise QagateError(
+                    'each answer must be an object with "text" and "answer_start"', path=path, item=where
+                )
             texts.append(answer["text"])
             starts.append(answer["answer_start"])
     else:
-        raise QagateError(f"\"answers\" must be a list or an object, found {_kind(raw)}",
-                          path=path, item=where)
+        raise QagateError(f'"answers" must be a list or an object, found {_kind(raw)}', path=path, item=where)
     if not all(isinstance(t, str) for t in texts):
         raise QagateError("answer texts must be strings", path=path, item=where)
     if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in starts):
-        raise QagateError("answer_start values must be non-negative integers", path=path,
-                          item=where)
+        raise QagateError("answer_start values must be non-negative integers", path=path, item=where)
     return tuple(texts), tuple(starts)
 
 
@@ -300,30 +328,34 @@ def _build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[
         if isinstance(qid, int) and not isinstance(qid, bool):
             qid = str(qid)
         if not isinstance(qid, str) or not qid:
-            raise QagateError("question without a string \"id\"", path=source, item=where)
+            raise QagateError('question without a string "id"', path=source, item=where)
         where = f"question {qid}"
         for key in ("context", "question"):
             if not isinstance(rec.get(key), str):
-                raise QagateError(f"\"{key}\" must be a string, found {_kind(rec.get(key))}",
-                                  path=source, item=where)
+                raise QagateError(
+                    f'"{key}" must be a string, found {_kind(rec.get(key))}', path=source, item=where
+                )
         title = rec.get("title") or ""
         if not isinstance(title, str):
-            raise QagateError(f"\"title\" must be a string, found {_kind(title)}", path=source,
-                              item=where)
+            raise QagateError(f'"title" must be a string, found {_kind(title)}', path=source, item=where)
         impossible = rec.get("is_impossible", False)
         if not isinstance(impossible, bool):
-            raise QagateError("\"is_impossible\" must be true or false", path=source, item=where)
+            raise QagateError('"is_impossible" must be true or false', path=source, item=where)
         texts, starts = _answers(rec.get("answers"), source, where)
         if impossible and texts:
-            raise QagateError("marked is_impossible but has answers", path=source, item=where,
-                              hint="empty its \"answers\" or drop the flag")
+            raise QagateError(
+                "marked is_impossible but has answers",
+                path=source,
+                item=where,
+                hint='empty its "answers" or drop the flag',
+            )
         context = rec["context"]
         fixed_starts = []
         for text, start in zip(texts, starts):
-            if context[start:start + len(text)] != text:
+            if context[start : start + len(text)] != text:
                 found = _nearest(context, text, start) if not strict else None
                 if found is None:
-                    mismatched.append((qid, text, start, context[start:start + len(text)]))
+                    mismatched.append((qid, text, start, context[start : start + len(text)]))
                     continue
                 start = found
             fixed_starts.append(start)
@@ -333,23 +365,39 @@ def _build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[
         if qid in seen:
             duplicates.append(qid)
         seen[qid] = n
-        examples.append(QAExample(id=qid, title=title, context=context,
-                                  question=rec["question"], answers=texts,
-                                  answer_starts=tuple(fixed_starts),
-                                  is_impossible=impossible or not texts, article=article))
+        examples.append(
+            QAExample(
+                id=qid,
+                title=title,
+                context=context,
+                question=rec["question"],
+                answers=texts,
+                answer_starts=tuple(fixed_starts),
+                is_impossible=impossible or not texts,
+                article=article,
+            )
+        )
     if duplicates:
-        raise QagateError(f"{len(duplicates)} duplicate question id(s): {_preview(duplicates)}",
-                          path=source, hint="every question needs its own id")
+        raise QagateError(
+            f"{len(duplicates)} duplicate question id(s): {_preview(duplicates)}",
+            path=source,
+            hint="every question needs its own id",
+        )
     if mismatched:
         qid, text, start, got = mismatched[0]
         ids = list(dict.fromkeys(m[0] for m in mismatched))
         raise QagateError(
             f"{len(mismatched)} reference answer(s) in {len(ids)} question(s) do not match "
             f"context[answer_start:answer_start+len(text)]: {_preview(ids)}; first: {qid} "
-            f"answer {text!r} at {start} reads {got!r}", path=source,
-            hint="fix answer_start" + ("" if not strict else
-                                       "; in Python, load_dataset(..., strict=False) "
-                                       "re-locates answers by their text"))
+            f"answer {text!r} at {start} reads {got!r}",
+            path=source,
+            hint="fix answer_start"
+            + (
+                ""
+                if not strict
+                else "; in Python, load_dataset(..., strict=False) re-locates answers by their text"
+            ),
+        )
     return tuple(examples)
 
 
@@ -366,17 +414,26 @@ def _nearest(context: str, text: str, start: int) -> int | None:
 
 # --- subsets -------------------------------------------------------------------------------
 
-def _subset(examples: tuple[QAExample, ...], source: str, *, limit: int | None,
-            seed: int | None, articles: tuple[int, int] | None
-            ) -> tuple[tuple[QAExample, ...], str]:
+
+def _subset(
+    examples: tuple[QAExample, ...],
+    source: str,
+    *,
+    limit: int | None,
+    seed: int | None,
+    articles: tuple[int, int] | None,
+) -> tuple[tuple[QAExample, ...], str]:
     """The deterministic subset and the suffix that names it."""
     suffix = ""
     if articles is not None:
         lo, hi = articles
         count = max(ex.article for ex in examples) + 1
         if not (0 <= lo <= hi < count):
-            raise QagateError(f"article range {lo}-{hi} is outside 0-{count - 1}", path=source,
-                              hint=f"this dataset has {count} articles")
+            raise QagateError(
+                f"article range {lo}-{hi} is outside 0-{count - 1}",
+                path=source,
+                hint=f"this dataset has {count} articles",
+            )
         examples = tuple(ex for ex in examples if lo <= ex.article <= hi)
         suffix += f"-articles-{lo}-{hi}"
     if limit is not None:
@@ -395,6 +452,7 @@ def _subset(examples: tuple[QAExample, ...], source: str, *, limit: int | None,
 
 # --- small helpers -------------------------------------------------------------------------
 
+
 def _safe_name(text: str) -> str:
     """A file-system-safe dataset name: letters, digits, '.', '_' and '-' only."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
@@ -402,8 +460,15 @@ def _safe_name(text: str) -> str:
 
 
 def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-             int: "a number", float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from qagate.errors import QagateError
 
@@ -71,7 +72,7 @@ def apply_edits(example: "QAExample", edits: Sequence[Edit]) -> "QAExample":
             raise ValueError(f"edit {edit} would change a reference answer of {example.id}")
     pieces, cursor = [], 0
     for edit in ordered:
-        pieces += [example.context[cursor:edit.start], edit.text]
+        pieces += [example.context[cursor : edit.start], edit.text]
         cursor = edit.end
     pieces.append(example.context[cursor:])
     context = "".join(pieces)
@@ -83,39 +84,50 @@ def apply_edits(example: "QAExample", edits: Sequence[Edit]) -> "QAExample":
 
     starts = tuple(moved(s) for s in example.answer_starts)
     for text, start in zip(example.answers, starts):
-        if context[start:start + len(text)] != text:  # pragma: no cover - guarded by is_free
+        if context[start : start + len(text)] != text:  # pragma: no cover - guarded by is_free
             raise AssertionError(f"{example.id}: answer {text!r} lost its span after {ordered}")
     return replace(example, context=context, answer_starts=starts)
 
 
 # --- the kinds: each proposes edits for one example --------------------------------------------
 
-def typo_edits(example: "QAExample", rng: random.Random, n: int = 1,
-               spare: frozenset[str] = frozenset()) -> list[Edit]:
+
+def typo_edits(
+    example: "QAExample", rng: random.Random, n: int = 1, spare: frozenset[str] = frozenset()
+) -> list[Edit]:
     # Inner letters only (the first and last stay), and two that differ, so the word changes.
     def swappable(word: str) -> list[int]:
         return [i for i in range(1, len(word) - 2) if word[i] != word[i + 1]]
 
-    words = [m for m in _WORD.finditer(example.context) if is_free(example, m.start(), m.end())
-             and swappable(m.group()) and m.group().lower() not in spare]
+    words = [
+        m
+        for m in _WORD.finditer(example.context)
+        if is_free(example, m.start(), m.end()) and swappable(m.group()) and m.group().lower() not in spare
+    ]
     edits = []
     for match in rng.sample(words, min(n, len(words))):
         word = match.group()
         i = rng.choice(swappable(word))
-        edits.append(Edit(match.start(), match.end(), word[:i] + word[i + 1] + word[i] + word[i + 2:]))
+        edits.append(Edit(match.start(), match.end(), word[:i] + word[i + 1] + word[i] + word[i + 2 :]))
     return edits
 
 
 def whitespace_edits(example: "QAExample", rng: random.Random, n: int = 2) -> list[Edit]:
     spaces = [i for i, ch in enumerate(example.context) if ch == " " and is_free(example, i, i + 1)]
-    return [Edit(i, i + 1, rng.choice(("  ", "\n", " \n "))) for i in sorted(rng.sample(spaces, min(n, len(spaces))))]
+    return [
+        Edit(i, i + 1, rng.choice(("  ", "\n", " \n ")))
+        for i in sorted(rng.sample(spaces, min(n, len(spaces))))
+    ]
 
 
-def case_edits(example: "QAExample", rng: random.Random, n: int = 1,
-               spare: frozenset[str] = frozenset()) -> list[Edit]:
-    words = [m for m in _WORD.finditer(example.context)
-             if is_free(example, m.start(), m.end()) and not m.group().isupper()
-             and m.group().lower() not in spare]
+def case_edits(
+    example: "QAExample", rng: random.Random, n: int = 1, spare: frozenset[str] = frozenset()
+) -> list[Edit]:
+    words = [
+        m
+        for m in _WORD.finditer(example.context)
+        if is_free(example, m.start(), m.end()) and not m.group().isupper() and m.group().lower() not in spare
+    ]
     return [Edit(m.start(), m.end(), m.group().upper()) for m in rng.sample(words, min(n, len(words)))]
 
 
@@ -161,8 +173,14 @@ def question_words(example: "QAExample") -> frozenset[str]:
     return frozenset(w.lower() for w in _WORD.findall(example.question))
 
 
-def perturb_example(example: "QAExample", rng: random.Random, kinds: Sequence[str],
-                    pool: Sequence[str] = (), *, spare_question_words: bool = False) -> "QAExample":
+def perturb_example(
+    example: "QAExample",
+    rng: random.Random,
+    kinds: Sequence[str],
+    pool: Sequence[str] = (),
+    *,
+    spare_question_words: bool = False,
+) -> "QAExample":
     """One perturbed copy of ``example`` with one edit of each kind in ``kinds`` (where the
     context leaves room for it); ``pool``: sentences to draw distractors from.
     ``spare_question_words``: typos and case changes leave the words the question uses alone
@@ -185,8 +203,10 @@ def perturb_example(example: "QAExample", rng: random.Random, kinds: Sequence[st
 def check_kinds(kinds: Sequence[str], where: str = "perturb") -> tuple[str, ...]:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
-        raise QagateError(f"{where}: unknown perturbation {', '.join(map(repr, unknown)) or '(none given)'}",
-                          hint=f"use one or more of {', '.join(KINDS)}")
+        raise QagateError(
+            f"{where}: unknown perturbation {', '.join(map(repr, unknown)) or '(none given)'}",
+            hint=f"use one or more of {', '.join(KINDS)}",
+        )
     return tuple(dict.fromkeys(kinds))
 
 
@@ -206,5 +226,9 @@ def perturb_dataset(dataset: "Dataset", kinds: Sequence[str], seed: int = 0) -> 
         rng = random.Random(f"{seed}:{example.id}")
         examples.append(perturb_example(example, rng, kinds, others.get(example.article) or everyone))
     name = f"{dataset.name}+{'+'.join(kinds)}-s{seed}"
-    return Dataset(name=name, source=f"{dataset.source} perturbed ({', '.join(kinds)}; seed {seed})",
-                   examples=tuple(examples), version=dataset.version)
+    return Dataset(
+        name=name,
+        source=f"{dataset.source} perturbed ({', '.join(kinds)}; seed {seed})",
+        examples=tuple(examples),
+        version=dataset.version,
+    )

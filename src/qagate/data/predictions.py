@@ -38,7 +38,14 @@ class Predictions:
     def log_lines(self) -> list[str]:
         """One JSON object per question: id, answer, confidence, seconds."""
         return [
-            json.dumps({"id": qid, "answer": text, "confidence": self.confidence.get(qid),
-                        "seconds": self.seconds.get(qid)}, ensure_ascii=False)
+            json.dumps(
+                {
+                    "id": qid,
+                    "answer": text,
+                    "confidence": self.confidence.get(qid),
+                    "seconds": self.seconds.get(qid),
+                },
+                ensure_ascii=False,
+            )
             for qid, text in self.answers.items()
         ]

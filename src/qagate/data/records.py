@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import random
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Sequence
-
-from qagate.errors import QagateError
 
 
 @dataclass(frozen=True)
@@ -93,8 +88,15 @@ class Dataset:
             if context is None:
                 context = hashlib.sha256(ex.context.encode("utf-8")).hexdigest()
                 context_digests[ex.context] = context
-            record = [ex.id, ex.title, context, ex.question, list(ex.answers),
-                      list(ex.answer_starts), ex.is_impossible]
+            record = [
+                ex.id,
+                ex.title,
+                context,
+                ex.question,
+                list(ex.answers),
+                list(ex.answer_starts),
+                ex.is_impossible,
+            ]
             digest.update(json.dumps(record, ensure_ascii=False).encode("utf-8"))
             digest.update(b"\n")
         return digest.hexdigest()

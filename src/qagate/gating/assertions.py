@@ -1,18 +1,19 @@
 """``assert_gate``: the gate-file rules for plain Python tests, judged by the same judge.
 
-    from qagate.gating.assertions import assert_gate
+from qagate.gating.assertions import assert_gate
 
-    def test_students_keep_95_percent(students, teacher, qagate_eval):
-        for student in students:
-            assert_gate("exact_match >= 0.95 * teacher", qagate_eval(student),
-                        teacher=qagate_eval(teacher))
+def test_students_keep_95_percent(students, teacher, qagate_eval):
+    for student in students:
+        assert_gate("exact_match >= 0.95 * teacher", qagate_eval(student),
+                    teacher=qagate_eval(teacher))
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from qagate.gating.evidence import baseline_evidence, baseline_metrics, quality_evidence
 from qagate.gating.judge import Evidence, Verdict, judge
@@ -35,11 +36,20 @@ class NewBaselineWarning(UserWarning):
     """A baseline was missing and has been written from this run's numbers: review it."""
 
 
-def assert_gate(rule: str, result: Any, *, teacher: Any = None, baseline: Any = None,
-                latency: Any = None, teacher_latency: Any = None,
-                confidence: float | None = None, dataset: "Dataset | None" = None,
-                model: str | None = None, undecided: str = "fail",
-                strict: bool = False) -> Verdict:
+def assert_gate(
+    rule: str,
+    result: Any,
+    *,
+    teacher: Any = None,
+    baseline: Any = None,
+    latency: Any = None,
+    teacher_latency: Any = None,
+    confidence: float | None = None,
+    dataset: "Dataset | None" = None,
+    model: str | None = None,
+    undecided: str = "fail",
+    strict: bool = False,
+) -> Verdict:
     """Check one rule (``"f1 >= baseline - 0.5"``, ``"speedup >= 4"``, ...) and fail like a gate.
 
     ``result`` and ``teacher`` are ``EvalResult`` objects (from the ``qagate_eval`` fixture) or
@@ -61,33 +71,50 @@ def assert_gate(rule: str, result: Any, *, teacher: Any = None, baseline: Any = 
     metrics = _metrics(result, "result")
     if parsed.reference == "teacher" and teacher is None:
         raise ValueError(f"rule {rule!r} compares with the teacher: pass teacher=...")
-    if parsed.metric == "speedup" and (latency is None or teacher_latency is None) \
-            and metrics.get("speedup") is None:
-        raise ValueError("speedup needs latency=... and teacher_latency=... "
-                         "(from the qagate_latency fixture)")
+    if (
+        parsed.metric == "speedup"
+        and (latency is None or teacher_latency is None)
+        and metrics.get("speedup") is None
+    ):
+        raise ValueError(
+            "speedup needs latency=... and teacher_latency=... (from the qagate_latency fixture)"
+        )
     scores = getattr(result, "scores", None)
-    if parsed.confidence is not None and (scores is None or (
-            parsed.reference == "teacher" and getattr(teacher, "scores", None) is None)):
-        raise TypeError("a confidence rule needs per-question scores: pass EvalResults "
-                        "(from the qagate_eval fixture) as result and teacher")
+    if parsed.confidence is not None and (
+        scores is None or (parsed.reference == "teacher" and getattr(teacher, "scores", None) is None)
+    ):
+        raise TypeError(
+            "a confidence rule needs per-question scores: pass EvalResults "
+            "(from the qagate_eval fixture) as result and teacher"
+        )
     if parsed.reference == "baseline":
         evidence = _baseline(parsed, name, metrics, baseline, rule, dataset)
     else:
         evidence = quality_evidence(
-            parsed, name, metrics, scores, latency=latency, teacher_latency=teacher_latency,
+            parsed,
+            name,
+            metrics,
+            scores,
+            latency=latency,
+            teacher_latency=teacher_latency,
             teacher_metrics=_metrics(teacher, "teacher") if teacher is not None else None,
             teacher_scores=getattr(teacher, "scores", None),
-            ids=[ex.id for ex in dataset.examples] if dataset is not None else None)
+            ids=[ex.id for ex in dataset.examples] if dataset is not None else None,
+        )
     verdict = judge(parsed, name, evidence)
     if verdict.passed or (verdict.status == "new" and not strict):
         if verdict.status == "new":
             warnings.warn(NewBaselineWarning(" ".join(verdict.notes)), stacklevel=2)
         return verdict
-    text = report.failure_report(verdict, dataset=getattr(dataset, "name", None),
-                                 questions=len(dataset) if dataset is not None else None)
+    text = report.failure_report(
+        verdict,
+        dataset=getattr(dataset, "name", None),
+        questions=len(dataset) if dataset is not None else None,
+    )
     if dataset is not None and scores is not None and not METRICS[parsed.metric].timing:
         text += "\n" + report.worst_questions(
-            dataset, result, teacher=teacher if hasattr(teacher, "scores") else None)
+            dataset, result, teacher=teacher if hasattr(teacher, "scores") else None
+        )
     if verdict.status == "undecided" and undecided == "skip":
         import pytest
 
@@ -100,13 +127,13 @@ def _metrics(source: Any, what: str) -> Mapping[str, Any]:
     if source is None:
         return {}
     if metrics is None:
-        raise TypeError(f"expected an EvalResult or a mapping of metrics as {what}, "
-                        f"got {source!r}")
+        raise TypeError(f"expected an EvalResult or a mapping of metrics as {what}, got {source!r}")
     return metrics
 
 
-def _baseline(rule: Any, name: str, metrics: Mapping[str, Any], baseline: Any, text: str,
-              dataset: "Dataset | None") -> Evidence:
+def _baseline(
+    rule: Any, name: str, metrics: Mapping[str, Any], baseline: Any, text: str, dataset: "Dataset | None"
+) -> Evidence:
     """The same baseline policy as gate files: a missing file is written and judged NEW."""
     from qagate.store.baselines import Baseline, load_baseline, make_provenance, write_baseline
 
@@ -123,14 +150,23 @@ def _baseline(rule: Any, name: str, metrics: Mapping[str, Any], baseline: Any, t
             provenance = make_provenance(
                 dataset_name=getattr(dataset, "name", "unknown"),
                 dataset_fingerprint=getattr(dataset, "fingerprint", ""),
-                dataset_size=len(dataset) if dataset is not None else 0, model_name=name,
-                model_fingerprint="")
+                dataset_size=len(dataset) if dataset is not None else 0,
+                model_name=name,
+                model_fingerprint="",
+            )
             write_baseline(path, baseline_metrics(metrics), provenance)
             written = True
-        return baseline_evidence(rule, value, stored, path=path, written=written,
-                                 write_command=command,
-                                 dataset_fingerprint=getattr(dataset, "fingerprint", None))
+        return baseline_evidence(
+            rule,
+            value,
+            stored,
+            path=path,
+            written=written,
+            write_command=command,
+            dataset_fingerprint=getattr(dataset, "fingerprint", None),
+        )
     stored_metrics = baseline.metrics if isinstance(baseline, Baseline) else baseline
     stored = Baseline(Path("<given>"), dict(stored_metrics), {})
-    return baseline_evidence(rule, value, stored, path="the given baseline", written=False,
-                             write_command=command)
+    return baseline_evidence(
+        rule, value, stored, path="the given baseline", written=False, write_command=command
+    )

@@ -7,7 +7,8 @@ answer, and the baseline policy are the same everywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from qagate.gating.judge import Evidence
 from qagate.gating.rules import Rule
@@ -19,8 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
 TIMINGS_FROM_LATENCY = ("seconds_per_question", "questions_per_second", "speedup")
 
 
-def metric_value(metric: str, metrics: Mapping[str, Any] | None, *, latency: Any = None,
-                 teacher_latency: Any = None) -> float | None:
+def metric_value(
+    metric: str, metrics: Mapping[str, Any] | None, *, latency: Any = None, teacher_latency: Any = None
+) -> float | None:
     """The value of ``metric``: timings from latencies measured in this run, the rest from the
     evaluation's metrics. ``latency`` is a ``Latency`` or a number of seconds per question."""
     if metric in TIMINGS_FROM_LATENCY and (latency is not None or metric == "speedup"):
@@ -65,30 +67,45 @@ def missing_note(model: str, scores: Any) -> tuple[str, ...]:
         return ()
     total = getattr(scores, "total", None)
     of = f" of {total}" if total else ""
-    return (f"{model} has no prediction for {len(missing)}{of} questions (e.g. {missing[0]}); "
-            f"they count as wrong, as in the official script",)
+    return (
+        f"{model} has no prediction for {len(missing)}{of} questions (e.g. {missing[0]}); "
+        f"they count as wrong, as in the official script",
+    )
 
 
-def timing_note(model: str, latency: Any, teacher: str | None = None,
-                teacher_latency: Any = None) -> str:
+def timing_note(model: str, latency: Any, teacher: str | None = None, teacher_latency: Any = None) -> str:
     """How a timing was measured: seconds per question, questions, rounds and device."""
+
     def one(name: str, value: Any) -> str:
         if not hasattr(value, "questions"):
             return f"{name} {seconds_per_question(value):.5f} s/question"
         repeats = getattr(value, "repeats", None)
-        return (f"{name} {value.seconds_per_question:.5f} s/question over {value.questions} "
-                f"questions" + (f" x {repeats} rounds" if repeats else "")
-                + f" on {getattr(value, 'device', '?')}")
+        return (
+            f"{name} {value.seconds_per_question:.5f} s/question over {value.questions} "
+            f"questions"
+            + (f" x {repeats} rounds" if repeats else "")
+            + f" on {getattr(value, 'device', '?')}"
+        )
+
     parts = [one(model, latency)]
     if teacher is not None and teacher_latency is not None:
         parts.insert(0, one(teacher, teacher_latency))
     return "timed in this run: " + "; ".join(parts)
 
 
-def quality_evidence(rule: Rule, model: str, metrics: Mapping[str, Any] | None,
-                     scores: Any = None, *, latency: Any = None, teacher_latency: Any = None,
-                     teacher_metrics: Mapping[str, Any] | None = None, teacher_scores: Any = None,
-                     ids: Sequence[str] | None = None, teacher_name: str = "teacher") -> Evidence:
+def quality_evidence(
+    rule: Rule,
+    model: str,
+    metrics: Mapping[str, Any] | None,
+    scores: Any = None,
+    *,
+    latency: Any = None,
+    teacher_latency: Any = None,
+    teacher_metrics: Mapping[str, Any] | None = None,
+    teacher_scores: Any = None,
+    ids: Sequence[str] | None = None,
+    teacher_name: str = "teacher",
+) -> Evidence:
     """Evidence for an absolute or teacher-relative rule (not a baseline rule)."""
     value = metric_value(rule.metric, metrics, latency=latency, teacher_latency=teacher_latency)
     reference = None
@@ -110,10 +127,17 @@ def quality_evidence(rule: Rule, model: str, metrics: Mapping[str, Any] | None,
     return Evidence(value, reference, values, reference_values, notes=notes)
 
 
-def baseline_evidence(rule: Rule, value: float | None, stored: "Baseline | None", *,
-                      path: Any, written: bool, write_command: str,
-                      dataset_fingerprint: str | None = None,
-                      model_fingerprint: str | None = None) -> Evidence:
+def baseline_evidence(
+    rule: Rule,
+    value: float | None,
+    stored: "Baseline | None",
+    *,
+    path: Any,
+    written: bool,
+    write_command: str,
+    dataset_fingerprint: str | None = None,
+    model_fingerprint: str | None = None,
+) -> Evidence:
     """Evidence for a ``baseline`` rule: the one baseline policy.
 
     No baseline: when this run ``written`` one, the verdict is NEW (written, needs review);
@@ -125,12 +149,18 @@ def baseline_evidence(rule: Rule, value: float | None, stored: "Baseline | None"
 
     if stored is None:
         if written:
-            return Evidence(value, new_baseline=True, notes=(
-                f"no baseline yet: wrote {path} from this run's numbers; review it and commit it "
-                f"to make it the reference",))
+            return Evidence(
+                value,
+                new_baseline=True,
+                notes=(
+                    f"no baseline yet: wrote {path} from this run's numbers; review it and commit it "
+                    f"to make it the reference",
+                ),
+            )
         return Evidence(value, problems=(f"no baseline at {path}; write it with: {write_command}",))
-    problems, notes = provenance_notes(stored, dataset_fingerprint=dataset_fingerprint,
-                                       model_fingerprint=model_fingerprint)
+    problems, notes = provenance_notes(
+        stored, dataset_fingerprint=dataset_fingerprint, model_fingerprint=model_fingerprint
+    )
     reference = stored.metrics.get(rule.metric)
     if reference is None:
         problems.append(f"baseline {path} has no {rule.metric}; write it with: {write_command}")
@@ -139,5 +169,8 @@ def baseline_evidence(rule: Rule, value: float | None, stored: "Baseline | None"
 
 def baseline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The metrics a baseline stores (the registry says which), without missing values."""
-    return {name: value for name, value in metrics.items()
-            if name in METRICS and METRICS[name].baseline and value is not None}
+    return {
+        name: value
+        for name, value in metrics.items()
+        if name in METRICS and METRICS[name].baseline and value is not None
+    }

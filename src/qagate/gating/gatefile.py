@@ -23,13 +23,20 @@ session's job. Standard library and PyYAML only (imported at collection time).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from qagate.argtypes import did_you_mean as _did_you_mean
-from qagate.argtypes import (expand_path, expand_vars, parse_articles, parse_dataset, parse_int,
-                             parse_positive_int)
+from qagate.argtypes import (
+    expand_path,
+    expand_vars,
+    parse_articles,
+    parse_dataset,
+    parse_int,
+    parse_positive_int,
+)
 from qagate.errors import QagateError
 from qagate.gating.rules import Rule, parse_rule
 
@@ -51,7 +58,7 @@ class DatasetRequest:
     limit: int | None = None
     seed: int | None = None
     articles: tuple[int, int] | None = None
-    perturb: tuple[str, ...] = ()          # qagate.data.perturb kinds; () = the data as it is
+    perturb: tuple[str, ...] = ()  # qagate.data.perturb kinds; () = the data as it is
     perturb_seed: int = 0
 
     def key(self) -> tuple:
@@ -74,7 +81,7 @@ class GateFile:
     models: Path | None
     requires: tuple[Path, ...]
     blocks: tuple["RuleBlock", ...]
-    requires_line: int | None = None     # where 'requires:' is, for the skip message
+    requires_line: int | None = None  # where 'requires:' is, for the skip message
 
     def missing_requirements(self) -> list[Path]:
         return [p for p in self.requires if not p.exists()]
@@ -82,7 +89,7 @@ class GateFile:
 
 @dataclass(frozen=True)
 class RuleBlock:
-    apply_to: tuple[str, ...] | str        # a group name or explicit model names
+    apply_to: tuple[str, ...] | str  # a group name or explicit model names
     apply_line: int | None
     rules: tuple[Rule, ...]
 
@@ -121,8 +128,10 @@ def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
         requires = tuple(reader.path(item, "requires") for item in items)
     rules_node = top["rules"]
     if not _is_sequence(rules_node) or not rules_node.value:
-        raise QagateError("'rules' must be a non-empty list of blocks with 'apply_to' and "
-                          "'require'", path=reader.at(rules_node))
+        raise QagateError(
+            "'rules' must be a non-empty list of blocks with 'apply_to' and 'require'",
+            path=reader.at(rules_node),
+        )
     blocks = tuple(reader.block(node, default_level) for node in rules_node.value)
     return GateFile(path, description, dataset, models, requires, blocks, requires_line)
 
@@ -154,31 +163,43 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
                 raise QagateError(
                     f"unknown model {unknown[0]!r}{_did_you_mean(unknown[0], roles)} in apply_to; "
                     f"models declared in {models_source}: {', '.join(roles) or '(none)'}; groups: "
-                    f"{', '.join(APPLY_TO_GROUPS)}", path=where)
+                    f"{', '.join(APPLY_TO_GROUPS)}",
+                    path=where,
+                )
             names = list(block.apply_to)
             explicit = True
         if not names:
-            raise QagateError(f"apply_to {block.apply_to!r} matches no model declared in "
-                              f"{models_source} (models: {', '.join(roles) or '(none)'})",
-                              path=where)
+            raise QagateError(
+                f"apply_to {block.apply_to!r} matches no model declared in "
+                f"{models_source} (models: {', '.join(roles) or '(none)'})",
+                path=where,
+            )
         for rule in block.rules:
             rule_where = f"{gate.path}:{rule.line}" if rule.line else where
             needs_teacher = rule.reference == "teacher" or rule.metric == "speedup"
             if needs_teacher and len(teachers) != 1:
                 found = ", ".join(teachers) if teachers else "none"
-                raise QagateError(f"rule {rule.text} compares with the teacher, so exactly one "
-                                  f"model in {models_source} needs 'role: teacher' (found: "
-                                  f"{found})", path=rule_where)
+                raise QagateError(
+                    f"rule {rule.text} compares with the teacher, so exactly one "
+                    f"model in {models_source} needs 'role: teacher' (found: "
+                    f"{found})",
+                    path=rule_where,
+                )
             for name in names:
                 if needs_teacher and roles[name] == "teacher":
                     if explicit:
-                        raise QagateError(f"rule {rule.text} compares {name} with itself (it is "
-                                          f"the teacher); apply it to students", path=rule_where)
+                        raise QagateError(
+                            f"rule {rule.text} compares {name} with itself (it is "
+                            f"the teacher); apply it to students",
+                            path=rule_where,
+                        )
                     continue
                 key = (name, rule.id)
                 if key in seen:
-                    raise QagateError(f"rule {rule.id} is applied to {name} twice (first at line "
-                                      f"{seen[key]})", path=rule_where)
+                    raise QagateError(
+                        f"rule {rule.id} is applied to {name} twice (first at line {seen[key]})",
+                        path=rule_where,
+                    )
                 seen[key] = rule.line
                 cases.append(GateCase(name, rule))
     return cases
@@ -203,14 +224,15 @@ class _Reader:
         import yaml
 
         if not isinstance(node, yaml.MappingNode):
-            raise QagateError(f"{what} must be a mapping with keys {', '.join(keys)}",
-                              path=self.at(node))
+            raise QagateError(f"{what} must be a mapping with keys {', '.join(keys)}", path=self.at(node))
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = str(self.value(key_node))
             if key not in keys:
-                raise QagateError(f"unknown key {key!r} in {what}{_did_you_mean(key, keys)}; "
-                                  f"valid keys: {', '.join(keys)}", path=self.at(key_node))
+                raise QagateError(
+                    f"unknown key {key!r} in {what}{_did_you_mean(key, keys)}; valid keys: {', '.join(keys)}",
+                    path=self.at(key_node),
+                )
             if key in result:
                 raise QagateError(f"duplicate key {key!r} in {what}", path=self.at(key_node))
             result[key] = value_node
@@ -219,8 +241,7 @@ class _Reader:
     def string(self, node: Any, what: str) -> str:
         value = self.value(node)
         if not isinstance(value, str) or not value.strip():
-            raise QagateError(f"{what} must be a non-empty string, got {value!r}",
-                              path=self.at(node))
+            raise QagateError(f"{what} must be a non-empty string, got {value!r}", path=self.at(node))
         return value.strip()
 
     def expand(self, node: Any, what: str) -> str:
@@ -251,14 +272,17 @@ class _Reader:
             return DatasetRequest(self._dataset_spec(node))
         fields = self.mapping(node, "dataset", DATASET_KEYS)
         if "source" not in fields:
-            raise QagateError(f"dataset needs 'source' (keys: {', '.join(DATASET_KEYS)})",
-                              path=self.at(node))
+            raise QagateError(f"dataset needs 'source' (keys: {', '.join(DATASET_KEYS)})", path=self.at(node))
         request = DatasetRequest(self._dataset_spec(fields["source"]))
-        limit = self.parsed(fields["limit"], "dataset limit", parse_positive_int) \
-            if "limit" in fields else None
+        limit = (
+            self.parsed(fields["limit"], "dataset limit", parse_positive_int) if "limit" in fields else None
+        )
         seed = self.parsed(fields["seed"], "dataset seed", parse_int) if "seed" in fields else None
-        articles = self.parsed(fields["articles"], "dataset articles", parse_articles) \
-            if "articles" in fields else None
+        articles = (
+            self.parsed(fields["articles"], "dataset articles", parse_articles)
+            if "articles" in fields
+            else None
+        )
         perturb: tuple[str, ...] = ()
         perturb_seed = 0
         if "perturb" in fields:
@@ -266,19 +290,29 @@ class _Reader:
 
             kinds = self.value(fields["perturb"])
             kinds = [kinds] if isinstance(kinds, str) else kinds
-            if (not isinstance(kinds, list) or not kinds
-                    or any(not isinstance(k, str) or k not in KINDS for k in kinds)):
-                wrong = next((k for k in kinds if isinstance(k, str) and k not in KINDS), "") \
-                    if isinstance(kinds, list) else ""
-                raise QagateError(f"dataset perturb must list perturbations from {', '.join(KINDS)}; "
-                                  f"got {self.value(fields['perturb'])!r}{_did_you_mean(wrong, KINDS)}",
-                                  path=self.at(fields["perturb"]))
+            if (
+                not isinstance(kinds, list)
+                or not kinds
+                or any(not isinstance(k, str) or k not in KINDS for k in kinds)
+            ):
+                wrong = (
+                    next((k for k in kinds if isinstance(k, str) and k not in KINDS), "")
+                    if isinstance(kinds, list)
+                    else ""
+                )
+                raise QagateError(
+                    f"dataset perturb must list perturbations from {', '.join(KINDS)}; "
+                    f"got {self.value(fields['perturb'])!r}{_did_you_mean(wrong, KINDS)}",
+                    path=self.at(fields["perturb"]),
+                )
             perturb = tuple(dict.fromkeys(kinds))
         if "perturb_seed" in fields:
             perturb_seed = self.parsed(fields["perturb_seed"], "dataset perturb_seed", parse_int)
             if not perturb:
-                raise QagateError("dataset perturb_seed without perturb: name the perturbations too",
-                                  path=self.at(fields["perturb_seed"]))
+                raise QagateError(
+                    "dataset perturb_seed without perturb: name the perturbations too",
+                    path=self.at(fields["perturb_seed"]),
+                )
         return DatasetRequest(request.spec, limit, seed, articles, perturb, perturb_seed)
 
     def _dataset_spec(self, node: Any) -> str:
@@ -296,22 +330,24 @@ class _Reader:
         fields = self.mapping(node, "rule block", BLOCK_KEYS)
         for key in ("apply_to", "require"):
             if key not in fields:
-                raise QagateError(f"rule block needs '{key}' (keys: {', '.join(BLOCK_KEYS)})",
-                                  path=self.at(node))
+                raise QagateError(
+                    f"rule block needs '{key}' (keys: {', '.join(BLOCK_KEYS)})", path=self.at(node)
+                )
         apply_node = fields["apply_to"]
         apply_value = self.value(apply_node)
         if isinstance(apply_value, str) and apply_value in APPLY_TO_GROUPS:
             apply_to: tuple[str, ...] | str = apply_value
         elif isinstance(apply_value, str):
             apply_to = (apply_value,)
-        elif isinstance(apply_value, list) and apply_value and all(
-                isinstance(v, str) for v in apply_value):
+        elif isinstance(apply_value, list) and apply_value and all(isinstance(v, str) for v in apply_value):
             apply_to = tuple(apply_value)
         else:
-            raise QagateError(f"apply_to must be {', '.join(APPLY_TO_GROUPS)}, a model name or a "
-                              f"list of model names; got {apply_value!r}", path=self.at(apply_node))
-        block_level = (self.confidence(fields["confidence"], default_level)
-                       if "confidence" in fields else None)
+            raise QagateError(
+                f"apply_to must be {', '.join(APPLY_TO_GROUPS)}, a model name or a "
+                f"list of model names; got {apply_value!r}",
+                path=self.at(apply_node),
+            )
+        block_level = self.confidence(fields["confidence"], default_level) if "confidence" in fields else None
         require = fields["require"]
         entries = require.value if _is_sequence(require) else [require]
         if not entries:
@@ -323,18 +359,24 @@ class _Reader:
             if isinstance(entry, yaml.MappingNode):
                 rule_fields = self.mapping(entry, "rule", RULE_KEYS)
                 if "rule" not in rule_fields:
-                    raise QagateError(f"rule entry needs 'rule' (keys: {', '.join(RULE_KEYS)})",
-                                      path=self.at(entry))
+                    raise QagateError(
+                        f"rule entry needs 'rule' (keys: {', '.join(RULE_KEYS)})", path=self.at(entry)
+                    )
                 rule_node = rule_fields["rule"]
                 if "confidence" in rule_fields:
                     level = self.confidence(rule_fields["confidence"], default_level)
             if not isinstance(rule_node, yaml.ScalarNode):
-                raise QagateError("a rule is a string such as 'f1 >= 0.95 * teacher' or a "
-                                  f"mapping with keys {', '.join(RULE_KEYS)}",
-                                  path=self.at(rule_node))
+                raise QagateError(
+                    "a rule is a string such as 'f1 >= 0.95 * teacher' or a "
+                    f"mapping with keys {', '.join(RULE_KEYS)}",
+                    path=self.at(rule_node),
+                )
             text = str(self.value(rule_node))
-            rules.append(parse_rule(text, confidence=level, line=rule_node.start_mark.line + 1,
-                                    where=self.at(rule_node)))
+            rules.append(
+                parse_rule(
+                    text, confidence=level, line=rule_node.start_mark.line + 1, where=self.at(rule_node)
+                )
+            )
         return RuleBlock(apply_to, apply_node.start_mark.line + 1, tuple(rules))
 
     def confidence(self, node: Any, default_level: float) -> float | None:
@@ -345,14 +387,14 @@ class _Reader:
             return None
         if isinstance(value, (int, float)) and 0.0 < float(value) < 1.0:
             return float(value)
-        raise QagateError(f"confidence must be a level between 0 and 1 (e.g. 0.95), true (the "
-                          f"--qagate-confidence level) or false; got {value!r}",
-                          path=self.at(node))
+        raise QagateError(
+            f"confidence must be a level between 0 and 1 (e.g. 0.95), true (the "
+            f"--qagate-confidence level) or false; got {value!r}",
+            path=self.at(node),
+        )
 
 
 def _is_sequence(node: Any) -> bool:
     import yaml
 
     return isinstance(node, yaml.SequenceNode)
-
-

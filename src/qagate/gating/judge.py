@@ -9,21 +9,22 @@ a :class:`Verdict`. It is pure: gathering the evidence (evaluations, timings, ba
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from qagate.gating.rules import OPERATORS, Rule
 from qagate.scoring.stats import Interval  # numpy-free at import time
+
 
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of one rule on one model, with the numbers a report needs."""
 
-    status: str                 # "pass" | "fail" | "undecided" | "new"
+    status: str  # "pass" | "fail" | "undecided" | "new"
     model: str
     rule: Rule
     obtained: float | None
-    reference_value: float | None   # the teacher's or the baseline's value of the metric
+    reference_value: float | None  # the teacher's or the baseline's value of the metric
     threshold: float | None
     interval: Interval | None = None
     notes: tuple[str, ...] = ()
@@ -68,34 +69,52 @@ class Evidence:
 def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdict:
     """Decide ``rule`` for ``model`` on ``evidence``: pass, fail, undecided, or new."""
     if evidence.new_baseline:
-        return Verdict("new", model, rule, _number(evidence.value), None, None,
-                       notes=evidence.problems + evidence.notes)
+        return Verdict(
+            "new", model, rule, _number(evidence.value), None, None, notes=evidence.problems + evidence.notes
+        )
     problems = list(evidence.problems)
     if rule.reference is not None and evidence.reference is None:
         problems.append(f"no {rule.reference} value of {rule.metric} to compare with")
     interval = None
     if rule.confidence is not None and not problems:
-        if evidence.per_question is None or (rule.reference == "teacher"
-                                             and evidence.reference_per_question is None):
-            problems.append(f"{rule.id} needs per-question {rule.metric} values for its "
-                            f"bootstrap interval")
+        if evidence.per_question is None or (
+            rule.reference == "teacher" and evidence.reference_per_question is None
+        ):
+            problems.append(f"{rule.id} needs per-question {rule.metric} values for its bootstrap interval")
         else:
-            interval = rule_interval(rule, evidence.per_question, evidence.reference_per_question,
-                                     seed=seed)
+            interval = rule_interval(rule, evidence.per_question, evidence.reference_per_question, seed=seed)
     if problems:
-        verdict = check(rule, model, evidence.value, reference_value=evidence.reference,
-                        notes=tuple(problems) + evidence.notes)
+        verdict = check(
+            rule,
+            model,
+            evidence.value,
+            reference_value=evidence.reference,
+            notes=tuple(problems) + evidence.notes,
+        )
         return replace(verdict, status="fail")
-    return check(rule, model, evidence.value, reference_value=evidence.reference,
-                 interval=interval, notes=evidence.notes)
+    return check(
+        rule,
+        model,
+        evidence.value,
+        reference_value=evidence.reference,
+        interval=interval,
+        notes=evidence.notes,
+    )
 
 
 def _number(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def check(rule: Rule, model: str, obtained: float | None, *, reference_value: float | None = None,
-          interval: Interval | None = None, notes: Sequence[str] = ()) -> Verdict:
+def check(
+    rule: Rule,
+    model: str,
+    obtained: float | None,
+    *,
+    reference_value: float | None = None,
+    interval: Interval | None = None,
+    notes: Sequence[str] = (),
+) -> Verdict:
     """Decide ``obtained op threshold``; with ``interval`` (a confidence rule), decide on it.
 
     A confidence rule passes only when the whole interval of (left - right) lies on the passing
@@ -104,8 +123,16 @@ def check(rule: Rule, model: str, obtained: float | None, *, reference_value: fl
     """
     notes = tuple(notes)
     if obtained is None or (isinstance(obtained, float) and math.isnan(obtained)):
-        return Verdict("fail", model, rule, None, reference_value, None, interval,
-                       notes + (f"{model} has no value for {rule.metric}",))
+        return Verdict(
+            "fail",
+            model,
+            rule,
+            None,
+            reference_value,
+            None,
+            interval,
+            notes + (f"{model} has no value for {rule.metric}",),
+        )
     if rule.reference is not None and reference_value is None:
         return Verdict("fail", model, rule, float(obtained), None, None, interval, notes)
     threshold = rule.threshold(reference_value)
@@ -128,8 +155,9 @@ def decide_interval(op: str, low: float, high: float) -> str:
     return "pass" if high < 0 else "fail" if low >= 0 else "undecided"
 
 
-def rule_interval(rule: Rule, scores: Sequence[float], teacher_scores: Sequence[float] | None,
-                  *, seed: int = 0) -> Interval:
+def rule_interval(
+    rule: Rule, scores: Sequence[float], teacher_scores: Sequence[float] | None, *, seed: int = 0
+) -> Interval:
     """The bootstrap interval of (left - right) for a confidence rule, in the metric's units.
 
     Against the teacher: the paired bootstrap of mean(student) - coef * mean(teacher) over the
@@ -141,14 +169,12 @@ def rule_interval(rule: Rule, scores: Sequence[float], teacher_scores: Sequence[
     if rule.reference == "teacher":
         if teacher_scores is None:
             raise ValueError("a teacher-relative confidence rule needs the teacher's scores")
-        raw = stats.paired_bootstrap(scores, teacher_scores, coef=rule.coef, level=rule.confidence,
-                                     seed=seed)
+        raw = stats.paired_bootstrap(scores, teacher_scores, coef=rule.coef, level=rule.confidence, seed=seed)
     else:
         raw = stats.bootstrap_ci(scores, level=rule.confidence, seed=seed)
-    return Interval(raw.estimate - rule.offset, raw.low - rule.offset, raw.high - rule.offset,
-                    rule.confidence)
-
-
+    return Interval(
+        raw.estimate - rule.offset, raw.low - rule.offset, raw.high - rule.offset, rule.confidence
+    )
 
 
 def updating_can_pass(rule: Rule, obtained: float) -> bool:

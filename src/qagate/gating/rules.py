@@ -4,32 +4,59 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from qagate.argtypes import did_you_mean as _did_you_mean
 from qagate.errors import QagateError
 from qagate.scoring.registry import METRICS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
 }
 
 REFERENCES = ("teacher", "baseline")
 # Operators people write by mistake -> what they meant (None: no rule operator means that).
-OPERATOR_MISTAKES: dict[str, str | None] = {"=>": ">=", "=<": "<=", "==": None, "=": None,
-                                            "!=": None, "<>": None}
+OPERATOR_MISTAKES: dict[str, str | None] = {
+    "=>": ">=",
+    "=<": "<=",
+    "==": None,
+    "=": None,
+    "!=": None,
+    "<>": None,
+}
 # Other names for metrics (lower case), which difflib would not find: "em" is not like "exact_match".
 METRIC_ALIASES = {
-    "em": "exact_match", "exact": "exact_match", "exactmatch": "exact_match",
-    "exact_match_score": "exact_match", "accuracy": "exact_match", "f1_score": "f1",
-    "f1score": "f1", "f": "f1", "bertscore": "bertscore_f1", "bert_score": "bertscore_f1",
-    "bertscore_f": "bertscore_f1", "latency": "seconds_per_question", "seconds": "seconds_per_question",
-    "spq": "seconds_per_question", "time_per_question": "seconds_per_question",
-    "throughput": "questions_per_second", "qps": "questions_per_second", "speed_up": "speedup",
-    "speed": "speedup", "params": "parameter_count", "parameters": "parameter_count",
-    "num_parameters": "parameter_count", "n_params": "parameter_count", "size": "size_on_disk_mb",
-    "size_mb": "size_on_disk_mb", "model_size": "size_on_disk_mb", "disk_size": "size_on_disk_mb",
+    "em": "exact_match",
+    "exact": "exact_match",
+    "exactmatch": "exact_match",
+    "exact_match_score": "exact_match",
+    "accuracy": "exact_match",
+    "f1_score": "f1",
+    "f1score": "f1",
+    "f": "f1",
+    "bertscore": "bertscore_f1",
+    "bert_score": "bertscore_f1",
+    "bertscore_f": "bertscore_f1",
+    "latency": "seconds_per_question",
+    "seconds": "seconds_per_question",
+    "spq": "seconds_per_question",
+    "time_per_question": "seconds_per_question",
+    "throughput": "questions_per_second",
+    "qps": "questions_per_second",
+    "speed_up": "speedup",
+    "speed": "speedup",
+    "params": "parameter_count",
+    "parameters": "parameter_count",
+    "num_parameters": "parameter_count",
+    "n_params": "parameter_count",
+    "size": "size_on_disk_mb",
+    "size_mb": "size_on_disk_mb",
+    "model_size": "size_on_disk_mb",
+    "disk_size": "size_on_disk_mb",
 }
 
 _NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
@@ -39,10 +66,16 @@ _HEAD_RE = re.compile(r"\s*(?P<metric>[A-Za-z_][A-Za-z0-9_-]*)\s*(?P<op>[<>=!]+)
 _ABSOLUTE_RE = re.compile(rf"(?P<num>-?{_NUM})")
 _RELATIVE_RE = re.compile(
     rf"(?:(?P<coef>{_NUM})\*)?(?P<ref>[A-Za-z_]+)(?:\*(?P<coef2>{_NUM}))?"
-    rf"(?:(?P<sign>[+-])(?P<off>{_NUM}))?")
+    rf"(?:(?P<sign>[+-])(?P<off>{_NUM}))?"
+)
 
-RULE_FORMS = ("'f1 >= 80'", "'exact_match >= 0.95 * teacher'", "'f1 >= teacher - 2'",
-              "'f1 >= baseline - 0.5'", "'speedup >= 4'")
+RULE_FORMS = (
+    "'f1 >= 80'",
+    "'exact_match >= 0.95 * teacher'",
+    "'f1 >= teacher - 2'",
+    "'f1 >= baseline - 0.5'",
+    "'speedup >= 4'",
+)
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -54,11 +87,11 @@ class Rule:
 
     metric: str
     op: str
-    reference: str | None      # "teacher" | "baseline" | None
+    reference: str | None  # "teacher" | "baseline" | None
     coef: float = 1.0
     offset: float = 0.0
     confidence: float | None = None
-    text: str = ""              # canonical, no spaces: reads like the rule in the test id
+    text: str = ""  # canonical, no spaces: reads like the rule in the test id
     line: int | None = None
 
     @property
@@ -75,23 +108,32 @@ class Rule:
         return self.coef * reference_value + self.offset
 
 
-def parse_rule(text: str, *, confidence: float | None = None, line: int | None = None,
-               where: str = "") -> Rule:
+def parse_rule(
+    text: str, *, confidence: float | None = None, line: int | None = None, where: str = ""
+) -> Rule:
     """Parse ``"exact_match >= 0.95 * teacher"`` and friends; QagateError names what is wrong."""
     _check_head(str(text), where)
     compact = re.sub(r"\s+", "", str(text))
     match = _RULE_RE.fullmatch(compact)
     if not match:
-        raise QagateError(f"malformed rule {text!r}: expected '<metric> <op> <value>' such as "
-                          f"{', '.join(RULE_FORMS)}", path=where or None)
+        raise QagateError(
+            f"malformed rule {text!r}: expected '<metric> <op> <value>' such as {', '.join(RULE_FORMS)}",
+            path=where or None,
+        )
     metric, op, rhs = match["metric"], match["op"], match["rhs"]
     if metric not in METRICS:
-        raise QagateError(f"unknown metric {metric!r} in rule {text!r}{_suggest_metric(metric)};"
-                          f" valid metrics: {', '.join(METRICS)}", path=where or None)
+        raise QagateError(
+            f"unknown metric {metric!r} in rule {text!r}{_suggest_metric(metric)};"
+            f" valid metrics: {', '.join(METRICS)}",
+            path=where or None,
+        )
     if op not in OPERATORS:
-        raise QagateError(f"unsupported operator {op!r} in rule {text!r}; use one of "
-                          f"{', '.join(OPERATORS)} (equality is not meaningful for measured "
-                          f"numbers)", path=where or None)
+        raise QagateError(
+            f"unsupported operator {op!r} in rule {text!r}; use one of "
+            f"{', '.join(OPERATORS)} (equality is not meaningful for measured "
+            f"numbers)",
+            path=where or None,
+        )
     info = METRICS[metric]
     absolute = _ABSOLUTE_RE.fullmatch(rhs)
     if absolute:
@@ -99,39 +141,54 @@ def parse_rule(text: str, *, confidence: float | None = None, line: int | None =
     else:
         relative = _RELATIVE_RE.fullmatch(rhs)
         if not relative:
-            raise QagateError(f"malformed right-hand side {rhs!r} in rule {text!r}: expected a "
-                              f"number, '<coef> * teacher|baseline', or 'teacher|baseline +/- "
-                              f"<number>' (forms: {', '.join(RULE_FORMS)})", path=where or None)
+            raise QagateError(
+                f"malformed right-hand side {rhs!r} in rule {text!r}: expected a "
+                f"number, '<coef> * teacher|baseline', or 'teacher|baseline +/- "
+                f"<number>' (forms: {', '.join(RULE_FORMS)})",
+                path=where or None,
+            )
         ref = relative["ref"]
         if ref not in REFERENCES:
-            raise QagateError(f"unknown reference {ref!r} in rule {text!r}"
-                              f"{_did_you_mean(ref, REFERENCES)}; valid references: "
-                              f"{', '.join(REFERENCES)} (or a plain number)", path=where or None)
+            raise QagateError(
+                f"unknown reference {ref!r} in rule {text!r}"
+                f"{_did_you_mean(ref, REFERENCES)}; valid references: "
+                f"{', '.join(REFERENCES)} (or a plain number)",
+                path=where or None,
+            )
         if relative["coef"] and relative["coef2"]:
-            raise QagateError(f"rule {text!r} has two coefficients; write one, e.g. "
-                              f"'0.95 * {ref}'", path=where or None)
+            raise QagateError(
+                f"rule {text!r} has two coefficients; write one, e.g. '0.95 * {ref}'", path=where or None
+            )
         coef = float(relative["coef"] or relative["coef2"] or 1.0)
         offset = float(relative["off"] or 0.0) * (-1.0 if relative["sign"] == "-" else 1.0)
         rule = Rule(metric, op, ref, coef, offset, confidence, compact, line)
     if metric == "speedup" and rule.reference is not None:
-        raise QagateError(f"rule {text!r}: speedup is already relative to the teacher measured "
-                          f"in this session; compare it with a number, e.g. 'speedup >= 4'",
-                          path=where or None)
+        raise QagateError(
+            f"rule {text!r}: speedup is already relative to the teacher measured "
+            f"in this session; compare it with a number, e.g. 'speedup >= 4'",
+            path=where or None,
+        )
     if rule.reference == "baseline" and not info.baseline:
-        raise QagateError(f"rule {text!r}: {metric} is a timing and timings are not stored as "
-                          f"baselines (they do not carry across machines); gate speed with "
-                          f"'speedup >= N' or '{metric} ... teacher' measured in the same run; "
-                          f"baseline metrics: {', '.join(m for m in METRICS if METRICS[m].baseline)}",
-                          path=where or None)
+        raise QagateError(
+            f"rule {text!r}: {metric} is a timing and timings are not stored as "
+            f"baselines (they do not carry across machines); gate speed with "
+            f"'speedup >= N' or '{metric} ... teacher' measured in the same run; "
+            f"baseline metrics: {', '.join(m for m in METRICS if METRICS[m].baseline)}",
+            path=where or None,
+        )
     if confidence is not None:
         if not info.per_question:
-            raise QagateError(f"rule {text!r}: confidence needs per-question scores; it works "
-                              f"for {', '.join(m for m in METRICS if METRICS[m].per_question)}",
-                              path=where or None)
+            raise QagateError(
+                f"rule {text!r}: confidence needs per-question scores; it works "
+                f"for {', '.join(m for m in METRICS if METRICS[m].per_question)}",
+                path=where or None,
+            )
         if rule.reference == "baseline":
-            raise QagateError(f"rule {text!r}: confidence works against the teacher or a "
-                              f"number; a stored baseline keeps no per-question scores",
-                              path=where or None)
+            raise QagateError(
+                f"rule {text!r}: confidence works against the teacher or a "
+                f"number; a stored baseline keeps no per-question scores",
+                path=where or None,
+            )
     return rule
 
 
@@ -151,16 +208,20 @@ def _check_head(text: str, where: str) -> None:
     if "-" in metric:
         fixed = metric.replace("-", "_")
         hint = f" (did you mean {fixed!r}?)" if fixed in METRICS else _suggest_metric(fixed)
-        raise QagateError(f"metric {metric!r} in rule {text!r} has a hyphen; metric names use "
-                          f"underscores{hint}; valid metrics: {', '.join(METRICS)}",
-                          path=where or None)
+        raise QagateError(
+            f"metric {metric!r} in rule {text!r} has a hyphen; metric names use "
+            f"underscores{hint}; valid metrics: {', '.join(METRICS)}",
+            path=where or None,
+        )
     if metric not in METRICS or op in OPERATORS or op not in OPERATOR_MISTAKES:
         return  # an unknown metric is reported first; garbage such as '>>=' is "malformed"
     meant = OPERATOR_MISTAKES[op]
     why = f" (did you mean {meant!r}?)" if meant else ""
     note = "" if meant else " (equality is not meaningful for measured numbers)"
-    raise QagateError(f"unsupported operator {op!r} in rule {text!r}{why}; use one of "
-                      f"{', '.join(OPERATORS)}{note}", path=where or None)
+    raise QagateError(
+        f"unsupported operator {op!r} in rule {text!r}{why}; use one of {', '.join(OPERATORS)}{note}",
+        path=where or None,
+    )
 
 
 def _format_number(value: float) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from qagate.data.predictions import Predictions
 
@@ -18,8 +19,7 @@ class QAModel(Protocol):
 
     name: str
 
-    def predict(self, examples: Sequence["QAExample"]) -> Predictions:
-        ...
+    def predict(self, examples: Sequence["QAExample"]) -> Predictions: ...
 
     def fingerprint(self) -> str:
         """A stable hash of what determines the outputs (weights, tokenizer, settings)."""

@@ -57,8 +57,12 @@ KEYS = tuple(f.name for f in fields(ModelSpec) if f.name != "path")
 
 
 def _looks_like_path(source: str) -> bool:
-    return (source.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in source
-            or os.path.isabs(source) or source.count("/") > 1)
+    return (
+        source.startswith(("/", "./", "../", "~", ".\\", "..\\"))
+        or "\\" in source
+        or os.path.isabs(source)
+        or source.count("/") > 1
+    )
 
 
 def resolve_source(source: str, kind: str, base: Path) -> str:
@@ -74,9 +78,11 @@ def resolve_source(source: str, kind: str, base: Path) -> str:
         from qagate.inference.zoo import zoo_path
 
         if kind == "replay":
-            raise QagateError(f"{source!r} is a packed model, not a predictions file",
-                              hint="zoo models are 'kind: extractive'")
-        return str(zoo_path(source[len(ZOO_PREFIX):]))
+            raise QagateError(
+                f"{source!r} is a packed model, not a predictions file",
+                hint="zoo models are 'kind: extractive'",
+            )
+        return str(zoo_path(source[len(ZOO_PREFIX) :]))
     expanded = os.path.expanduser(expand_vars(source))
     candidate = expand_path(source, base)
     if kind == "replay" or candidate.exists() or _looks_like_path(expanded):
@@ -98,8 +104,12 @@ def _check_types(path: Path, raw: dict) -> None:
                 raise _bad(path, key, f"must be true or false, got {value!r}")
         elif key in ("revision", "description"):
             if value is not None and not isinstance(value, str):
-                raise _bad(path, key, f"must be a string, got {value!r}",
-                           hint="quote it in the YAML file" if key == "revision" else None)
+                raise _bad(
+                    path,
+                    key,
+                    f"must be a string, got {value!r}",
+                    hint="quote it in the YAML file" if key == "revision" else None,
+                )
         elif not isinstance(value, str) or not value.strip():
             raise _bad(path, key, f"must be a non-empty string, got {value!r}")
 
@@ -107,26 +117,42 @@ def _check_types(path: Path, raw: dict) -> None:
 def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
     """Validate one parsed declaration; ``path`` names the file in errors and anchors paths."""
     if not isinstance(raw, dict):
-        raise QagateError(f"a model declaration must be a mapping of keys, got {type(raw).__name__}",
-                          path=path, hint=f"keys: {', '.join(KEYS)}")
+        raise QagateError(
+            f"a model declaration must be a mapping of keys, got {type(raw).__name__}",
+            path=path,
+            hint=f"keys: {', '.join(KEYS)}",
+        )
     for key in raw:
         if key not in KEYS:
-            raise _bad(path, key, f"unknown key {key!r}{did_you_mean(key, KEYS)}",
-                       hint=f"allowed keys: {', '.join(KEYS)}")
+            raise _bad(
+                path,
+                key,
+                f"unknown key {key!r}{did_you_mean(key, KEYS)}",
+                hint=f"allowed keys: {', '.join(KEYS)}",
+            )
     for key in REQUIRED:
         if key not in raw:
-            raise QagateError(f"missing required key {key!r}", path=path,
-                              hint=f"required keys: {', '.join(REQUIRED)}")
+            raise QagateError(
+                f"missing required key {key!r}", path=path, hint=f"required keys: {', '.join(REQUIRED)}"
+            )
     _check_types(path, raw)
     values = {"role": "model", **raw}
     if not _NAME.match(values["name"]):
-        raise _bad(path, "name", f"{values['name']!r} is not a valid name",
-                   hint="use letters, digits, '_', '-' and '.', starting with a letter or digit")
+        raise _bad(
+            path,
+            "name",
+            f"{values['name']!r} is not a valid name",
+            hint="use letters, digits, '_', '-' and '.', starting with a letter or digit",
+        )
     choices = {"role": ROLES, "kind": tuple(KINDS), "dtype": DTYPES}
     for key, allowed in choices.items():
         if key in values and values[key] not in allowed:
-            raise _bad(path, key, f"{values[key]!r} is not allowed{did_you_mean(values[key], allowed)}",
-                       hint=f"allowed: {', '.join(allowed)}")
+            raise _bad(
+                path,
+                key,
+                f"{values[key]!r} is not allowed{did_you_mean(values[key], allowed)}",
+                hint=f"allowed: {', '.join(allowed)}",
+            )
     if "device" in values:
         try:
             values["device"] = parse_device(values["device"])
@@ -134,8 +160,12 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
             raise _bad(path, "device", str(exc)) from None
     spec = ModelSpec(**values, path=path)
     if spec.doc_stride >= spec.max_seq_len:
-        raise _bad(path, "doc_stride", f"{spec.doc_stride} must be smaller than max_seq_len "
-                   f"({spec.max_seq_len})", hint="the 4.x pipeline default is 128 for max_seq_len 384")
+        raise _bad(
+            path,
+            "doc_stride",
+            f"{spec.doc_stride} must be smaller than max_seq_len ({spec.max_seq_len})",
+            hint="the 4.x pipeline default is 128 for max_seq_len 384",
+        )
     if spec.max_seq_len > 8192:
         raise _bad(path, "max_seq_len", f"{spec.max_seq_len} is implausibly large", hint="at most 8192")
     try:
@@ -172,14 +202,19 @@ def load_model_specs(folder: str | os.PathLike) -> list[ModelSpec]:
     """Every ``*.yaml`` / ``*.yml`` declaration in ``folder``, sorted by model name."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise QagateError("model folder not found", path=folder,
-                          hint="create it with one YAML file per model")
+        raise QagateError(
+            "model folder not found", path=folder, hint="create it with one YAML file per model"
+        )
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
     specs: dict[str, ModelSpec] = {}
     for file in files:
         spec = load_model_spec(file)
         if spec.name in specs:
-            raise QagateError(f"duplicate model name {spec.name!r} (also declared in {specs[spec.name].path})",
-                              path=file, item="name", hint="model names must be unique")
+            raise QagateError(
+                f"duplicate model name {spec.name!r} (also declared in {specs[spec.name].path})",
+                path=file,
+                item="name",
+                hint="model names must be unique",
+            )
         specs[spec.name] = spec
     return [specs[name] for name in sorted(specs)]

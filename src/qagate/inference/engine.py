@@ -25,8 +25,9 @@ torch and numpy are imported by the functions that need them: importing this mod
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from qagate.errors import QagateError
 from qagate.inference.base import Predictions
@@ -81,14 +82,19 @@ def best_spans(start_logits, end_logits, allowed, max_answer_len: int, k: int):
 class ExtractiveEngine:
     """Runs a loaded QA model and fast tokenizer over examples; see the module docstring."""
 
-    def __init__(self, model: Any, tokenizer: Any, settings: EngineSettings = EngineSettings(),
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, settings: EngineSettings = EngineSettings(), device: str = "cpu"
+    ) -> None:
         if not getattr(tokenizer, "is_fast", False):
-            raise QagateError("the extractive engine needs a fast tokenizer (a tokenizer.json file)",
-                              hint="save the tokenizer with a recent transformers to create one")
+            raise QagateError(
+                "the extractive engine needs a fast tokenizer (a tokenizer.json file)",
+                hint="save the tokenizer with a recent transformers to create one",
+            )
         if settings.doc_stride >= settings.max_seq_len:
-            raise QagateError(f"doc_stride ({settings.doc_stride}) must be smaller than max_seq_len "
-                              f"({settings.max_seq_len})")
+            raise QagateError(
+                f"doc_stride ({settings.doc_stride}) must be smaller than max_seq_len "
+                f"({settings.max_seq_len})"
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings
@@ -107,7 +113,7 @@ class ExtractiveEngine:
         result = Predictions(answers={}, confidence={}, seconds={})
         step = max(1, self.settings.questions_per_chunk)
         for first in range(0, len(examples), step):
-            chunk = examples[first:first + step]
+            chunk = examples[first : first + step]
             self._predict_chunk(chunk, result)
             if progress is not None:
                 progress(len(chunk))
@@ -122,18 +128,22 @@ class ExtractiveEngine:
         first, second = (questions, contexts) if self.question_first else (contexts, questions)
         try:
             return self.tokenizer(
-                first, second,
+                first,
+                second,
                 truncation="only_second" if self.question_first else "only_first",
-                max_length=self.settings.max_seq_len, stride=self.settings.doc_stride,
-                return_overflowing_tokens=True, return_token_type_ids=self.use_token_types,
+                max_length=self.settings.max_seq_len,
+                stride=self.settings.doc_stride,
+                return_overflowing_tokens=True,
+                return_token_type_ids=self.use_token_types,
                 padding=False,
             )
         except Exception as exc:  # tokenizers raises plain exceptions for impossible windows
-            raise QagateError(f"cannot cut questions into windows of max_seq_len="
-                              f"{self.settings.max_seq_len} with doc_stride={self.settings.doc_stride}: "
-                              f"{str(exc).splitlines()[0]}",
-                              hint="a question may be longer than the window; raise max_seq_len or "
-                                   "lower doc_stride") from None
+            raise QagateError(
+                f"cannot cut questions into windows of max_seq_len="
+                f"{self.settings.max_seq_len} with doc_stride={self.settings.doc_stride}: "
+                f"{str(exc).splitlines()[0]}",
+                hint="a question may be longer than the window; raise max_seq_len or lower doc_stride",
+            ) from None
 
     def _predict_chunk(self, chunk: Sequence, result: Predictions) -> None:
         import numpy as np
@@ -145,8 +155,9 @@ class ExtractiveEngine:
         windows = []  # (input ids, token type ids, allowed mask) per window
         for enc in encodings:
             ids = np.asarray(enc.ids, dtype=np.int64)
-            allowed = np.fromiter((s == self.context_index for s in enc.sequence_ids), dtype=bool,
-                                  count=len(enc.ids))
+            allowed = np.fromiter(
+                (s == self.context_index for s in enc.sequence_ids), dtype=bool, count=len(enc.ids)
+            )
             if self.cls_id is not None:
                 allowed |= ids == self.cls_id  # the pipeline keeps [CLS] in the softmax
             windows.append((ids, np.asarray(enc.type_ids, dtype=np.int64), allowed))
@@ -204,16 +215,21 @@ class ExtractiveEngine:
             type_ids[row, :n] = types
             attention[row, :n] = 1
             allowed[row, :n] = ok
-        inputs = {"input_ids": torch.from_numpy(input_ids).to(self.device),
-                  "attention_mask": torch.from_numpy(attention).to(self.device)}
+        inputs = {
+            "input_ids": torch.from_numpy(input_ids).to(self.device),
+            "attention_mask": torch.from_numpy(attention).to(self.device),
+        }
         if self.use_token_types:
             inputs["token_type_ids"] = torch.from_numpy(type_ids).to(self.device)
         with torch.inference_mode():
             out = self.model(**inputs)
-            scores, starts, ends = best_spans(out.start_logits, out.end_logits,
-                                              torch.from_numpy(allowed).to(self.device),
-                                              self.settings.max_answer_len,
-                                              self.settings.candidates_per_window)
+            scores, starts, ends = best_spans(
+                out.start_logits,
+                out.end_logits,
+                torch.from_numpy(allowed).to(self.device),
+                self.settings.max_answer_len,
+                self.settings.candidates_per_window,
+            )
         # .tolist() copies to the host, which also waits for the GPU: the batch time is honest.
         rows = zip(scores.tolist(), starts.tolist(), ends.tolist())
         return [[(s, b, e) for s, b, e in zip(*row) if s > 0.0] for row in rows]

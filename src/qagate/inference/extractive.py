@@ -11,14 +11,14 @@ import hashlib
 import json
 import os
 import struct
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from qagate import __version__
-from qagate.inference import zoo
-from qagate.inference.engine import EngineSettings, ExtractiveEngine
 from qagate.errors import QagateError
+from qagate.inference import zoo
 from qagate.inference.base import Predictions
+from qagate.inference.engine import EngineSettings, ExtractiveEngine
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt")
 # Files that describe a model but do not change its outputs.
@@ -44,8 +44,11 @@ def file_sha256(path: Path) -> str:
 
 def model_files(folder: Path) -> list[Path]:
     """The files of a model folder that determine its outputs (weights, config, tokenizer)."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.name not in _NOT_HASHED and not p.name.endswith(".md"))
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name not in _NOT_HASHED and not p.name.endswith(".md")
+    )
 
 
 def resolve_device(device: str) -> str:
@@ -59,16 +62,19 @@ def resolve_device(device: str) -> str:
             import torch
 
             if not torch.cuda.is_available():
-                raise QagateError(f"device {device!r} requested but no CUDA GPU is visible",
-                                  hint="use device: auto or cpu")
+                raise QagateError(
+                    f"device {device!r} requested but no CUDA GPU is visible", hint="use device: auto or cpu"
+                )
         elif device == "mps":
             import torch
 
             backend = getattr(torch.backends, "mps", None)
             if backend is None or not backend.is_available():
-                raise QagateError("device 'mps' requested but Apple's Metal backend is not "
-                                  "available (torch.backends.mps.is_available() is False)",
-                                  hint="use device: auto or cpu; mps needs macOS on Apple silicon")
+                raise QagateError(
+                    "device 'mps' requested but Apple's Metal backend is not "
+                    "available (torch.backends.mps.is_available() is False)",
+                    hint="use device: auto or cpu; mps needs macOS on Apple silicon",
+                )
         return device
     import torch
 
@@ -101,9 +107,17 @@ def safetensors_parameter_count(files: Sequence[Path]) -> int:
 class ExtractiveModel:
     """An extractive QA model from a local folder or a hub id, run by :class:`ExtractiveEngine`."""
 
-    def __init__(self, name: str, source: str, *, revision: str | None = None,
-                 settings: EngineSettings = EngineSettings(), device: str = "auto",
-                 dtype: str = "auto", trust_remote_code: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        *,
+        revision: str | None = None,
+        settings: EngineSettings = EngineSettings(),  # noqa: B008 (frozen: a shared default is safe)
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+    ) -> None:
         self.name = name
         self.source = source
         self.revision = revision
@@ -117,12 +131,22 @@ class ExtractiveModel:
 
     @classmethod
     def from_spec(cls, spec, *, device: str | None = None) -> "ExtractiveModel":
-        settings = EngineSettings(max_seq_len=spec.max_seq_len, doc_stride=spec.doc_stride,
-                                  max_answer_len=spec.max_answer_len, batch_size=spec.batch_size)
+        settings = EngineSettings(
+            max_seq_len=spec.max_seq_len,
+            doc_stride=spec.doc_stride,
+            max_answer_len=spec.max_answer_len,
+            batch_size=spec.batch_size,
+        )
         try:
-            return cls(spec.name, spec.source, revision=spec.revision, settings=settings,
-                       device=device or spec.device, dtype=spec.dtype,
-                       trust_remote_code=spec.trust_remote_code)
+            return cls(
+                spec.name,
+                spec.source,
+                revision=spec.revision,
+                settings=settings,
+                device=device or spec.device,
+                dtype=spec.dtype,
+                trust_remote_code=spec.trust_remote_code,
+            )
         except QagateError as exc:
             raise QagateError(f"model {spec.name!r}: {exc}", path=spec.path) from None
 
@@ -134,13 +158,19 @@ class ExtractiveModel:
         if not looks_local:
             return None  # a hub id: transformers resolves it when the model is loaded
         if not path.exists():
-            raise QagateError("missing model files: folder not found", path=path,
-                              hint="fix 'source' or copy the model there (save_pretrained)")
+            raise QagateError(
+                "missing model files: folder not found",
+                path=path,
+                hint="fix 'source' or copy the model there (save_pretrained)",
+            )
         if not path.is_dir():
             raise QagateError("missing model files: 'source' is a file, not a model folder", path=path)
         if not (path / "config.json").is_file():
-            raise QagateError("missing model files: no config.json", path=path,
-                              hint="point 'source' at a folder written by save_pretrained")
+            raise QagateError(
+                "missing model files: no config.json",
+                path=path,
+                hint="point 'source' at a folder written by save_pretrained",
+            )
         if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in path.iterdir()):
             raise QagateError("missing model files: no weights (*.safetensors or *.bin)", path=path)
         if zoo.is_packed(path):  # only what differs from a pip-installed base: rebuild it once
@@ -168,10 +198,12 @@ class ExtractiveModel:
             raise QagateError(f"config.json is not valid JSON: {exc}", path=self.local_dir) from None
         archs = config.get("architectures") or []
         if archs and not any(a.endswith("ForQuestionAnswering") for a in archs):
-            raise QagateError(f"not a question-answering model (architectures: {', '.join(archs)})",
-                              path=self.local_dir,
-                              hint="use a checkpoint fine-tuned for extractive QA "
-                                   "(*ForQuestionAnswering), or fine-tune this encoder first")
+            raise QagateError(
+                f"not a question-answering model (architectures: {', '.join(archs)})",
+                path=self.local_dir,
+                hint="use a checkpoint fine-tuned for extractive QA "
+                "(*ForQuestionAnswering), or fine-tune this encoder first",
+            )
 
     def load(self) -> ExtractiveEngine:
         """Load tokenizer and weights once; later calls return the same engine."""
@@ -186,19 +218,27 @@ class ExtractiveModel:
         if self.local_dir is not None and any(self.local_dir.glob("*.safetensors")):
             kwargs["use_safetensors"] = True
         try:
-            tokenizer = AutoTokenizer.from_pretrained(where, revision=self.revision,
-                                                      trust_remote_code=self.trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(
+                where, revision=self.revision, trust_remote_code=self.trust_remote_code
+            )
             model, loading = AutoModelForQuestionAnswering.from_pretrained(
-                where, output_loading_info=True, **kwargs)
+                where, output_loading_info=True, **kwargs
+            )
         except (OSError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise QagateError(f"cannot load an extractive QA model: {first}", path=where,
-                              hint="check 'source' and 'revision'; hub ids need network access") from None
+            raise QagateError(
+                f"cannot load an extractive QA model: {first}",
+                path=where,
+                hint="check 'source' and 'revision'; hub ids need network access",
+            ) from None
         missing = [k for k in loading.get("missing_keys", [])]
         if missing:
-            raise QagateError(f"not a fine-tuned question-answering model: no trained weights for "
-                              f"{', '.join(sorted(missing)[:3])}", path=where,
-                              hint="the QA head would be random; use a *ForQuestionAnswering checkpoint")
+            raise QagateError(
+                f"not a fine-tuned question-answering model: no trained weights for "
+                f"{', '.join(sorted(missing)[:3])}",
+                path=where,
+                hint="the QA head would be random; use a *ForQuestionAnswering checkpoint",
+            )
         model = model.to(device=self.device, dtype=getattr(torch, _DTYPES[self.dtype]))
         model.eval()
         self._engine = ExtractiveEngine(model, tokenizer, self.settings, device=self.device)
@@ -227,11 +267,16 @@ class ExtractiveModel:
         digest = hashlib.sha256()
         for path in self._files():
             digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
-        settings = {"kind": "extractive", "max_seq_len": self.settings.max_seq_len,
-                    "doc_stride": self.settings.doc_stride,
-                    "max_answer_len": self.settings.max_answer_len,
-                    "candidates_per_window": self.settings.candidates_per_window,
-                    "dtype": self.dtype, "device": self.device.split(":")[0], "qagate": __version__}
+        settings = {
+            "kind": "extractive",
+            "max_seq_len": self.settings.max_seq_len,
+            "doc_stride": self.settings.doc_stride,
+            "max_answer_len": self.settings.max_answer_len,
+            "candidates_per_window": self.settings.candidates_per_window,
+            "dtype": self.dtype,
+            "device": self.device.split(":")[0],
+            "qagate": __version__,
+        }
         digest.update(json.dumps(settings, sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -243,9 +288,16 @@ class ExtractiveModel:
             params = safetensors_parameter_count(safetensors)
         else:
             params = sum(p.numel() for p in self.load().model.parameters())
-        return {"kind": "extractive", "source": self.source, "revision": self.revision,
-                "parameter_count": params,
-                "size_on_disk_mb": round(sum(os.path.getsize(p) for p in (safetensors or weights)) / 1e6, 3),
-                "device": self.device, "dtype": self.dtype,
-                "max_seq_len": self.settings.max_seq_len, "doc_stride": self.settings.doc_stride,
-                "max_answer_len": self.settings.max_answer_len, "batch_size": self.settings.batch_size}
+        return {
+            "kind": "extractive",
+            "source": self.source,
+            "revision": self.revision,
+            "parameter_count": params,
+            "size_on_disk_mb": round(sum(os.path.getsize(p) for p in (safetensors or weights)) / 1e6, 3),
+            "device": self.device,
+            "dtype": self.dtype,
+            "max_seq_len": self.settings.max_seq_len,
+            "doc_stride": self.settings.doc_stride,
+            "max_answer_len": self.settings.max_answer_len,
+            "batch_size": self.settings.batch_size,
+        }

@@ -8,7 +8,7 @@ reading declarations (the plugin does it at start-up) never imports torch. A new
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qagate.argtypes import did_you_mean
 from qagate.errors import QagateError
@@ -34,8 +34,10 @@ def register_kind(kind: str, target: str) -> None:
 def adapter_class(kind: str) -> type:
     """Import and return the adapter class for ``kind``."""
     if kind not in KINDS:
-        raise QagateError(f"unknown model kind {kind!r}{did_you_mean(kind, KINDS)}",
-                          hint=f"known kinds: {', '.join(sorted(KINDS))}")
+        raise QagateError(
+            f"unknown model kind {kind!r}{did_you_mean(kind, KINDS)}",
+            hint=f"known kinds: {', '.join(sorted(KINDS))}",
+        )
     module_name, _, attr = KINDS[kind].partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr)
@@ -43,4 +45,5 @@ def adapter_class(kind: str) -> type:
 
 def build_model(spec: "ModelSpec", *, device: str | None = None) -> "QAModel":
     """The adapter for a declaration; ``device`` overrides the declared one (e.g. from a CLI flag)."""
-    return adapter_class(spec.kind).from_spec(spec, device=device)
+    adapter: Any = adapter_class(spec.kind)
+    return adapter.from_spec(spec, device=device)

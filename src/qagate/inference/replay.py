@@ -8,11 +8,10 @@ parameters: ``predict`` reports no timings and ``info`` no size.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from qagate.data import load_predictions
-from qagate.errors import QagateError
 from qagate.inference.base import Predictions
 
 
@@ -41,5 +40,9 @@ class ReplayModel:
         return self._fingerprint
 
     def info(self) -> Mapping[str, object]:
-        return {"kind": "replay", "source": str(self.path), "answers_in_file": len(self._answers),
-                "sha256": self._fingerprint}
+        return {
+            "kind": "replay",
+            "source": str(self.path),
+            "answers_in_file": len(self._answers),
+            "sha256": self._fingerprint,
+        }

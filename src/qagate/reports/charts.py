@@ -9,16 +9,24 @@ on round ticks (a drop from 1.01 to 1.00 moves a few pixels, not the full height
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from qagate.scoring.registry import METRICS, fmt
 
 #: Colours of gate statuses and run outcomes. "new" (a baseline written by this run) is a
 #: neutral blue, never the fail red; "incomplete" is never green.
-COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#6a1b9a", "undecided": "#ef6c00",
-           "undecided (skipped)": "#f6a04d", "skipped": "#9e9e9e", "new": "#1e88e5",
-           "incomplete": "#8d6e63", "value": "#37474f"}
+COLOURS = {
+    "pass": "#2e7d32",
+    "fail": "#c62828",
+    "error": "#6a1b9a",
+    "undecided": "#ef6c00",
+    "undecided (skipped)": "#f6a04d",
+    "skipped": "#9e9e9e",
+    "new": "#1e88e5",
+    "incomplete": "#8d6e63",
+    "value": "#37474f",
+}
 MISSING = "#eeeeee"
 
 #: The narrowest y span, as a fraction of the largest magnitude drawn.
@@ -75,8 +83,8 @@ class Chart:
     label: str
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
-    values: str = ""              # polyline points of the values
-    thresholds: str = ""          # polyline points of the thresholds, one step per run
+    values: str = ""  # polyline points of the values
+    thresholds: str = ""  # polyline points of the thresholds, one step per run
     dots: list[Dot] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
 
@@ -121,7 +129,7 @@ def tick_label(value: float, step: float, metric: str | None) -> str:
     if info is not None and info.thousands:
         return fmt(value, metric)
     decimals = 0
-    while decimals < 8 and abs(step * 10 ** decimals - round(step * 10 ** decimals)) > 1e-6:
+    while decimals < 8 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
         decimals += 1
     return f"{value:.{decimals}f}{info.suffix if info else ''}"
 
@@ -137,8 +145,16 @@ def x_ticks(runs: int, *, most: int = 6) -> list[int]:
     return picked + [runs - 1]
 
 
-def trend(points: Sequence[Point], *, runs: int, metric: str | None, label: str,
-          run_labels: Sequence[str] | None = None, width: int = 360, height: int = 120) -> Chart | None:
+def trend(
+    points: Sequence[Point],
+    *,
+    runs: int,
+    metric: str | None,
+    label: str,
+    run_labels: Sequence[str] | None = None,
+    width: int = 360,
+    height: int = 120,
+) -> Chart | None:
     """The chart of ``points`` over ``runs`` runs (x: run number, 1 = the oldest drawn), or None
     when there is nothing to draw. Thresholds are drawn as a dashed step per run."""
     if not points:

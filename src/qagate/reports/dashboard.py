@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import jinja2
 
@@ -21,8 +22,15 @@ from qagate.scoring.registry import METRICS, fmt
 from qagate.store.history import BASELINE_ACTIONS, STATUS_ORDER, baseline_changes, interval_text, is_partial
 
 #: The short mark inside a grid cell (the colour is never the only cue).
-CELL_TEXT = {"pass": "\u2713", "fail": "\u2717", "error": "!", "undecided": "?",
-             "undecided (skipped)": "?", "skipped": "\u2013", "new": "NEW"}
+CELL_TEXT = {
+    "pass": "\u2713",
+    "fail": "\u2717",
+    "error": "!",
+    "undecided": "?",
+    "undecided (skipped)": "?",
+    "skipped": "\u2013",
+    "new": "NEW",
+}
 #: Model metrics drawn over the runs (sizes are constant per model and left out).
 TREND_METRICS = ("exact_match", "f1", "bertscore_f1", "seconds_per_question", "speedup")
 
@@ -78,8 +86,9 @@ class RunView:
 
     @property
     def other_title(self) -> str:
-        return ", ".join(f"{status} {n}" for status, n in self.counts.items()
-                         if status not in ("pass", "fail"))
+        return ", ".join(
+            f"{status} {n}" for status, n in self.counts.items() if status not in ("pass", "fail")
+        )
 
     @property
     def baseline_text(self) -> str:
@@ -87,45 +96,78 @@ class RunView:
 
     @property
     def baseline_title(self) -> str:
-        return "; ".join(f"{a}: {', '.join(self.baselines[a])}" for a in BASELINE_ACTIONS
-                         if a in self.baselines)
+        return "; ".join(
+            f"{a}: {', '.join(self.baselines[a])}" for a in BASELINE_ACTIONS if a in self.baselines
+        )
 
 
-def render(runs: Sequence[Mapping[str, Any]], *, title: str = "qagate run history", last: int = 50,
-           skipped_lines: Iterable[int] = ()) -> str:
+def render(
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "qagate run history",
+    last: int = 50,
+    skipped_lines: Iterable[int] = (),
+) -> str:
     """The dashboard page for ``runs`` (oldest first); only the newest ``last`` are drawn."""
     shown = list(runs)[-last:]
     views = [_run_view(number, run) for number, run in enumerate(shown, start=1)]
     labels = [str(view.number) for view in views]
-    return _environment().get_template("dashboard.html.j2").render(
-        title=title, total=len(runs), runs=views, newest_first=list(reversed(views)),
-        latest=views[-1] if views else None, gates=gate_rows(shown, labels),
-        metrics=metric_rows(shown, labels), skipped=list(skipped_lines), colours=COLOURS,
-        missing=MISSING, statuses=STATUS_ORDER,
-        generated=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()))
+    return (
+        _environment()
+        .get_template("dashboard.html.j2")
+        .render(
+            title=title,
+            total=len(runs),
+            runs=views,
+            newest_first=list(reversed(views)),
+            latest=views[-1] if views else None,
+            gates=gate_rows(shown, labels),
+            metrics=metric_rows(shown, labels),
+            skipped=list(skipped_lines),
+            colours=COLOURS,
+            missing=MISSING,
+            statuses=STATUS_ORDER,
+            generated=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
+        )
+    )
 
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     """Templates shipped in the package (package-data), escaped on output."""
-    return jinja2.Environment(loader=jinja2.PackageLoader("qagate.reports", "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("qagate.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def _run_view(number: int, run: Mapping[str, Any]) -> RunView:
     outcome = str(run.get("outcome", "?"))
-    counts = run.get("counts") if isinstance(run.get("counts"), Mapping) else {}
-    git = run.get("git") if isinstance(run.get("git"), Mapping) else {}
+    counts = _mapping(run.get("counts"))
+    git = _mapping(run.get("git"))
     commit = str(git.get("commit") or "")[:10] + ("+" if git.get("dirty") else "")
-    return RunView(number, str(run.get("started", "")), outcome, outcome.upper(),
-                   COLOURS.get(outcome, COLOURS["skipped"]),
-                   {str(k): v for k, v in counts.items() if isinstance(v, int)}, commit or "-",
-                   str(git.get("branch") or ""), str(run.get("label") or ""), str(run.get("host") or ""),
-                   _duration(run.get("duration_s")), is_partial(run), baseline_changes(run))
+    return RunView(
+        number,
+        str(run.get("started", "")),
+        outcome,
+        outcome.upper(),
+        COLOURS.get(outcome, COLOURS["skipped"]),
+        {str(k): v for k, v in counts.items() if isinstance(v, int)},
+        commit or "-",
+        str(git.get("branch") or ""),
+        str(run.get("label") or ""),
+        str(run.get("host") or ""),
+        _duration(run.get("duration_s")),
+        is_partial(run),
+        baseline_changes(run),
+    )
 
 
 # --- gate trends ------------------------------------------------------------------------------
+
 
 def gate_rows(runs: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list[GateRow]:
     """One row per (model, metric, dataset) over ``runs``, so editing a rule's threshold (which
@@ -167,9 +209,15 @@ def _split(per_run: list[list[Mapping[str, Any]]], level: int) -> dict[str, list
     return out
 
 
-def _gate_row(model: str, metric: str, dataset: str, variant: str,
-              series: list[Mapping[str, Any] | None], runs: Sequence[Mapping[str, Any]],
-              labels: Sequence[str]) -> GateRow:
+def _gate_row(
+    model: str,
+    metric: str,
+    dataset: str,
+    variant: str,
+    series: list[Mapping[str, Any] | None],
+    runs: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+) -> GateRow:
     cells: list[Cell | None] = []
     points, rules = [], []
     for index, result in enumerate(series):
@@ -180,22 +228,38 @@ def _gate_row(model: str, metric: str, dataset: str, variant: str,
         rule = str(result.get("rule", ""))
         if rule not in rules:
             rules.append(rule)
-        tip = (f"{gate_text(result, metric)} ({rule}); run {labels[index]}, "
-               f"{runs[index].get('started', '')}")
+        tip = f"{gate_text(result, metric)} ({rule}); run {labels[index]}, {runs[index].get('started', '')}"
         cells.append(Cell(COLOURS.get(status, MISSING), CELL_TEXT.get(status, status[:1].upper()), tip))
         value = _float(result.get("obtained"))
         if value is not None:
-            points.append(Point(index, value, status, _float(result.get("threshold")),
-                                _float(result.get("interval_low")), _float(result.get("interval_high")),
-                                title=tip))
+            points.append(
+                Point(
+                    index,
+                    value,
+                    status,
+                    _float(result.get("threshold")),
+                    _float(result.get("interval_low")),
+                    _float(result.get("interval_high")),
+                    title=tip,
+                )
+            )
     last = next(r for r in reversed(series) if r is not None)
     status = str(last.get("status"))
     name = " ".join(part for part in (model, metric, dataset, variant) if part)
-    chart = trend(points, runs=len(runs), metric=metric, label=f"{name}: value and threshold by run",
-                  run_labels=labels)
-    return GateRow(model, metric, dataset, variant, rules, cells, chart,
-                   f"{fmt(_float(last.get('obtained')), metric)} {status.upper()}"
-                   f"{_interval(last)}", COLOURS.get(status, MISSING))
+    chart = trend(
+        points, runs=len(runs), metric=metric, label=f"{name}: value and threshold by run", run_labels=labels
+    )
+    return GateRow(
+        model,
+        metric,
+        dataset,
+        variant,
+        rules,
+        cells,
+        chart,
+        f"{fmt(_float(last.get('obtained')), metric)} {status.upper()}{_interval(last)}",
+        COLOURS.get(status, MISSING),
+    )
 
 
 def gate_text(result: Mapping[str, Any], metric: str | None = None) -> str:
@@ -227,6 +291,7 @@ def _metric(result: Mapping[str, Any]) -> str:
 
 # --- model metrics ----------------------------------------------------------------------------
 
+
 @dataclass
 class MetricRow:
     model: str
@@ -253,10 +318,18 @@ def metric_rows(runs: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> lis
     rows = []
     for (model, dataset, metric), points in sorted(series.items()):
         info = METRICS.get(metric)
-        chart = trend(points, runs=len(runs), metric=metric, label=f"{model} {dataset} {metric} by run",
-                      run_labels=labels)
-        rows.append(MetricRow(model, dataset, metric, info.label if info else metric, chart,
-                              fmt(points[-1].value, metric)))
+        chart = trend(
+            points,
+            runs=len(runs),
+            metric=metric,
+            label=f"{model} {dataset} {metric} by run",
+            run_labels=labels,
+        )
+        rows.append(
+            MetricRow(
+                model, dataset, metric, info.label if info else metric, chart, fmt(points[-1].value, metric)
+            )
+        )
     return rows
 
 
@@ -272,3 +345,8 @@ def _duration(seconds: Any) -> str:
     if value is None:
         return ""
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when a run stored a mapping there, else an empty one (old or damaged rows)."""
+    return value if isinstance(value, Mapping) else {}

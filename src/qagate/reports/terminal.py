@@ -7,7 +7,8 @@ Pure formatting: numbers in, strings out (no pytest, no I/O), so the gate items,
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from qagate.gating.judge import Verdict, updating_can_pass
 from qagate.scoring.registry import METRICS, fmt
@@ -17,8 +18,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from qagate.scoring.evaluation import EvalResult
     from qagate.session import EvaluatedModel, Record
 
-STATUS_WORDS = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED", "skipped": "SKIP",
-                "error": "ERROR", "new": "NEW", "undecided (skipped)": "UNDECIDED (skipped)"}
+STATUS_WORDS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "undecided": "UNDECIDED",
+    "skipped": "SKIP",
+    "error": "ERROR",
+    "new": "NEW",
+    "undecided (skipped)": "UNDECIDED (skipped)",
+}
 __all__ = ["fmt", "failure_report", "worst_questions", "session_summary", "accept_command"]
 
 
@@ -61,10 +69,15 @@ def interval_line(verdict: Verdict) -> str | None:
         return None
     rule = verdict.rule
     right = rule_form(verdict)
-    side = {"pass": "entirely on the passing side", "fail": "entirely on the failing side",
-            "undecided": "straddles 0: the sample cannot decide"}[verdict.status]
-    return (f"{iv.level:.0%} paired-bootstrap interval of {rule.metric} - ({right}): "
-            f"[{iv.low:+.4f}, {iv.high:+.4f}] (estimate {iv.estimate:+.4f}), {side}")
+    side = {
+        "pass": "entirely on the passing side",
+        "fail": "entirely on the failing side",
+        "undecided": "straddles 0: the sample cannot decide",
+    }[verdict.status]
+    return (
+        f"{iv.level:.0%} paired-bootstrap interval of {rule.metric} - ({right}): "
+        f"[{iv.low:+.4f}, {iv.high:+.4f}] (estimate {iv.estimate:+.4f}), {side}"
+    )
 
 
 def accept_command(verdict: Verdict, nodeid: str) -> str | None:
@@ -85,36 +98,52 @@ def has_worst_questions(metric: str) -> bool:
     return not METRICS[metric].timing and metric not in ("parameter_count", "size_on_disk_mb")
 
 
-def failure_report(verdict: Verdict, *, dataset: str | None = None, questions: int | None = None,
-                   accept_command: str | None = None) -> str:
+def failure_report(
+    verdict: Verdict,
+    *,
+    dataset: str | None = None,
+    questions: int | None = None,
+    accept_command: str | None = None,
+) -> str:
     """The whole failure message: headline, table, interval, notes, and how to accept."""
     status = STATUS_WORDS[verdict.status]
     where = f" on {dataset}" if dataset else ""
     if questions is not None:
         where += f" ({questions} questions)"
-    lines = [f"qagate gate {status}: {verdict.model} :: {verdict.rule.id}{where}",
-             _indent(verdict_table(verdict))]
+    lines = [
+        f"qagate gate {status}: {verdict.model} :: {verdict.rule.id}{where}",
+        _indent(verdict_table(verdict)),
+    ]
     interval = interval_line(verdict)
     if interval:
         lines.append("  " + interval)
     if verdict.status == "undecided":
-        lines.append("  undecided: more questions (a larger --qagate-limit or dataset) or a lower "
-                     "confidence level would decide it; --qagate-undecided=skip reports it as a "
-                     "skip instead of a failure")
+        lines.append(
+            "  undecided: more questions (a larger --qagate-limit or dataset) or a lower "
+            "confidence level would decide it; --qagate-undecided=skip reports it as a "
+            "skip instead of a failure"
+        )
     lines.extend(f"  - {note}" for note in verdict.notes)
     if accept_command:
         lines.append(f"  accept the obtained numbers as the new baseline: {accept_command}")
-    elif (verdict.rule.reference == "baseline" and verdict.status == "fail"
-          and verdict.obtained is not None and verdict.reference_value is not None
-          and not updating_can_pass(verdict.rule, verdict.obtained)):
-        lines.append(f"  {verdict.rule.text} asks for more than the stored baseline, so updating "
-                     f"the baseline to {fmt(verdict.obtained, verdict.rule.metric)} cannot make "
-                     f"it pass: the model itself has to improve (or the rule has to change)")
+    elif (
+        verdict.rule.reference == "baseline"
+        and verdict.status == "fail"
+        and verdict.obtained is not None
+        and verdict.reference_value is not None
+        and not updating_can_pass(verdict.rule, verdict.obtained)
+    ):
+        lines.append(
+            f"  {verdict.rule.text} asks for more than the stored baseline, so updating "
+            f"the baseline to {fmt(verdict.obtained, verdict.rule.metric)} cannot make "
+            f"it pass: the model itself has to improve (or the rule has to change)"
+        )
     return "\n".join(lines)
 
 
-def worst_questions(dataset: "Dataset", result: "EvalResult", *,
-                    teacher: "EvalResult | None" = None, count: int = 10) -> str:
+def worst_questions(
+    dataset: "Dataset", result: "EvalResult", *, teacher: "EvalResult | None" = None, count: int = 10
+) -> str:
     """The questions that hurt most: lowest F1 (against the teacher: largest F1 loss) first."""
     per_f1 = result.scores.per_question_f1
     teacher_f1 = teacher.scores.per_question_f1 if teacher is not None else None
@@ -128,8 +157,7 @@ def worst_questions(dataset: "Dataset", result: "EvalResult", *,
 
     ranked = sorted(dataset.examples, key=badness)[:count]
     what = "largest F1 loss against the teacher" if teacher is not None else "lowest F1"
-    lines = [f"worst questions for {result.model} ({what} first; {len(ranked)} of "
-             f"{len(dataset)}):"]
+    lines = [f"worst questions for {result.model} ({what} first; {len(ranked)} of {len(dataset)}):"]
     for rank, example in enumerate(ranked, 1):
         score = f"F1 {per_f1.get(example.id, 0.0):.2f}"
         if teacher_f1 is not None:
@@ -137,16 +165,21 @@ def worst_questions(dataset: "Dataset", result: "EvalResult", *,
         references = " | ".join(repr(_short(a, 60)) for a in dict.fromkeys(example.answers))
         lines.append(f"{rank:3d}. {example.id}  {score}")
         lines.append(f"     Q: {_short(example.question, 100)}")
-        lines.append(f"     predicted: {_short(answers.get(example.id, ''), 60)!r}   "
-                     f"references: {references or '(no answer)'}")
+        lines.append(
+            f"     predicted: {_short(answers.get(example.id, ''), 60)!r}   "
+            f"references: {references or '(no answer)'}"
+        )
     return "\n".join(lines)
 
 
 def metrics_table(rows: Sequence["EvaluatedModel"]) -> str:
     """models x metrics: quality from the evaluation, timings only when measured in this run."""
     metrics = [row.metrics() for row in rows]
-    shown = [name for name, info in METRICS.items()
-             if info.summary and any(m.get(name) is not None for m in metrics)]
+    shown = [
+        name
+        for name, info in METRICS.items()
+        if info.summary and any(m.get(name) is not None for m in metrics)
+    ]
     table = [["model", "dataset"] + [METRICS[name].label for name in shown]]
     for row, values in zip(rows, metrics):
         table.append([row.model, row.dataset] + [fmt(values.get(name), name) for name in shown])
@@ -156,16 +189,30 @@ def metrics_table(rows: Sequence["EvaluatedModel"]) -> str:
 def gates_table(records: Iterable["Record"]) -> str:
     table = [["status", "model", "rule", "dataset", "obtained", "allowed"]]
     for record in records:
-        table.append([STATUS_WORDS.get(record.status, record.status.upper()), record.model,
-                      record.rule, record.dataset, fmt(record.obtained, record.metric),
-                      f"{record.op} {fmt(record.threshold, record.metric)}"
-                      if record.threshold is not None else "-"])
+        table.append(
+            [
+                STATUS_WORDS.get(record.status, record.status.upper()),
+                record.model,
+                record.rule,
+                record.dataset,
+                fmt(record.obtained, record.metric),
+                f"{record.op} {fmt(record.threshold, record.metric)}"
+                if record.threshold is not None
+                else "-",
+            ]
+        )
     return _table(table)
 
 
-def session_summary(evaluated: Sequence["EvaluatedModel"], records: Sequence["Record"], *,
-                    verbosity: int = 0, not_gated: Mapping[str, str] | None = None,
-                    strict: bool = False, baselines: Mapping[str, str] | None = None) -> list[str]:
+def session_summary(
+    evaluated: Sequence["EvaluatedModel"],
+    records: Sequence["Record"],
+    *,
+    verbosity: int = 0,
+    not_gated: Mapping[str, str] | None = None,
+    strict: bool = False,
+    baselines: Mapping[str, str] | None = None,
+) -> list[str]:
     """The lines of the ``qagate`` terminal section, as much as pytest's verbosity asks for.
 
     ``-q`` keeps the counts, what did not pass and the warnings; ``-qq`` only the counts and
@@ -175,11 +222,13 @@ def session_summary(evaluated: Sequence["EvaluatedModel"], records: Sequence["Re
     not_gated = dict(not_gated or {})
     if not_gated:
         reasons = list(dict.fromkeys(not_gated.values()))
-        action = "they FAILED (--qagate-strict)" if strict else \
-            "use --qagate-strict in CI to fail such a run"
-        lines.append(f"RELEASE NOT GATED: {len(not_gated)} gate item(s) could not run: "
-                     f"{reasons[0]}" + (f" (and {len(reasons) - 1} more reasons)"
-                                        if len(reasons) > 1 else "") + f"; {action}")
+        action = "they FAILED (--qagate-strict)" if strict else "use --qagate-strict in CI to fail such a run"
+        lines.append(
+            f"RELEASE NOT GATED: {len(not_gated)} gate item(s) could not run: "
+            f"{reasons[0]}"
+            + (f" (and {len(reasons) - 1} more reasons)" if len(reasons) > 1 else "")
+            + f"; {action}"
+        )
     if evaluated and verbosity >= 0:
         lines.extend(metrics_table(evaluated).splitlines())
     if records:
@@ -188,17 +237,24 @@ def session_summary(evaluated: Sequence["EvaluatedModel"], records: Sequence["Re
             counts[record.status] = counts.get(record.status, 0) + 1
         if lines:
             lines.append("")
-        lines.append("gates: " + ", ".join(f"{n} {STATUS_WORDS.get(s, s).lower()}"
-                                           for s, n in sorted(counts.items())))
-        shown = list(records) if verbosity >= 0 else \
-            [r for r in records if r.status != "pass"] if verbosity == -1 else []
+        lines.append(
+            "gates: " + ", ".join(f"{n} {STATUS_WORDS.get(s, s).lower()}" for s, n in sorted(counts.items()))
+        )
+        shown = (
+            list(records)
+            if verbosity >= 0
+            else [r for r in records if r.status != "pass"]
+            if verbosity == -1
+            else []
+        )
         if shown:
             lines.extend(gates_table(shown).splitlines())
     for path, action in sorted((baselines or {}).items()):
         if action == "created":
-            lines.append(f"NEW baseline {path}: written from this run's numbers; review and "
-                         f"commit it" + (" (--qagate-strict fails until it is committed)"
-                                         if strict else ""))
+            lines.append(
+                f"NEW baseline {path}: written from this run's numbers; review and "
+                f"commit it" + (" (--qagate-strict fails until it is committed)" if strict else "")
+            )
         else:
             lines.append(f"{action} baseline {path}")
     return lines
@@ -207,12 +263,12 @@ def session_summary(evaluated: Sequence["EvaluatedModel"], records: Sequence["Re
 def _table(rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to width; numeric columns (every body cell a number or '-') right-aligned."""
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    numeric = [i > 0 and all(_numeric(row[i]) or row[i] == "-" for row in rows[1:])
-               for i in range(len(widths))]
+    numeric = [
+        i > 0 and all(_numeric(row[i]) or row[i] == "-" for row in rows[1:]) for i in range(len(widths))
+    ]
     lines = []
     for row in rows:
-        cells = [str(c).rjust(w) if num else str(c).ljust(w)
-                 for c, w, num in zip(row, widths, numeric)]
+        cells = [str(c).rjust(w) if num else str(c).ljust(w) for c, w, num in zip(row, widths, numeric)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 

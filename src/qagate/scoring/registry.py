@@ -7,8 +7,8 @@ one :class:`Metric` entry plus the function that computes it. Standard library o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Metric:
     decimals: int = 4
     suffix: str = ""
     thousands: bool = False
-    summary: bool = True          # shown in the terminal's per-model metrics table
+    summary: bool = True  # shown in the terminal's per-model metrics table
 
     def format(self, value: float | None) -> str:
         """The value as every report prints it (``-`` when there is none)."""
@@ -48,25 +48,83 @@ class Metric:
 # Kept for code that still says MetricInfo.
 MetricInfo = Metric
 
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("exact_match", "EM", "%", "exact match with a reference answer (official SQuAD script)",
-           higher_is_better=True, per_question=True, baseline=True),
-    Metric("f1", "F1", "%", "token-overlap F1 with the best reference (official SQuAD script)",
-           higher_is_better=True, per_question=True, baseline=True),
-    Metric("bertscore_f1", "BERTScore", "", "mean BERTScore F1 of the answer against the "
-           "references", higher_is_better=True, baseline=True),
-    Metric("parameter_count", "params", "", "number of parameters", higher_is_better=False,
-           baseline=True, thousands=True),
-    Metric("size_on_disk_mb", "MB", "MB", "size of the weights on disk", higher_is_better=False,
-           baseline=True, decimals=2),
-    Metric("seconds_per_question", "s/question", "s", "wall time per question, measured in "
-           "this run", higher_is_better=False, timing=True, decimals=5),
-    Metric("questions_per_second", "q/s", "q/s", "questions answered per second, measured in "
-           "this run", higher_is_better=True, timing=True, decimals=2),
-    Metric("speedup", "speedup", "x", "the teacher's seconds per question / the model's, "
-           "both measured in this run", higher_is_better=True, timing=True, decimals=2,
-           suffix="x"),
-)}
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "exact_match",
+            "EM",
+            "%",
+            "exact match with a reference answer (official SQuAD script)",
+            higher_is_better=True,
+            per_question=True,
+            baseline=True,
+        ),
+        Metric(
+            "f1",
+            "F1",
+            "%",
+            "token-overlap F1 with the best reference (official SQuAD script)",
+            higher_is_better=True,
+            per_question=True,
+            baseline=True,
+        ),
+        Metric(
+            "bertscore_f1",
+            "BERTScore",
+            "",
+            "mean BERTScore F1 of the answer against the references",
+            higher_is_better=True,
+            baseline=True,
+        ),
+        Metric(
+            "parameter_count",
+            "params",
+            "",
+            "number of parameters",
+            higher_is_better=False,
+            baseline=True,
+            thousands=True,
+        ),
+        Metric(
+            "size_on_disk_mb",
+            "MB",
+            "MB",
+            "size of the weights on disk",
+            higher_is_better=False,
+            baseline=True,
+            decimals=2,
+        ),
+        Metric(
+            "seconds_per_question",
+            "s/question",
+            "s",
+            "wall time per question, measured in this run",
+            higher_is_better=False,
+            timing=True,
+            decimals=5,
+        ),
+        Metric(
+            "questions_per_second",
+            "q/s",
+            "q/s",
+            "questions answered per second, measured in this run",
+            higher_is_better=True,
+            timing=True,
+            decimals=2,
+        ),
+        Metric(
+            "speedup",
+            "speedup",
+            "x",
+            "the teacher's seconds per question / the model's, both measured in this run",
+            higher_is_better=True,
+            timing=True,
+            decimals=2,
+            suffix="x",
+        ),
+    )
+}
 
 
 def metric(name: str) -> Metric:

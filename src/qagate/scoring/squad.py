@@ -19,12 +19,14 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
 import weakref
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset, QAExample
@@ -48,8 +50,7 @@ def f1(prediction: str, ground_truths: Sequence[str]) -> float:
     """Token-bag F1 against the best-matching reference, in [0, 1] (v1.1)."""
     pred_tokens = normalize_answer(prediction).split()
     pred_counts = Counter(pred_tokens)
-    return max((_f1_v1(pred_counts, len(pred_tokens), _bag(g)) for g in ground_truths),
-               default=0.0)
+    return max((_f1_v1(pred_counts, len(pred_tokens), _bag(g)) for g in ground_truths), default=0.0)
 
 
 @dataclass
@@ -82,15 +83,25 @@ class Scores:
         out = {"exact": self.exact_match, "f1": self.f1, "total": self.total}
         for prefix, group in (("HasAns", self.has_ans), ("NoAns", self.no_ans)):
             if group is not None:
-                out.update({f"{prefix}_exact": group["exact_match"], f"{prefix}_f1": group["f1"],
-                            f"{prefix}_total": group["total"]})
+                out.update(
+                    {
+                        f"{prefix}_exact": group["exact_match"],
+                        f"{prefix}_f1": group["f1"],
+                        f"{prefix}_total": group["total"],
+                    }
+                )
         return out
 
     def summary(self) -> dict:
         """A JSON-ready summary: totals and counts, without the per-question tables."""
-        out = {"exact_match": self.exact_match, "f1": self.f1, "total": self.total,
-               "answered": self.answered, "missing": len(self.missing),
-               "unknown_ids": len(self.unknown_ids)}
+        out: dict[str, object] = {
+            "exact_match": self.exact_match,
+            "f1": self.f1,
+            "total": self.total,
+            "answered": self.answered,
+            "missing": len(self.missing),
+            "unknown_ids": len(self.unknown_ids),
+        }
         if self.has_ans is not None:
             out["has_ans"] = dict(self.has_ans)
         if self.no_ans is not None:
@@ -132,10 +143,16 @@ def score(dataset: "Dataset | Sequence[QAExample]", answers: Mapping[str, str]) 
     total = len(golds.items)
     known = golds.ids
     unknown = [qid for qid in answers if qid not in known]
-    result = Scores(exact_match=_percent(per_em.values(), total),
-                    f1=_percent(per_f1.values(), total), total=total,
-                    answered=total - len(missing), missing=missing, unknown_ids=unknown,
-                    per_question_em=per_em, per_question_f1=per_f1)
+    result = Scores(
+        exact_match=_percent(per_em.values(), total),
+        f1=_percent(per_f1.values(), total),
+        total=total,
+        answered=total - len(missing),
+        missing=missing,
+        unknown_ids=unknown,
+        per_question_em=per_em,
+        per_question_f1=per_f1,
+    )
     if v2:
         result.has_ans = _group(per_em, per_f1, golds.has_ans)
         result.no_ans = _group(per_em, per_f1, golds.no_ans)
@@ -189,8 +206,11 @@ def _percent(values: Iterable[float], total: int) -> float:
 def _group(per_em: dict[str, float], per_f1: dict[str, float], ids: list[str]) -> dict | None:
     if not ids:
         return None
-    return {"exact_match": _percent((per_em[i] for i in ids), len(ids)),
-            "f1": _percent((per_f1[i] for i in ids), len(ids)), "total": len(ids)}
+    return {
+        "exact_match": _percent((per_em[i] for i in ids), len(ids)),
+        "f1": _percent((per_f1[i] for i in ids), len(ids)),
+        "total": len(ids),
+    }
 
 
 @dataclass
@@ -217,7 +237,8 @@ def _golds(dataset: "Dataset | Sequence[QAExample]") -> _Golds:
     version = getattr(dataset, "version", None)
     v2 = version == "2.0" if version is not None else any(ex.is_impossible for ex in examples)
     items = []
-    has_ans, no_ans = [], []
+    has_ans: list[str] = []
+    no_ans: list[str] = []
     for ex in examples:
         refs = list(ex.answers)
         if v2:
@@ -225,10 +246,7 @@ def _golds(dataset: "Dataset | Sequence[QAExample]") -> _Golds:
             refs = [r for r in refs if normalize_answer(r)] or [""]
         norms = dict.fromkeys(normalize_answer(r) for r in refs)  # unique, in order
         items.append((ex.id, frozenset(norms), [_bag_of_normalized(n) for n in norms]))
-    golds = _Golds(items=items, ids={ex.id for ex in examples}, v2=v2, has_ans=has_ans,
-                   no_ans=no_ans)
-    try:
+    golds = _Golds(items=items, ids={ex.id for ex in examples}, v2=v2, has_ans=has_ans, no_ans=no_ans)
+    with contextlib.suppress(TypeError):  # a plain sequence cannot be weakly referenced
         _GOLD_CACHE[dataset] = golds
-    except TypeError:
-        pass
     return golds

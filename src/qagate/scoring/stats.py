@@ -8,8 +8,9 @@ functions, keeping ``import qagate.scoring.stats`` light.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.scoring.squad import Scores
@@ -39,15 +40,23 @@ class Interval:
         return asdict(self)
 
 
-def bootstrap_ci(values: Sequence[float], *, level: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0) -> Interval:
+def bootstrap_ci(
+    values: Sequence[float], *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> Interval:
     """Interval of the mean of ``values`` (in the values' own units)."""
     data = _as_vector(values, "values")
     return _interval(data, float(data.mean()), level=level, n_resamples=n_resamples, seed=seed)
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, coef: float = 1.0,
-                     level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Interval:
+def paired_bootstrap(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    coef: float = 1.0,
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Interval:
     """Interval of ``mean(a) - coef * mean(b)`` for two score vectors on the same questions.
 
     Question indices are resampled jointly, so the variation that both systems share (hard
@@ -59,22 +68,25 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, coef: float = 1.
     if x.shape != y.shape:
         raise ValueError(f"paired samples need equal lengths, got {x.size} and {y.size}")
     diff = x - coef * y
-    return _interval(diff, float(x.mean() - coef * y.mean()), level=level,
-                     n_resamples=n_resamples, seed=seed)
+    return _interval(diff, float(x.mean() - coef * y.mean()), level=level, n_resamples=n_resamples, seed=seed)
 
 
-def score_intervals(scores: "Scores", *, level: float = 0.95, n_resamples: int = 2000,
-                    seed: int = 0) -> dict[str, Interval]:
+def score_intervals(
+    scores: "Scores", *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> dict[str, Interval]:
     """Intervals for EM and F1 of a :class:`qagate.scoring.squad.Scores`, in percent (0..100).
 
     The estimates are the official totals themselves (summed as the official script sums),
     so they match ``scores.exact_match`` / ``scores.f1`` exactly.
     """
     out = {}
-    for name, table, official in (("exact_match", scores.per_question_em, scores.exact_match),
-                                  ("f1", scores.per_question_f1, scores.f1)):
-        interval = bootstrap_ci([100.0 * v for v in table.values()], level=level,
-                                n_resamples=n_resamples, seed=seed)
+    for name, table, official in (
+        ("exact_match", scores.per_question_em, scores.exact_match),
+        ("f1", scores.per_question_f1, scores.f1),
+    ):
+        interval = bootstrap_ci(
+            [100.0 * v for v in table.values()], level=level, n_resamples=n_resamples, seed=seed
+        )
         out[name] = replace(interval, estimate=official)
     return out
 

@@ -14,10 +14,11 @@ import datetime as _dt
 import json
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from qagate.errors import QagateError
 from qagate.files import atomic_write_text
@@ -67,55 +68,77 @@ def load_baseline(path: Path) -> Baseline | None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise QagateError(f"baseline is not valid JSON ({exc.msg} at line {exc.lineno}); the "
-                          f"file is damaged or half-written", path=path, hint=fix) from None
+        raise QagateError(
+            f"baseline is not valid JSON ({exc.msg} at line {exc.lineno}); the "
+            f"file is damaged or half-written",
+            path=path,
+            hint=fix,
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         raise QagateError("baseline has no 'metrics' object", path=path, hint=fix)
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise QagateError(f"baseline schema_version {version!r} is not the supported "
-                          f"{SCHEMA_VERSION}", path=path, hint=fix)
+        raise QagateError(
+            f"baseline schema_version {version!r} is not the supported {SCHEMA_VERSION}", path=path, hint=fix
+        )
     metrics = {}
     for key, value in data["metrics"].items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise QagateError(f"baseline metric {key!r} is not a number: {value!r}", path=path,
-                              hint=fix)
+            raise QagateError(f"baseline metric {key!r} is not a number: {value!r}", path=path, hint=fix)
         metrics[key] = float(value)
-    provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
-    return Baseline(path, metrics, provenance)
+    provenance = data.get("provenance")
+    return Baseline(path, metrics, provenance if isinstance(provenance, dict) else {})
 
 
-def write_baseline(path: Path, metrics: Mapping[str, float | None],
-                   provenance: Mapping[str, Any]) -> Baseline:
+def write_baseline(
+    path: Path, metrics: Mapping[str, float | None], provenance: Mapping[str, Any]
+) -> Baseline:
     """Write atomically the metrics given (the caller chooses them from the metric registry)."""
     path = Path(path)
-    kept = {k: v if isinstance(v, int) and not isinstance(v, bool) else _round(float(v))
-            for k, v in metrics.items() if v is not None}
-    document = {"schema_version": SCHEMA_VERSION, "metrics": kept,
-                "provenance": _rounded(dict(provenance))}
+    kept = {
+        k: v if isinstance(v, int) and not isinstance(v, bool) else _round(float(v))
+        for k, v in metrics.items()
+        if v is not None
+    }
+    document = {"schema_version": SCHEMA_VERSION, "metrics": kept, "provenance": _rounded(dict(provenance))}
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     with _WRITE_LOCK:
         atomic_write_text(path, text)
     return Baseline(path, kept, dict(document["provenance"]))
 
 
-def make_provenance(*, dataset_name: str, dataset_fingerprint: str, dataset_size: int,
-                    model_name: str, model_fingerprint: str,
-                    engine: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def make_provenance(
+    *,
+    dataset_name: str,
+    dataset_fingerprint: str,
+    dataset_size: int,
+    model_name: str,
+    model_fingerprint: str,
+    engine: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """What produced a baseline: dataset, weights, engine settings, library versions, time."""
     return {
         "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "dataset": {"name": dataset_name, "fingerprint": dataset_fingerprint,
-                    "questions": dataset_size},
-        "model": {"name": model_name, "fingerprint": model_fingerprint,
-                  **{k: v for k, v in dict(engine or {}).items() if v is not None}},
-        "versions": {name: _version(dist) for name, dist in (
-            ("qagate", "pytest-qagate"), ("transformers", "transformers"), ("torch", "torch"))},
+        "dataset": {"name": dataset_name, "fingerprint": dataset_fingerprint, "questions": dataset_size},
+        "model": {
+            "name": model_name,
+            "fingerprint": model_fingerprint,
+            **{k: v for k, v in dict(engine or {}).items() if v is not None},
+        },
+        "versions": {
+            name: _version(dist)
+            for name, dist in (
+                ("qagate", "pytest-qagate"),
+                ("transformers", "transformers"),
+                ("torch", "torch"),
+            )
+        },
     }
 
 
-def provenance_notes(baseline: Baseline, *, dataset_fingerprint: str | None,
-                     model_fingerprint: str | None) -> tuple[list[str], list[str]]:
+def provenance_notes(
+    baseline: Baseline, *, dataset_fingerprint: str | None, model_fingerprint: str | None
+) -> tuple[list[str], list[str]]:
     """(blocking, informational) differences between a stored baseline and this run.
 
     A different dataset makes the numbers incomparable: blocking. Different weights are what a
@@ -125,14 +148,18 @@ def provenance_notes(baseline: Baseline, *, dataset_fingerprint: str | None,
     blocking, info = [], []
     stored = baseline.dataset_fingerprint
     if stored and dataset_fingerprint and stored != dataset_fingerprint:
-        blocking.append(f"baseline {baseline.path} was recorded on a different dataset "
-                        f"(fingerprint {stored[:12]}, this run {dataset_fingerprint[:12]}): the "
-                        f"numbers are not comparable; if the dataset change is intended, accept "
-                        f"the new numbers with --qagate-update-baselines")
+        blocking.append(
+            f"baseline {baseline.path} was recorded on a different dataset "
+            f"(fingerprint {stored[:12]}, this run {dataset_fingerprint[:12]}): the "
+            f"numbers are not comparable; if the dataset change is intended, accept "
+            f"the new numbers with --qagate-update-baselines"
+        )
     weights = baseline.model_fingerprint
     if weights and model_fingerprint and weights != model_fingerprint:
-        info.append(f"baseline recorded with model fingerprint {weights[:12]}, this run has "
-                    f"{model_fingerprint[:12]} (different weights or engine settings)")
+        info.append(
+            f"baseline recorded with model fingerprint {weights[:12]}, this run has "
+            f"{model_fingerprint[:12]} (different weights or engine settings)"
+        )
     return blocking, info
 
 

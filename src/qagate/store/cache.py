@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from qagate import __version__
+from qagate.data.predictions import Predictions
 from qagate.files import atomic_write_text
-from qagate.inference.base import Predictions
 
 FORMAT = 1
 
 
 def cache_key(model_fingerprint: str, dataset_fingerprint: str) -> str:
-    payload = {"model": model_fingerprint, "dataset": dataset_fingerprint, "qagate": __version__,
-               "format": FORMAT}
+    payload = {
+        "model": model_fingerprint,
+        "dataset": dataset_fingerprint,
+        "qagate": __version__,
+        "format": FORMAT,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -39,16 +44,26 @@ class PredictionCache:
             data = json.loads(self.path(key).read_text(encoding="utf-8"))
             if data.get("format") != FORMAT:
                 return None
-            return Predictions(answers=dict(data["answers"]), confidence=dict(data["confidence"]),
-                               seconds=dict(data["seconds"]), total_seconds=data["total_seconds"])
+            return Predictions(
+                answers=dict(data["answers"]),
+                confidence=dict(data["confidence"]),
+                seconds=dict(data["seconds"]),
+                total_seconds=data["total_seconds"],
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def put(self, key: str, predictions: Predictions, **provenance: object) -> Path:
         """Store ``predictions``; ``provenance`` (model name, dataset name) is informational."""
-        data = {"format": FORMAT, "key": key, "provenance": provenance,
-                "answers": predictions.answers, "confidence": predictions.confidence,
-                "seconds": predictions.seconds, "total_seconds": predictions.total_seconds}
+        data = {
+            "format": FORMAT,
+            "key": key,
+            "provenance": provenance,
+            "answers": predictions.answers,
+            "confidence": predictions.confidence,
+            "seconds": predictions.seconds,
+            "total_seconds": predictions.total_seconds,
+        }
         path = self.path(key)
         atomic_write_text(path, json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
         return path

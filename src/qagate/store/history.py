@@ -17,9 +17,10 @@ import platform
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from qagate.errors import QagateError
 from qagate.scoring.registry import fmt
@@ -29,8 +30,7 @@ SCHEMA = 1
 #: Gate statuses and run outcomes, worst first: a run's outcome is the worst of its statuses.
 #: "new": a baseline this run wrote (needs review); "incomplete" is a run outcome only (a gate item
 #: was skipped for missing data or requirements), set by the plugin through ``incomplete=True``.
-STATUS_ORDER = ("error", "fail", "undecided", "incomplete", "new", "undecided (skipped)", "skipped",
-                "pass")
+STATUS_ORDER = ("error", "fail", "undecided", "incomplete", "new", "undecided (skipped)", "skipped", "pass")
 
 #: The kinds of baseline writes a run records under ``"baselines"``.
 BASELINE_ACTIONS = ("created", "updated", "regenerated")
@@ -54,8 +54,12 @@ def git_info(folder: Path) -> dict[str, Any]:
     commit = os.environ.get("GITHUB_SHA") or os.environ.get("CI_COMMIT_SHA") or git("rev-parse", "HEAD")
     if commit:
         info["commit"] = commit
-        branch = (os.environ.get("GITHUB_HEAD_REF") or os.environ.get("GITHUB_REF_NAME")
-                  or os.environ.get("CI_COMMIT_REF_NAME") or git("rev-parse", "--abbrev-ref", "HEAD"))
+        branch = (
+            os.environ.get("GITHUB_HEAD_REF")
+            or os.environ.get("GITHUB_REF_NAME")
+            or os.environ.get("CI_COMMIT_REF_NAME")
+            or git("rev-parse", "--abbrev-ref", "HEAD")
+        )
         if branch and branch != "HEAD":
             info["branch"] = branch
         status = git("status", "--porcelain", "--untracked-files=no")
@@ -79,11 +83,19 @@ def outcome_of(statuses: Iterable[str], *, incomplete: bool = False) -> str:
     return "pass"
 
 
-def build_run(*, results: list[Mapping[str, Any]], metrics: list[Mapping[str, Any]], started: float,
-              exit_status: int, rootdir: Path, settings: Mapping[str, Any] | None = None,
-              label: str | None = None, partial: bool = False,
-              baselines: Mapping[str, Iterable[str | os.PathLike[str]]] | None = None,
-              incomplete: bool = False) -> dict[str, Any]:
+def build_run(
+    *,
+    results: list[Mapping[str, Any]],
+    metrics: list[Mapping[str, Any]],
+    started: float,
+    exit_status: int,
+    rootdir: Path,
+    settings: Mapping[str, Any] | None = None,
+    label: str | None = None,
+    partial: bool = False,
+    baselines: Mapping[str, Iterable[str | os.PathLike[str]]] | None = None,
+    incomplete: bool = False,
+) -> dict[str, Any]:
     """One history entry. ``results``: a dict per gate item (nodeid, model, rule, metric, op,
     dataset, status, obtained, threshold; optionally interval_low, interval_high, level);
     ``metrics``: a dict per evaluated (model, dataset). ``partial``: the run selected only some
@@ -181,10 +193,13 @@ class History:
 def read_history(path: str | os.PathLike[str]) -> History:
     path = Path(path)
     if not path.is_file():
-        raise QagateError("no run history here", path=path,
-                          hint="run 'pytest quality_tests/' first (each run appends to "
-                               ".qagate/history.jsonl), or pass --history with the file your runs write "
-                               "(--qagate-history)")
+        raise QagateError(
+            "no run history here",
+            path=path,
+            hint="run 'pytest quality_tests/' first (each run appends to "
+            ".qagate/history.jsonl), or pass --history with the file your runs write "
+            "(--qagate-history)",
+        )
     runs, skipped = [], []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, text in enumerate(handle, start=1):
@@ -243,4 +258,3 @@ def _clean(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-

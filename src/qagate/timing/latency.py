@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from qagate.errors import QagateError
 from qagate.inference.base import QAModel
@@ -40,7 +40,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolation percentile (numpy's default), ``q`` in [0, 100] to 0.01."""
     if not values:
         raise ValueError("no values")
-    steps = round(q * 100)          # statistics.quantiles' "inclusive" method interpolates
+    steps = round(q * 100)  # statistics.quantiles' "inclusive" method interpolates
     if len(values) == 1 or steps <= 0:  # linearly, as numpy does
         return min(values)
     if steps >= 10_000:
@@ -66,11 +66,20 @@ def measure_latency(model: QAModel, examples: Sequence, *, warmup: int = 1, repe
         _synchronize(device)
         walls.append(time.perf_counter() - began)
         if predictions.total_seconds is None:
-            raise QagateError(f"model {model.name!r} replays stored answers: it has no speed to measure",
-                              hint="gate speed only on models that run")
+            raise QagateError(
+                f"model {model.name!r} replays stored answers: it has no speed to measure",
+                hint="gate speed only on models that run",
+            )
         for qid, seconds in predictions.seconds.items():
             per_question.setdefault(qid, []).append(seconds)
-    medians = [statistics.median(v) for v in per_question.values()] or [statistics.median(walls) / len(examples)]
-    return Latency(seconds_per_question=statistics.median(walls) / len(examples),
-                   p50=percentile(medians, 50), p90=percentile(medians, 90),
-                   questions=len(examples), device=device, repeats=repeats)
+    medians = [statistics.median(v) for v in per_question.values()] or [
+        statistics.median(walls) / len(examples)
+    ]
+    return Latency(
+        seconds_per_question=statistics.median(walls) / len(examples),
+        p50=percentile(medians, 50),
+        p90=percentile(medians, 90),
+        questions=len(examples),
+        device=device,
+        repeats=repeats,
+    )

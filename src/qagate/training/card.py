@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from qagate.files import atomic_write_text
 from qagate.scoring import registry
@@ -19,9 +20,17 @@ SQUAD_LICENCE = "CC BY-SA 4.0"
 _HELD_OUT = ("exact_match", "f1", "seconds_per_question")
 
 
-def write_declaration(path: str | Path, *, name: str, role: str, model_dir: str | Path,
-                      max_seq_len: int, doc_stride: int, max_answer_len: int = 15,
-                      description: str | None = None) -> Path:
+def write_declaration(
+    path: str | Path,
+    *,
+    name: str,
+    role: str,
+    model_dir: str | Path,
+    max_seq_len: int,
+    doc_stride: int,
+    max_answer_len: int = 15,
+    description: str | None = None,
+) -> Path:
     """A ``qa_models/``-style YAML file; ``source`` is relative to the file's folder."""
     import yaml
 
@@ -30,9 +39,15 @@ def write_declaration(path: str | Path, *, name: str, role: str, model_dir: str 
     source = Path(os.path.relpath(Path(model_dir).resolve(), path.parent.resolve())).as_posix()
     if not source.startswith("."):
         source = f"./{source}"
-    declaration: dict[str, Any] = {"name": name, "role": role, "kind": "extractive", "source": source,
-                                   "max_seq_len": max_seq_len, "doc_stride": doc_stride,
-                                   "max_answer_len": max_answer_len}
+    declaration: dict[str, Any] = {
+        "name": name,
+        "role": role,
+        "kind": "extractive",
+        "source": source,
+        "max_seq_len": max_seq_len,
+        "doc_stride": doc_stride,
+        "max_answer_len": max_answer_len,
+    }
     if description:
         declaration["description"] = description
     atomic_write_text(path, yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True))
@@ -42,21 +57,27 @@ def write_declaration(path: str | Path, *, name: str, role: str, model_dir: str 
 def evaluate_declared(declaration: str | Path, dataset: Any) -> dict[str, Any]:
     """EM/F1 (and speed) of the declared model on ``dataset``, through the same path the
     release gate uses: declaration -> registry adapter -> engine -> official SQuAD scoring."""
-    from qagate.scoring.squad import score
     from qagate.inference.config import load_model_spec
     from qagate.inference.registry import build_model
+    from qagate.scoring.squad import score
 
     model = build_model(load_model_spec(declaration))
     predictions = model.predict(list(dataset))
     scores = score(dataset, predictions.answers)
-    return {"dataset": dataset.name, "questions": len(dataset), "exact_match": scores.exact_match,
-            "f1": scores.f1, "seconds_per_question": predictions.seconds_per_question}
+    return {
+        "dataset": dataset.name,
+        "questions": len(dataset),
+        "exact_match": scores.exact_match,
+        "f1": scores.f1,
+        "seconds_per_question": predictions.seconds_per_question,
+    }
 
 
 #: How an installed package's folder is shown in a card's command block, with the line that sets it.
 SITE_PACKAGES = "$SITE_PACKAGES"
-_SITE_PACKAGES_LINE = ("SITE_PACKAGES=$(python -c "
-                       "'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')")
+_SITE_PACKAGES_LINE = (
+    "SITE_PACKAGES=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
+)
 
 
 def portable_path(path: str | os.PathLike[str]) -> str:
@@ -68,7 +89,7 @@ def portable_path(path: str | os.PathLike[str]) -> str:
     for marker in ("site-packages", "dist-packages"):
         if marker in parts:
             at = len(parts) - 1 - parts[::-1].index(marker)
-            return "/".join([SITE_PACKAGES, *parts[at + 1:]])
+            return "/".join([SITE_PACKAGES, *parts[at + 1 :]])
     if os.path.isabs(text):
         try:
             return Path(text).relative_to(Path.cwd()).as_posix()
@@ -84,8 +105,11 @@ def portable_command(command: str) -> str:
     shown = []
     for word in words:
         path = portable_path(word) if os.path.isabs(word) else word
-        shown.append(f'"{SITE_PACKAGES}"{shlex.quote(path[len(SITE_PACKAGES):])}'
-                     if path.startswith(SITE_PACKAGES) else shlex.quote(path))
+        shown.append(
+            f'"{SITE_PACKAGES}"{shlex.quote(path[len(SITE_PACKAGES) :])}'
+            if path.startswith(SITE_PACKAGES)
+            else shlex.quote(path)
+        )
     text = " ".join(shown)
     return f"{_SITE_PACKAGES_LINE}\n{text}" if SITE_PACKAGES in text else text
 
@@ -104,70 +128,103 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     """The README.md text for a trained model (see ``write_model_card`` for the keys)."""
     train, held = info["train"], info.get("eval")
     base_licence = info.get("base_licence")
-    front = ["---", *([f"license: {base_licence}"] if base_licence else []), "library_name: transformers",
-             "pipeline_tag: question-answering", "tags:", "- extractive-qa", "- qagate"]
+    front = [
+        "---",
+        *([f"license: {base_licence}"] if base_licence else []),
+        "library_name: transformers",
+        "pipeline_tag: question-answering",
+        "tags:",
+        "- extractive-qa",
+        "- qagate",
+    ]
     if info.get("method") == "distillation":
         front.append("- knowledge-distillation")
     if "squad" in train["source"].lower():
         front += ["datasets:", "- squad"]
     front.append("---")
 
-    what = ("distilled from the teacher below" if info.get("method") == "distillation"
-            else "fine-tuned for extractive question answering")
-    lines = [*front, "", f"# {info['name']}", "",
-             f"A {info['role']} model {what} with `qagate` ({info['parameters']:,} parameters).", ""]
+    what = (
+        "distilled from the teacher below"
+        if info.get("method") == "distillation"
+        else "fine-tuned for extractive question answering"
+    )
+    lines = [
+        *front,
+        "",
+        f"# {info['name']}",
+        "",
+        f"A {info['role']} model {what} with `qagate` ({info['parameters']:,} parameters).",
+        "",
+    ]
 
-    lines += ["## Data and licences", "",
-              f"- Training data: {_data_licence(train['source'])}.",
-              f"- {'Teacher' if info.get('method') == 'distillation' else 'Base model'}: "
-              f"`{portable_path(info.get('base') or info.get('teacher'))}`, "
-              f"licensed {base_licence or 'as its own model card states'}.",
-              "- These weights are a derivative of both; honour both licences when you share them.", ""]
+    lines += [
+        "## Data and licences",
+        "",
+        f"- Training data: {_data_licence(train['source'])}.",
+        f"- {'Teacher' if info.get('method') == 'distillation' else 'Base model'}: "
+        f"`{portable_path(str(info.get('base') or info.get('teacher') or '?'))}`, "
+        f"licensed {base_licence or 'as its own model card states'}.",
+        "- These weights are a derivative of both; honour both licences when you share them.",
+        "",
+    ]
 
-    lines += ["## Split", "",
-              f"- Training: `{train['source']}`, {_articles(train['articles'])}"
-              + (f", first {train['limit']} questions" if train.get("limit") else "")
-              + f": {train['questions']:,} questions -> {train['windows']:,} windows "
-              f"({train['answerable_windows']:,} contain their answer); "
-              f"dataset fingerprint `{train['fingerprint'][:16]}`."]
+    lines += [
+        "## Split",
+        "",
+        f"- Training: `{train['source']}`, {_articles(train['articles'])}"
+        + (f", first {train['limit']} questions" if train.get("limit") else "")
+        + f": {train['questions']:,} questions -> {train['windows']:,} windows "
+        f"({train['answerable_windows']:,} contain their answer); "
+        f"dataset fingerprint `{train['fingerprint'][:16]}`.",
+    ]
     if held:
-        lines.append(f"- Held out: `{held['source']}`, {_articles(held['articles'])}: "
-                     f"{held['questions']:,} questions the model never saw; fingerprint "
-                     f"`{held['fingerprint'][:16]}`.")
+        lines.append(
+            f"- Held out: `{held['source']}`, {_articles(held['articles'])}: "
+            f"{held['questions']:,} questions the model never saw; fingerprint "
+            f"`{held['fingerprint'][:16]}`."
+        )
     lines.append("")
 
     cfg = info["config"]
     lines += ["## Recipe", ""]
     if info.get("method") == "distillation":
-        lines += [f"- Teacher: `{portable_path(info['teacher'])}`.",
-                  f"- Student: {info['student']}.",
-                  f"- Loss: alpha * CE(hard labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || "
-                  f"softmax(student / T)) on the start and on the end logits, padding masked; "
-                  f"T = {info['temperature']}, alpha = {info['alpha']}"
-                  + (" (hard labels only: the ablation)" if info["alpha"] == 1.0 else "") + ".",
-                  "- Teacher logits: "
-                  f"{'computed once and cached' if info.get('cached_teacher') else 'recomputed every step'}."]
+        lines += [
+            f"- Teacher: `{portable_path(info['teacher'])}`.",
+            f"- Student: {info['student']}.",
+            f"- Loss: alpha * CE(hard labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || "
+            f"softmax(student / T)) on the start and on the end logits, padding masked; "
+            f"T = {info['temperature']}, alpha = {info['alpha']}"
+            + (" (hard labels only: the ablation)" if info["alpha"] == 1.0 else "")
+            + ".",
+            "- Teacher logits: "
+            f"{'computed once and cached' if info.get('cached_teacher') else 'recomputed every step'}.",
+        ]
     else:
-        lines += [f"- Base: `{portable_path(info['base'])}`"
-                  + (" (encoder only; a fresh span head was initialised)" if info.get("fresh_head") else "")
-                  + ".",
-                  "- Loss: cross-entropy on the start and on the end token (padding masked)."]
+        lines += [
+            f"- Base: `{portable_path(info['base'])}`"
+            + (" (encoder only; a fresh span head was initialised)" if info.get("fresh_head") else "")
+            + ".",
+            "- Loss: cross-entropy on the start and on the end token (padding masked).",
+        ]
     dropout = cfg.get("attention_dropout")
     dropout = "as the model configures it" if dropout is None else dropout
-    lines += [f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
-              "length-grouped batches with dynamic padding.",
-              f"- Optimiser: AdamW, lr {cfg['lr']:g}, weight decay {cfg['weight_decay']:g} (not on biases "
-              f"and LayerNorm), batch {cfg['batch_size']}, "
-              f"{cfg['epochs']} epoch{'s' if cfg['epochs'] > 1 else ''} = {info['steps']:,} steps, "
-              f"linear warm-up over {cfg['warmup_ratio']:.0%} of the steps then linear decay to 0, "
-              f"gradient norm clipped at {cfg['max_grad_norm']:g}.",
-              f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; attention dropout "
-              f"{dropout}; seed {cfg['seed']} (Python, NumPy, torch).",
-              f"- Training loss: {_loss(info.get('first_loss'))} (mean of the first {info['loss_window']} "
-              f"steps) -> {_loss(info.get('last_loss'))} (last {info['loss_window']}); "
-              f"{info['seconds'] / 60:.1f} min of training"
-              + (f" after resuming at step {info['resumed_from']}" if info.get("resumed_from") else "")
-              + ".", ""]
+    lines += [
+        f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
+        "length-grouped batches with dynamic padding.",
+        f"- Optimiser: AdamW, lr {cfg['lr']:g}, weight decay {cfg['weight_decay']:g} (not on biases "
+        f"and LayerNorm), batch {cfg['batch_size']}, "
+        f"{cfg['epochs']} epoch{'s' if cfg['epochs'] > 1 else ''} = {info['steps']:,} steps, "
+        f"linear warm-up over {cfg['warmup_ratio']:.0%} of the steps then linear decay to 0, "
+        f"gradient norm clipped at {cfg['max_grad_norm']:g}.",
+        f"- Embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}; attention dropout "
+        f"{dropout}; seed {cfg['seed']} (Python, NumPy, torch).",
+        f"- Training loss: {_loss(info.get('first_loss'))} (mean of the first {info['loss_window']} "
+        f"steps) -> {_loss(info.get('last_loss'))} (last {info['loss_window']}); "
+        f"{info['seconds'] / 60:.1f} min of training"
+        + (f" after resuming at step {info['resumed_from']}" if info.get("resumed_from") else "")
+        + ".",
+        "",
+    ]
 
     command = portable_command(info["command"]) if info.get("command") else "(library call)"
     lines += ["## Command", "", "```sh", command, "```", ""]
@@ -175,15 +232,21 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     lines += ["## Held-out results", ""]
     numbers = info.get("held_out")
     if numbers:
-        lines += [f"On {numbers['questions']:,} held-out questions (`{numbers['dataset']}`), official "
-                  "SQuAD v1.1 scoring through this model's `qa_models/` declaration:", "",
-                  "| " + " | ".join(registry.METRICS[name].label for name in _HELD_OUT) + " |",
-                  "| " + " | ".join("---" for _ in _HELD_OUT) + " |",
-                  "| " + " | ".join(registry.fmt(numbers.get(name), name) for name in _HELD_OUT) + " |", ""]
+        lines += [
+            f"On {numbers['questions']:,} held-out questions (`{numbers['dataset']}`), official "
+            "SQuAD v1.1 scoring through this model's `qa_models/` declaration:",
+            "",
+            "| " + " | ".join(registry.METRICS[name].label for name in _HELD_OUT) + " |",
+            "| " + " | ".join("---" for _ in _HELD_OUT) + " |",
+            "| " + " | ".join(registry.fmt(numbers.get(name), name) for name in _HELD_OUT) + " |",
+            "",
+        ]
     else:
         lines += ["Not evaluated: no held-out split was given (`--eval-articles` / `--eval-data`).", ""]
-    lines += [f"Declaration: `{Path(info['declaration']).name}` (kind extractive, max_seq_len "
-              f"{cfg['max_seq_len']}, doc_stride {cfg['stride']})."]
+    lines += [
+        f"Declaration: `{Path(info['declaration']).name}` (kind extractive, max_seq_len "
+        f"{cfg['max_seq_len']}, doc_stride {cfg['stride']})."
+    ]
     return "\n".join(lines) + "\n"
 
 

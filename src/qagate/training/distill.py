@@ -16,8 +16,9 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from qagate.errors import QagateError
 from qagate.files import atomic_write_text
@@ -35,14 +36,22 @@ TEACHER_LOGITS = "teacher-logits.npy"
 # "<prefix>.<index>.<rest>" for the stacked encoder blocks of BERT-like models
 # (bert/roberta/electra: "*.encoder.layer.N."; distilbert: "*.transformer.layer.N.").
 _LAYER_KEY = re.compile(
-    r"^(?P<prefix>(?:.*\.)?(?:encoder|transformer)\.layer)\.(?P<index>\d+)\.(?P<rest>.+)$")
+    r"^(?P<prefix>(?:.*\.)?(?:encoder|transformer)\.layer)\.(?P<index>\d+)\.(?P<rest>.+)$"
+)
 
 
-def kd_loss(student_start: "torch.Tensor", student_end: "torch.Tensor",
-            teacher_start: "torch.Tensor | None", teacher_end: "torch.Tensor | None",
-            start_positions: "torch.Tensor", end_positions: "torch.Tensor",
-            attention_mask: "torch.Tensor", *, temperature: float = 2.0,
-            alpha: float = 0.5) -> "torch.Tensor":
+def kd_loss(
+    student_start: "torch.Tensor",
+    student_end: "torch.Tensor",
+    teacher_start: "torch.Tensor | None",
+    teacher_end: "torch.Tensor | None",
+    start_positions: "torch.Tensor",
+    end_positions: "torch.Tensor",
+    attention_mask: "torch.Tensor",
+    *,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+) -> "torch.Tensor":
     """The distillation objective for one batch (shapes: logits [batch, seq], labels [batch]).
 
     Padding gets the finite MASK_VALUE before every softmax and its KL terms are zeroed, so
@@ -54,13 +63,16 @@ def kd_loss(student_start: "torch.Tensor", student_end: "torch.Tensor",
         return hard
     if teacher_start is None or teacher_end is None:
         raise ValueError("teacher logits are needed when alpha < 1")
-    soft = (_kl(student_start, teacher_start, attention_mask, temperature)
-            + _kl(student_end, teacher_end, attention_mask, temperature)) / 2
-    return alpha * hard + (1 - alpha) * temperature ** 2 * soft
+    soft = (
+        _kl(student_start, teacher_start, attention_mask, temperature)
+        + _kl(student_end, teacher_end, attention_mask, temperature)
+    ) / 2
+    return alpha * hard + (1 - alpha) * temperature**2 * soft
 
 
-def _kl(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor",
-        temperature: float) -> "torch.Tensor":
+def _kl(
+    student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor", temperature: float
+) -> "torch.Tensor":
     """KL(teacher_T || student_T) per row over the unmasked positions, averaged over rows."""
     import torch.nn.functional as F
 
@@ -78,8 +90,10 @@ def parse_layers(text: str) -> list[int]:
     try:
         layers = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise QagateError(f"--student-layers {text!r} is not a list of layer numbers",
-                          hint="write them comma-separated, e.g. 0,2,4") from None
+        raise QagateError(
+            f"--student-layers {text!r} is not a list of layer numbers",
+            hint="write them comma-separated, e.g. 0,2,4",
+        ) from None
     if not layers:
         raise QagateError("--student-layers is empty", hint="e.g. 0,2,4")
     return layers
@@ -94,14 +108,17 @@ def student_from_layers(teacher: Any, layers: Sequence[int]) -> Any:
     matches = {key: _LAYER_KEY.match(key) for key in state}
     indices = sorted({int(m["index"]) for m in matches.values() if m})
     if not indices:
-        raise QagateError(f"cannot find the stacked encoder layers of a {type(teacher).__name__}",
-                          hint="use --student DIR with a student you built")
+        raise QagateError(
+            f"cannot find the stacked encoder layers of a {type(teacher).__name__}",
+            hint="use --student DIR with a student you built",
+        )
     count = len(indices)
     bad = [i for i in layers if not 0 <= i < count]
     if bad or len(set(layers)) != len(layers):
-        raise QagateError(f"--student-layers {','.join(map(str, layers))} must be distinct layer numbers "
-                          f"in 0-{count - 1}", hint=f"the teacher has {count} layers, e.g. "
-                          f"{','.join(map(str, range(0, count, 2)))}")
+        raise QagateError(
+            f"--student-layers {','.join(map(str, layers))} must be distinct layer numbers in 0-{count - 1}",
+            hint=f"the teacher has {count} layers, e.g. {','.join(map(str, range(0, count, 2)))}",
+        )
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
     student = type(teacher)(config)
@@ -120,9 +137,12 @@ def load_student(path: str | Path, teacher_tokenizer: Any, *, attention_dropout:
     """A user-supplied student; it must read the same tokens as the teacher."""
     student, tokenizer, fresh_head = load_qa_model(path, what="student", attention_dropout=attention_dropout)
     if tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
-        raise QagateError("the student's vocabulary differs from the teacher's, so their logits do not "
-                          "line up token by token", path=path,
-                          hint="build the student on the teacher's tokenizer")
+        raise QagateError(
+            "the student's vocabulary differs from the teacher's, so their logits do not "
+            "line up token by token",
+            path=path,
+            hint="build the student on the teacher's tokenizer",
+        )
     if fresh_head:
         print(f"{path}: no QA head in the checkpoint; a fresh span head is initialised")
     return student
@@ -140,9 +160,16 @@ def _fingerprint(teacher_dir: Path, windows: TrainingWindows) -> str:
     return digest.hexdigest()
 
 
-def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, pad_token_id: int,
-                   path: Path | None = None, fingerprint: str | None = None,
-                   progress: bool = True) -> "np.ndarray":
+def teacher_logits(
+    teacher: Any,
+    windows: TrainingWindows,
+    *,
+    batch_size: int,
+    pad_token_id: int,
+    path: Path | None = None,
+    fingerprint: str | None = None,
+    progress: bool = True,
+) -> "np.ndarray":
     """Start/end logits of ``teacher`` on every window: float32 [windows, 2, longest window].
 
     With ``path`` the array is a ``.npy`` memory map reused when its ``fingerprint`` (teacher
@@ -157,12 +184,18 @@ def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, p
     width = max(windows.lengths)
     shape = (len(windows), 2, width)
     meta = path.with_suffix(".json") if path is not None else None
-    if path is not None and meta.is_file() and path.is_file():
-        if json.loads(meta.read_text()).get("fingerprint") == fingerprint:
-            cached = np.load(path, mmap_mode="r")
-            if cached.shape == shape:
-                return cached
-    if path is not None:
+    if (
+        path is not None
+        and meta is not None
+        and meta.is_file()
+        and path.is_file()
+        and json.loads(meta.read_text()).get("fingerprint") == fingerprint
+    ):
+        cached = np.load(path, mmap_mode="r")
+        if cached.shape == shape:
+            return cached
+    out: Any
+    if path is not None and meta is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta.unlink(missing_ok=True)  # the old fingerprint must not vouch for the new file
         part = path.with_name(f".{path.name}.part")
@@ -173,9 +206,14 @@ def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, p
     teacher.eval()
     try:
         with torch.inference_mode():
-            for lo in tqdm(range(0, len(order), batch_size), disable=not progress, unit="batch",
-                           desc="teacher logits", dynamic_ncols=True):
-                indices = order[lo: lo + batch_size]
+            for lo in tqdm(
+                range(0, len(order), batch_size),
+                disable=not progress,
+                unit="batch",
+                desc="teacher logits",
+                dynamic_ncols=True,
+            ):
+                indices = order[lo : lo + batch_size]
                 batch = collate(windows, indices, pad_token_id)
                 result = teacher(**model_inputs(batch))
                 n = batch["input_ids"].shape[1]
@@ -185,7 +223,7 @@ def teacher_logits(teacher: Any, windows: TrainingWindows, *, batch_size: int, p
         if path is not None:
             part.unlink(missing_ok=True)
         raise
-    if path is not None:
+    if path is not None and meta is not None:
         out.flush()
         del out  # close the map before the rename
         os.replace(part, path)
@@ -200,10 +238,17 @@ class DistillationLoss:
     returns (called once, at the first step, so a resumed run that has nothing left to do
     never pays for it)."""
 
-    def __init__(self, teacher: Any, *, temperature: float, alpha: float,
-                 cache: "Callable[[], np.ndarray] | None" = None) -> None:
+    def __init__(
+        self,
+        teacher: Any,
+        *,
+        temperature: float,
+        alpha: float,
+        cache: "Callable[[], np.ndarray] | None" = None,
+    ) -> None:
         self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
-        self._cache, self._cached = cache, None
+        self._cache = cache
+        self._cached: Any = None
 
     def _teacher_logits(self, batch: dict[str, Any]) -> tuple["torch.Tensor", "torch.Tensor"]:
         import torch
@@ -221,9 +266,17 @@ class DistillationLoss:
     def __call__(self, model: Any, batch: dict[str, Any]) -> "torch.Tensor":
         out = model(**model_inputs(batch))
         t_start, t_end = self._teacher_logits(batch) if self.alpha < 1.0 else (None, None)
-        return kd_loss(out.start_logits, out.end_logits, t_start, t_end, batch["start_positions"],
-                       batch["end_positions"], batch["attention_mask"],
-                       temperature=self.temperature, alpha=self.alpha)
+        return kd_loss(
+            out.start_logits,
+            out.end_logits,
+            t_start,
+            t_end,
+            batch["start_positions"],
+            batch["end_positions"],
+            batch["attention_mask"],
+            temperature=self.temperature,
+            alpha=self.alpha,
+        )
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -231,39 +284,63 @@ class DistillationLoss:
 
 def check_kd_settings(temperature: float, alpha: float) -> None:
     if not temperature > 0:
-        raise QagateError(f"temperature must be positive, got {temperature}",
-                          hint="the usual range is 1-8; default 2")
+        raise QagateError(
+            f"temperature must be positive, got {temperature}", hint="the usual range is 1-8; default 2"
+        )
     if not 0 <= alpha <= 1:
-        raise QagateError(f"alpha must be in [0, 1], got {alpha}",
-                          hint="the weight of the hard-label loss; 1.0 = no distillation (ablation)")
+        raise QagateError(
+            f"alpha must be in [0, 1], got {alpha}",
+            hint="the weight of the hard-label loss; 1.0 = no distillation (ablation)",
+        )
 
 
-def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: TrainConfig,
-            student_layers: Sequence[int] | None = None, student_dir: str | Path | None = None,
-            temperature: float = 2.0, alpha: float = 0.5, cache_teacher_logits: bool = False,
-            resume: bool = False, save_every: int = 0, command: str = "",
-            progress: bool = True) -> dict[str, Any] | None:
+def distill(
+    *,
+    teacher_dir: str | Path,
+    plan: DataPlan,
+    output: Output,
+    cfg: TrainConfig,
+    student_layers: Sequence[int] | None = None,
+    student_dir: str | Path | None = None,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+    cache_teacher_logits: bool = False,
+    resume: bool = False,
+    save_every: int = 0,
+    command: str = "",
+    progress: bool = True,
+) -> dict[str, Any] | None:
     """The ``qagate distill`` recipe: teacher -> student dir + card + declaration."""
     check_kd_settings(temperature, alpha)
     if (student_layers is None) == (student_dir is None):
-        raise QagateError("give exactly one of --student-layers and --student",
-                          hint="--student-layers 0,2,4 builds the student from teacher layers")
+        raise QagateError(
+            "give exactly one of --student-layers and --student",
+            hint="--student-layers 0,2,4 builds the student from teacher layers",
+        )
     set_seed(cfg.seed)
     # The override reaches the student through the copied config (the teacher runs in eval mode).
-    teacher, tokenizer, fresh_head = load_qa_model(teacher_dir, what="teacher",
-                                                   attention_dropout=cfg.attention_dropout)
+    teacher, tokenizer, fresh_head = load_qa_model(
+        teacher_dir, what="teacher", attention_dropout=cfg.attention_dropout
+    )
     if fresh_head:
-        raise QagateError("the teacher has no trained QA head", path=teacher_dir,
-                          hint="fine-tune it first with `qagate finetune`")
+        raise QagateError(
+            "the teacher has no trained QA head",
+            path=teacher_dir,
+            hint="fine-tune it first with `qagate finetune`",
+        )
     teacher.eval()
     if student_layers is not None:
         student = student_from_layers(teacher, list(student_layers))
-        described = (f"{len(student_layers)} of the teacher's {teacher.config.num_hidden_layers} encoder "
-                     f"layers ({', '.join(map(str, student_layers))}, in that order) with its embeddings and "
-                     "span head, copied (the DistilBERT initialisation)")
-    else:
+        described = (
+            f"{len(student_layers)} of the teacher's {teacher.config.num_hidden_layers} encoder "
+            f"layers ({', '.join(map(str, student_layers))}, in that order) with its embeddings and "
+            "span head, copied (the DistilBERT initialisation)"
+        )
+    elif student_dir is not None:
         student = load_student(student_dir, tokenizer, attention_dropout=cfg.attention_dropout)
         described = f"`{student_dir}` ({student.config.num_hidden_layers} layers)"
+    else:
+        raise QagateError("distill needs student_layers or student_dir")
 
     train_set = plan.load_train()
     windows = prepare_windows(tokenizer, train_set, cfg)
@@ -273,21 +350,50 @@ def distill(*, teacher_dir: str | Path, plan: DataPlan, output: Output, cfg: Tra
     cached = cache_teacher_logits and alpha < 1.0
 
     def cache() -> "np.ndarray":
-        return teacher_logits(teacher, windows, batch_size=max(cfg.batch_size, 32),
-                              pad_token_id=tokenizer.pad_token_id, path=cache_path,
-                              fingerprint=_fingerprint(Path(teacher_dir), windows), progress=progress)
+        return teacher_logits(
+            teacher,
+            windows,
+            batch_size=max(cfg.batch_size, 32),
+            pad_token_id=tokenizer.pad_token_id,
+            path=cache_path,
+            fingerprint=_fingerprint(Path(teacher_dir), windows),
+            progress=progress,
+        )
 
-    recipe = {"method": "distillation", "teacher": str(teacher_dir), "data": train_set.fingerprint,
-              "student": described, "temperature": temperature, "alpha": alpha}
+    recipe = {
+        "method": "distillation",
+        "teacher": str(teacher_dir),
+        "data": train_set.fingerprint,
+        "student": described,
+        "temperature": temperature,
+        "alpha": alpha,
+    }
     loss_fn = DistillationLoss(teacher, temperature=temperature, alpha=alpha, cache=cache if cached else None)
-    result = train(student, windows, cfg, out_dir=output.out_dir, loss_fn=loss_fn,
-                   pad_token_id=tokenizer.pad_token_id, resume=resume, save_every=save_every,
-                   progress=progress, recipe=recipe)
+    result = train(
+        student,
+        windows,
+        cfg,
+        out_dir=output.out_dir,
+        loss_fn=loss_fn,
+        pad_token_id=tokenizer.pad_token_id,
+        resume=resume,
+        save_every=save_every,
+        progress=progress,
+        recipe=recipe,
+    )
     _drop_cache(cache_path)
-    return finish(student, tokenizer, output=output, cfg=cfg, plan=plan, train_set=train_set,
-                  windows=windows, result=result, progress=progress,
-                  card=dict(recipe, command=command, cached_teacher=cached,
-                            base_licence=licence_of(Path(teacher_dir))))
+    return finish(
+        student,
+        tokenizer,
+        output=output,
+        cfg=cfg,
+        plan=plan,
+        train_set=train_set,
+        windows=windows,
+        result=result,
+        progress=progress,
+        card=dict(recipe, command=command, cached_teacher=cached, base_licence=licence_of(Path(teacher_dir))),
+    )
 
 
 def _drop_cache(path: Path) -> None:

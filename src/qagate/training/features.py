@@ -13,8 +13,9 @@ dynamic padding (``collate``) wastes little compute.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from qagate.errors import QagateError
 
@@ -61,13 +62,16 @@ class TrainingWindows:
 def check_window_settings(max_seq_len: int, stride: int) -> None:
     """Reject settings the tokenizer cannot honour, before any tokenising."""
     if max_seq_len < MAX_QUERY_LEN + 8:
-        raise QagateError(f"max_seq_len {max_seq_len} is too small",
-                          hint=f"use at least {MAX_QUERY_LEN + 8}; SQuAD models use 256 or 384")
+        raise QagateError(
+            f"max_seq_len {max_seq_len} is too small",
+            hint=f"use at least {MAX_QUERY_LEN + 8}; SQuAD models use 256 or 384",
+        )
     room = max_seq_len - MAX_QUERY_LEN - 3
     if not 0 <= stride < room:
-        raise QagateError(f"stride {stride} must be between 0 and {room - 1} for max_seq_len "
-                          f"{max_seq_len}", hint="the stride is the token overlap between windows, "
-                          "e.g. 128 for 384 or 96 for 256")
+        raise QagateError(
+            f"stride {stride} must be between 0 and {room - 1} for max_seq_len {max_seq_len}",
+            hint="the stride is the token overlap between windows, e.g. 128 for 384 or 96 for 256",
+        )
 
 
 def _clip_question(tokenizer: Any, question: str) -> str:
@@ -84,19 +88,21 @@ def _label(offsets: Sequence[tuple[int, int] | None], start_char: int, end_char:
     """Token indices of the answer span inside one window, or (0, 0) when it is not all there."""
     context = [i for i, span in enumerate(offsets) if span is not None]
     first, last = context[0], context[-1]
-    if not (offsets[first][0] <= start_char and offsets[last][1] >= end_char):
+    spans = [span or (0, 0) for span in offsets]  # only context tokens (never None) are read
+    if not (spans[first][0] <= start_char and spans[last][1] >= end_char):
         return 0, 0
     start = first
-    while start <= last and offsets[start][0] <= start_char:
+    while start <= last and spans[start][0] <= start_char:
         start += 1
     end = last
-    while end >= first and offsets[end][1] >= end_char:
+    while end >= first and spans[end][1] >= end_char:
         end -= 1
     return start - 1, end + 1
 
 
-def build_windows(tokenizer: Any, examples: Sequence["QAExample"], *, max_seq_len: int,
-                  stride: int) -> TrainingWindows:
+def build_windows(
+    tokenizer: Any, examples: Sequence["QAExample"], *, max_seq_len: int, stride: int
+) -> TrainingWindows:
     """Tokenise ``examples`` into labelled windows (question first, context second).
 
     ``tokenizer`` must be a fast (Rust) tokenizer: offsets are needed to find the answer tokens.
@@ -104,32 +110,39 @@ def build_windows(tokenizer: Any, examples: Sequence["QAExample"], *, max_seq_le
     """
     check_window_settings(max_seq_len, stride)
     if not getattr(tokenizer, "is_fast", False):
-        raise QagateError("training needs a fast tokenizer (tokenizer.json) to map answers to tokens",
-                          hint="save the model's tokenizer with a recent transformers release")
+        raise QagateError(
+            "training needs a fast tokenizer (tokenizer.json) to map answers to tokens",
+            hint="save the model's tokenizer with a recent transformers release",
+        )
     windows = TrainingWindows()
     keep_types = "token_type_ids" in tokenizer.model_input_names
     if keep_types:
         windows.token_type_ids = []
     for lo in range(0, len(examples), _CHUNK):
-        chunk = examples[lo: lo + _CHUNK]
+        chunk = examples[lo : lo + _CHUNK]
         enc = tokenizer(
             [_clip_question(tokenizer, ex.question) for ex in chunk],
             [ex.context for ex in chunk],
-            truncation="only_second", max_length=max_seq_len, stride=stride,
-            return_overflowing_tokens=True, return_offsets_mapping=True, padding=False,
+            truncation="only_second",
+            max_length=max_seq_len,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
         )
         for w, local in enumerate(enc["overflow_to_sample_mapping"]):
             example = chunk[local]
             seq_ids = enc.sequence_ids(w)
-            offsets = [tuple(span) if seq_ids[t] == 1 else None
-                       for t, span in enumerate(enc["offset_mapping"][w])]
+            offsets = [
+                tuple(span) if seq_ids[t] == 1 else None for t, span in enumerate(enc["offset_mapping"][w])
+            ]
             if example.is_impossible or not example.answers:
                 start, end = 0, 0
             else:
                 start_char = example.answer_starts[0]
                 start, end = _label(offsets, start_char, start_char + len(example.answers[0]))
             windows.input_ids.append(list(enc["input_ids"][w]))
-            if keep_types:
+            if windows.token_type_ids is not None:
                 windows.token_type_ids.append(list(enc["token_type_ids"][w]))
             windows.start_positions.append(start)
             windows.end_positions.append(end)
@@ -138,8 +151,9 @@ def build_windows(tokenizer: Any, examples: Sequence["QAExample"], *, max_seq_le
     return windows
 
 
-def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int,
-                           group: int = 50) -> list[list[int]]:
+def length_grouped_batches(
+    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group: int = 50
+) -> list[list[int]]:
     """Window indices batched so that each batch holds windows of similar length.
 
     Shuffle, cut into mega-batches of ``group`` batches, sort each mega-batch by length, cut it
@@ -155,8 +169,8 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, seed: int
     mega = batch_size * group
     batches: list[list[int]] = []
     for lo in range(0, len(order), mega):
-        block = sorted(order[lo: lo + mega], key=lambda i: -lengths[i])
-        batches.extend(block[i: i + batch_size] for i in range(0, len(block), batch_size))
+        block = sorted(order[lo : lo + mega], key=lambda i: -lengths[i])
+        batches.extend(block[i : i + batch_size] for i in range(0, len(block), batch_size))
     rng.shuffle(batches)
     return batches
 

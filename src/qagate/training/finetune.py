@@ -28,8 +28,10 @@ class DataPlan:
             raise QagateError(f"--limit must be at least 1, got {self.limit}")
         a, b = self.articles, self.eval_articles
         if a and b and (self.eval_data in (None, self.train)) and not (a[1] < b[0] or b[1] < a[0]):
-            raise QagateError(f"training articles {a[0]}-{a[1]} overlap held-out articles {b[0]}-{b[1]}",
-                              hint="held-out numbers must come from articles the model never saw")
+            raise QagateError(
+                f"training articles {a[0]}-{a[1]} overlap held-out articles {b[0]}-{b[1]}",
+                hint="held-out numbers must come from articles the model never saw",
+            )
 
     def load_train(self) -> Any:
         from qagate.data import load_dataset
@@ -62,14 +64,27 @@ class Output:
 def prepare_windows(tokenizer: Any, dataset: Any, cfg: TrainConfig) -> TrainingWindows:
     examples = list(dataset)
     if not examples:
-        raise QagateError("the training selection has no questions", path=getattr(dataset, "source", None),
-                          hint="check --train and --articles")
+        raise QagateError(
+            "the training selection has no questions",
+            path=getattr(dataset, "source", None),
+            hint="check --train and --articles",
+        )
     return build_windows(tokenizer, examples, max_seq_len=cfg.max_seq_len, stride=cfg.stride)
 
 
-def finish(model: Any, tokenizer: Any, *, output: Output, cfg: TrainConfig, plan: DataPlan,
-           train_set: Any, windows: TrainingWindows, result: TrainResult, card: dict[str, Any],
-           progress: bool = True) -> dict[str, Any] | None:
+def finish(
+    model: Any,
+    tokenizer: Any,
+    *,
+    output: Output,
+    cfg: TrainConfig,
+    plan: DataPlan,
+    train_set: Any,
+    windows: TrainingWindows,
+    result: TrainResult,
+    card: dict[str, Any],
+    progress: bool = True,
+) -> dict[str, Any] | None:
     """Save the model dir, declare it, score it on the held-out split, write its card.
 
     Returns the held-out numbers (or None without a held-out selection).
@@ -77,11 +92,17 @@ def finish(model: Any, tokenizer: Any, *, output: Output, cfg: TrainConfig, plan
     from qagate.training.card import evaluate_declared, write_declaration, write_model_card
 
     save_model_dir(model, tokenizer, output.out_dir)
-    declaration = write_declaration(output.declaration, name=output.name, role=output.role,
-                                    model_dir=output.out_dir, max_seq_len=cfg.max_seq_len,
-                                    doc_stride=cfg.stride, max_answer_len=output.max_answer_len,
-                                    description=f"{card['method']} on {train_set.name} with qagate; "
-                                                "recipe and held-out numbers in the model dir's README.md")
+    declaration = write_declaration(
+        output.declaration,
+        name=output.name,
+        role=output.role,
+        model_dir=output.out_dir,
+        max_seq_len=cfg.max_seq_len,
+        doc_stride=cfg.stride,
+        max_answer_len=output.max_answer_len,
+        description=f"{card['method']} on {train_set.name} with qagate; "
+        "recipe and held-out numbers in the model dir's README.md",
+    )
     held_out = None
     eval_set = plan.load_eval()
     if eval_set is not None:
@@ -89,16 +110,35 @@ def finish(model: Any, tokenizer: Any, *, output: Output, cfg: TrainConfig, plan
             print(f"evaluating on {len(eval_set)} held-out questions ({eval_set.name})")
         held_out = evaluate_declared(declaration, eval_set)
     window = _loss_window(result.steps)
-    write_model_card(output.out_dir, dict(
-        card, name=output.name, role=output.role, config=cfg.as_dict(), train=_data_summary(
-            plan, train_set, windows), eval=None if eval_set is None else {
-            "source": eval_set.source, "name": eval_set.name, "questions": len(eval_set),
-            "articles": plan.eval_articles, "fingerprint": eval_set.fingerprint},
-        held_out=held_out, steps=result.steps, steps_per_epoch=result.steps_per_epoch,
-        loss_window=window, first_loss=result.mean_loss(slice(0, window)),
-        last_loss=result.mean_loss(slice(-window, None)),
-        seconds=result.seconds, resumed_from=result.resumed_from,
-        parameters=count_parameters(model), declaration=str(declaration)))
+    write_model_card(
+        output.out_dir,
+        dict(
+            card,
+            name=output.name,
+            role=output.role,
+            config=cfg.as_dict(),
+            train=_data_summary(plan, train_set, windows),
+            eval=None
+            if eval_set is None
+            else {
+                "source": eval_set.source,
+                "name": eval_set.name,
+                "questions": len(eval_set),
+                "articles": plan.eval_articles,
+                "fingerprint": eval_set.fingerprint,
+            },
+            held_out=held_out,
+            steps=result.steps,
+            steps_per_epoch=result.steps_per_epoch,
+            loss_window=window,
+            first_loss=result.mean_loss(slice(0, window)),
+            last_loss=result.mean_loss(slice(-window, None)),
+            seconds=result.seconds,
+            resumed_from=result.resumed_from,
+            parameters=count_parameters(model),
+            declaration=str(declaration),
+        ),
+    )
     return held_out
 
 
@@ -108,14 +148,29 @@ def _loss_window(steps: int) -> int:
 
 
 def _data_summary(plan: DataPlan, dataset: Any, windows: TrainingWindows) -> dict[str, Any]:
-    return {"source": dataset.source, "name": dataset.name, "articles": plan.articles, "limit": plan.limit,
-            "questions": len(dataset), "windows": len(windows), "answerable_windows": windows.answerable,
-            "fingerprint": dataset.fingerprint}
+    return {
+        "source": dataset.source,
+        "name": dataset.name,
+        "articles": plan.articles,
+        "limit": plan.limit,
+        "questions": len(dataset),
+        "windows": len(windows),
+        "answerable_windows": windows.answerable,
+        "fingerprint": dataset.fingerprint,
+    }
 
 
-def finetune(*, base: str | Path, plan: DataPlan, output: Output, cfg: TrainConfig,
-             resume: bool = False, save_every: int = 0, command: str = "",
-             progress: bool = True) -> dict[str, Any] | None:
+def finetune(
+    *,
+    base: str | Path,
+    plan: DataPlan,
+    output: Output,
+    cfg: TrainConfig,
+    resume: bool = False,
+    save_every: int = 0,
+    command: str = "",
+    progress: bool = True,
+) -> dict[str, Any] | None:
     """The ``qagate finetune`` recipe: base encoder -> QA model dir + card + declaration."""
     set_seed(cfg.seed)
     model, tokenizer, fresh_head = load_qa_model(base, attention_dropout=cfg.attention_dropout)
@@ -124,16 +179,41 @@ def finetune(*, base: str | Path, plan: DataPlan, output: Output, cfg: TrainConf
     train_set = plan.load_train()
     windows = prepare_windows(tokenizer, train_set, cfg)
     if progress:
-        print(f"training on {len(train_set)} questions -> {len(windows)} windows "
-              f"({windows.answerable} contain their answer)")
-    recipe = {"method": "fine-tune", "base": str(base), "fresh_head": fresh_head,
-              "data": train_set.fingerprint, "objective": "cross-entropy on start and end (padding masked)"}
-    result = train(model, windows, cfg, out_dir=output.out_dir, loss_fn=supervised_loss,
-                   pad_token_id=tokenizer.pad_token_id, resume=resume, save_every=save_every,
-                   progress=progress, recipe=recipe)
-    return finish(model, tokenizer, output=output, cfg=cfg, plan=plan, train_set=train_set,
-                  windows=windows, result=result, progress=progress,
-                  card=dict(recipe, command=command, base_licence=licence_of(Path(base))))
+        print(
+            f"training on {len(train_set)} questions -> {len(windows)} windows "
+            f"({windows.answerable} contain their answer)"
+        )
+    recipe = {
+        "method": "fine-tune",
+        "base": str(base),
+        "fresh_head": fresh_head,
+        "data": train_set.fingerprint,
+        "objective": "cross-entropy on start and end (padding masked)",
+    }
+    result = train(
+        model,
+        windows,
+        cfg,
+        out_dir=output.out_dir,
+        loss_fn=supervised_loss,
+        pad_token_id=tokenizer.pad_token_id,
+        resume=resume,
+        save_every=save_every,
+        progress=progress,
+        recipe=recipe,
+    )
+    return finish(
+        model,
+        tokenizer,
+        output=output,
+        cfg=cfg,
+        plan=plan,
+        train_set=train_set,
+        windows=windows,
+        result=result,
+        progress=progress,
+        card=dict(recipe, command=command, base_licence=licence_of(Path(base))),
+    )
 
 
 def licence_of(model_dir: Path) -> str | None:
@@ -151,4 +231,3 @@ def licence_of(model_dir: Path) -> str | None:
         if key.strip() == "license" and value.strip():
             return value.strip()
     return None
-

@@ -3,9 +3,10 @@ that fine-tuning and distillation share, kept apart from the training loop."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from qagate.errors import QagateError
 
@@ -30,8 +31,9 @@ def _quiet_transformers() -> Iterator[None]:
 _ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 
 
-def load_qa_model(path: str | Path, *, what: str = "base model",
-                  attention_dropout: float | None = None) -> tuple[Any, Any, bool]:
+def load_qa_model(
+    path: str | Path, *, what: str = "base model", attention_dropout: float | None = None
+) -> tuple[Any, Any, bool]:
     """Load a BERT-like encoder as a fp32 ``*ForQuestionAnswering`` model with its tokenizer.
 
     Returns ``(model, tokenizer, fresh_head)``; ``fresh_head`` is true when the directory held
@@ -41,45 +43,64 @@ def load_qa_model(path: str | Path, *, what: str = "base model",
     """
     import torch
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
-    from transformers.models.auto.modeling_auto import (MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-                                                        MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES)
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
+    )
 
     directory = Path(path)
     if not directory.is_dir():
-        raise QagateError(f"{what} directory does not exist", path=directory,
-                          hint="give a local Hugging Face model directory (config.json, weights, tokenizer)")
+        raise QagateError(
+            f"{what} directory does not exist",
+            path=directory,
+            hint="give a local Hugging Face model directory (config.json, weights, tokenizer)",
+        )
     if not (directory / "config.json").is_file():
         raise QagateError(f"{what} is not a Hugging Face model directory (no config.json)", path=directory)
     config = AutoConfig.from_pretrained(directory)
     # BERT-like: a masked-LM style encoder that transformers can put a span head on.
-    bert_like = (config.model_type in MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
-                 and config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not config.is_encoder_decoder)
+    bert_like = (
+        config.model_type in MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
+        and config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        and not config.is_encoder_decoder
+    )
     if not bert_like:
-        raise QagateError(f"{what} has model type {config.model_type!r}, not a BERT-like encoder with "
-                          "an extractive-QA head", path=directory,
-                          hint="use a bert, roberta, distilbert, electra, ... encoder")
+        raise QagateError(
+            f"{what} has model type {config.model_type!r}, not a BERT-like encoder with "
+            "an extractive-QA head",
+            path=directory,
+            hint="use a bert, roberta, distilbert, electra, ... encoder",
+        )
     if attention_dropout is not None:
         key = next((k for k in _ATTENTION_DROPOUT_KEYS if hasattr(config, k)), None)
         if key is None:
-            raise QagateError(f"{what} ({config.model_type}) has no attention-dropout setting to override",
-                              path=directory, hint="leave out --attention-dropout")
+            raise QagateError(
+                f"{what} ({config.model_type}) has no attention-dropout setting to override",
+                path=directory,
+                hint="leave out --attention-dropout",
+            )
         setattr(config, key, attention_dropout)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
     except (OSError, ValueError) as exc:
         raise QagateError(f"{what} has no usable tokenizer ({exc})", path=directory) from None
     if tokenizer.cls_token_id is None:
-        raise QagateError(f"{what}'s tokenizer has no [CLS] token, which extractive QA training "
-                          "labels unanswerable windows with", path=directory)
+        raise QagateError(
+            f"{what}'s tokenizer has no [CLS] token, which extractive QA training "
+            "labels unanswerable windows with",
+            path=directory,
+        )
     with _quiet_transformers():
         model, info = AutoModelForQuestionAnswering.from_pretrained(
-            directory, config=config, dtype=torch.float32, output_loading_info=True)
+            directory, config=config, dtype=torch.float32, output_loading_info=True
+        )
     missing = set(info.get("missing_keys", ()))
     encoder = model.base_model_prefix + "."
     head = {name for name, _ in model.named_parameters() if not name.startswith(encoder)}
     if missing - head:
-        raise QagateError(f"{what} is missing encoder weights: {', '.join(sorted(missing - head)[:3])}",
-                          path=directory)
+        raise QagateError(
+            f"{what} is missing encoder weights: {', '.join(sorted(missing - head)[:3])}", path=directory
+        )
     return model, tokenizer, bool(missing & head)
 
 

@@ -9,14 +9,20 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from qagate.errors import QagateError
 from qagate.files import atomic_write_text
-from qagate.training.features import (TrainingWindows, check_window_settings, collate, length_grouped_batches,
-                                      model_inputs)
+from qagate.training.features import (
+    TrainingWindows,
+    check_window_settings,
+    collate,
+    length_grouped_batches,
+    model_inputs,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -117,7 +123,6 @@ def _restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-
 # --------------------------------------------------------------------------- losses
 
 
@@ -126,9 +131,13 @@ def masked_logits(logits: "torch.Tensor", attention_mask: "torch.Tensor") -> "to
     return logits.masked_fill(attention_mask == 0, MASK_VALUE)
 
 
-def hard_label_loss(start_logits: "torch.Tensor", end_logits: "torch.Tensor",
-                    start_positions: "torch.Tensor", end_positions: "torch.Tensor",
-                    attention_mask: "torch.Tensor") -> "torch.Tensor":
+def hard_label_loss(
+    start_logits: "torch.Tensor",
+    end_logits: "torch.Tensor",
+    start_positions: "torch.Tensor",
+    end_positions: "torch.Tensor",
+    attention_mask: "torch.Tensor",
+) -> "torch.Tensor":
     """Mean of the start and end cross-entropies over the non-padding positions."""
     import torch.nn.functional as F
 
@@ -140,8 +149,13 @@ def hard_label_loss(start_logits: "torch.Tensor", end_logits: "torch.Tensor",
 def supervised_loss(model: Any, batch: dict[str, Any]) -> "torch.Tensor":
     """The fine-tuning objective: hard labels only."""
     out = model(**model_inputs(batch))
-    return hard_label_loss(out.start_logits, out.end_logits, batch["start_positions"],
-                           batch["end_positions"], batch["attention_mask"])
+    return hard_label_loss(
+        out.start_logits,
+        out.end_logits,
+        batch["start_positions"],
+        batch["end_positions"],
+        batch["attention_mask"],
+    )
 
 
 # --------------------------------------------------------------------------- optimisation
@@ -158,13 +172,16 @@ def _optimizer(model: Any, cfg: TrainConfig) -> Any:
     """AdamW; no weight decay on biases and LayerNorm weights (the BERT recipe)."""
     import torch
 
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for p in model.parameters():
         if not p.requires_grad:
             continue
         (no_decay if p.ndim < 2 else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+    )
 
 
 def linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -185,8 +202,11 @@ def _checkpoint_dirs(out_dir: Path) -> list[Path]:
     root = out_dir / CHECKPOINTS
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-")
-             and p.name[5:].isdigit() and (p / _STATE).is_file()]
+    found = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith("step-") and p.name[5:].isdigit() and (p / _STATE).is_file()
+    ]
     return sorted(found, key=lambda p: int(p.name[5:]))
 
 
@@ -195,8 +215,9 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _save_checkpoint(out_dir: Path, step: int, model: Any, optimizer: Any, scheduler: Any,
-                     state: dict[str, Any]) -> Path:
+def _save_checkpoint(
+    out_dir: Path, step: int, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
+) -> Path:
     """Write to a temporary folder (each file itself written atomically), rename the folder
     into place, then drop older checkpoints: a killed run leaves the previous checkpoint whole.
 
@@ -212,12 +233,22 @@ def _save_checkpoint(out_dir: Path, step: int, model: Any, optimizer: Any, sched
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     _replace_into(tmp / _WEIGHTS, lambda part: save_model(model, str(part)))
-    _replace_into(tmp / _OPTIMIZER, lambda part: torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, part))
+    _replace_into(
+        tmp / _OPTIMIZER,
+        lambda part: torch.save(
+            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, part
+        ),
+    )
     _replace_into(tmp / _STATE, lambda part: torch.save(dict(state, step=step, rng=_rng_state()), part))
-    atomic_write_text(tmp / "trainer_state.json", json.dumps(
-        {"step": step, "config": state["config"], "last_loss": (state["losses"] or [None])[-1]},
-        indent=1, sort_keys=True) + "\n")
+    atomic_write_text(
+        tmp / "trainer_state.json",
+        json.dumps(
+            {"step": step, "config": state["config"], "last_loss": (state["losses"] or [None])[-1]},
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n",
+    )
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     for old in _checkpoint_dirs(out_dir)[:-1]:
@@ -253,11 +284,20 @@ def _load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> 
 # --------------------------------------------------------------------------- the loop
 
 
-def train(model: Any, windows: TrainingWindows, cfg: TrainConfig, *, out_dir: str | Path,
-          loss_fn: Callable[[Any, dict[str, Any]], "torch.Tensor"], pad_token_id: int,
-          resume: bool = False, save_every: int = 0, progress: bool = True,
-          recipe: dict[str, Any] | None = None,
-          on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+def train(
+    model: Any,
+    windows: TrainingWindows,
+    cfg: TrainConfig,
+    *,
+    out_dir: str | Path,
+    loss_fn: Callable[[Any, dict[str, Any]], "torch.Tensor"],
+    pad_token_id: int,
+    resume: bool = False,
+    save_every: int = 0,
+    progress: bool = True,
+    recipe: dict[str, Any] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
     """Train ``model`` in place on ``windows``; checkpoints under ``out_dir/checkpoints``.
 
     ``loss_fn(model, batch) -> loss`` is the recipe's objective; the loop owns the rest:
@@ -287,15 +327,21 @@ def train(model: Any, windows: TrainingWindows, cfg: TrainConfig, *, out_dir: st
     step, losses, resumed_from = 0, [], None
     checkpoint = latest_checkpoint(out_dir)
     if checkpoint is not None and not resume:
-        raise QagateError("output directory already holds a training checkpoint", path=checkpoint,
-                          hint="pass --resume to continue it, or choose another --out")
+        raise QagateError(
+            "output directory already holds a training checkpoint",
+            path=checkpoint,
+            hint="pass --resume to continue it, or choose another --out",
+        )
     if resume and checkpoint is not None:
         state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
         saved = {k: state.get(k) for k in settings}
         if saved != settings:
             diff = [k for k in settings if saved[k] != settings[k]]
-            raise QagateError(f"cannot resume: the checkpoint was made with different {', '.join(diff)}",
-                              path=checkpoint, hint="rerun with the original options, or use another --out")
+            raise QagateError(
+                f"cannot resume: the checkpoint was made with different {', '.join(diff)}",
+                path=checkpoint,
+                hint="rerun with the original options, or use another --out",
+            )
         step, losses, resumed_from = int(state["step"]), list(state["losses"]), int(state["step"])
         _restore_rng(state["rng"])
     elif resume and progress:
@@ -312,8 +358,9 @@ def train(model: Any, windows: TrainingWindows, cfg: TrainConfig, *, out_dir: st
                 batch = collate(windows, indices, pad_token_id)
                 loss = loss_fn(model, batch)
                 if not torch.isfinite(loss):
-                    raise QagateError(f"training diverged: loss is {loss.item()} at step {step + 1}",
-                                      hint="lower --lr")
+                    raise QagateError(
+                        f"training diverged: loss is {loss.item()} at step {step + 1}", hint="lower --lr"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm > 0:
@@ -325,13 +372,18 @@ def train(model: Any, windows: TrainingWindows, cfg: TrainConfig, *, out_dir: st
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}", refresh=False)
                 if save_every > 0 and (step % save_every == 0 or step == total):
-                    _save_checkpoint(out_dir, step, model, optimizer, scheduler,
-                                     dict(settings, losses=losses))
+                    _save_checkpoint(
+                        out_dir, step, model, optimizer, scheduler, dict(settings, losses=losses)
+                    )
                 if on_step is not None:
                     on_step(step, losses[-1])
     finally:
         bar.close()
     model.eval()
-    return TrainResult(steps=step, steps_per_epoch=steps_per_epoch, losses=losses,
-                       seconds=time.perf_counter() - started, resumed_from=resumed_from)
-
+    return TrainResult(
+        steps=step,
+        steps_per_epoch=steps_per_epoch,
+        losses=losses,
+        seconds=time.perf_counter() - started,
+        resumed_from=resumed_from,
+    )

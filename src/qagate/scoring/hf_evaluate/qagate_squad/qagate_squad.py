@@ -10,7 +10,8 @@ training loop's ``compute_metrics`` reports what the gate will judge. Nothing is
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import datasets
 import evaluate
@@ -76,13 +77,20 @@ class QagateSquad(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({
-                "predictions": {"id": datasets.Value("string"),
-                                "prediction_text": datasets.Value("string")},
-                "references": {"id": datasets.Value("string"),
-                               "answers": datasets.Sequence({"text": datasets.Value("string"),
-                                                             "answer_start": datasets.Value("int32")})},
-            }),
+            features=datasets.Features(
+                {
+                    "predictions": {
+                        "id": datasets.Value("string"),
+                        "prediction_text": datasets.Value("string"),
+                    },
+                    "references": {
+                        "id": datasets.Value("string"),
+                        "answers": datasets.Sequence(
+                            {"text": datasets.Value("string"), "answer_start": datasets.Value("int32")}
+                        ),
+                    },
+                }
+            ),
             reference_urls=["https://rajpurkar.github.io/SQuAD-explorer/"],
         )
 
@@ -102,9 +110,15 @@ class QagateSquad(evaluate.Metric):
             reference = _reference(reference, 0)
         super().add(prediction=prediction, reference=reference, **kwargs)
 
-    def _compute(self, predictions: Sequence[Mapping], references: Sequence[Mapping],
-                 confidence: float | None = None, n_resamples: int | None = None,
-                 seed: int | None = None, version: str | None = None) -> dict[str, Any]:
+    def _compute(
+        self,
+        predictions: Sequence[Mapping],
+        references: Sequence[Mapping],
+        confidence: float | None = None,
+        n_resamples: int | None = None,
+        seed: int | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
         dataset = _dataset(references, version)
         answers: dict[str, str] = {}
         conflicts = []
@@ -113,9 +127,11 @@ class QagateSquad(evaluate.Metric):
             if previous != p["prediction_text"]:
                 conflicts.append(p["id"])
         if conflicts:
-            raise MetricInputError(f"{len(conflicts)} prediction ids occur twice with different "
-                                   f"texts: {_preview(conflicts)}", item="predictions",
-                                   hint="give each question one prediction")
+            raise MetricInputError(
+                f"{len(conflicts)} prediction ids occur twice with different texts: {_preview(conflicts)}",
+                item="predictions",
+                hint="give each question one prediction",
+            )
         scores = score(dataset, answers)
         out: dict[str, Any] = {"exact_match": scores.exact_match, "f1": scores.f1}
         if dataset.version == "2.0":
@@ -148,8 +164,11 @@ def _prediction(row: Any, index: int) -> dict:
     """``{"id", "prediction_text"}`` with string values; other keys are dropped."""
     where = f"predictions[{index}]"
     if not isinstance(row, Mapping):
-        raise MetricInputError(f"is {type(row).__name__}, not a dict", item=where,
-                               hint='expected {"id": str, "prediction_text": str}')
+        raise MetricInputError(
+            f"is {type(row).__name__}, not a dict",
+            item=where,
+            hint='expected {"id": str, "prediction_text": str}',
+        )
     return {"id": _text(row, "id", where), "prediction_text": _text(row, "prediction_text", where)}
 
 
@@ -158,9 +177,11 @@ def _reference(row: Any, index: int) -> dict:
     ``{"text", "answer_start"}`` dicts is turned into that dict of lists."""
     where = f"references[{index}]"
     if not isinstance(row, Mapping):
-        raise MetricInputError(f"is {type(row).__name__}, not a dict", item=where,
-                               hint='expected {"id": str, "answers": {"text": [...], '
-                                    '"answer_start": [...]}}')
+        raise MetricInputError(
+            f"is {type(row).__name__}, not a dict",
+            item=where,
+            hint='expected {"id": str, "answers": {"text": [...], "answer_start": [...]}}',
+        )
     qid = _text(row, "id", where)
     if "answers" not in row:
         raise MetricInputError(f"has no 'answers' (keys: {sorted(map(str, row))})", item=where)
@@ -173,13 +194,16 @@ def _reference(row: Any, index: int) -> dict:
     else:
         texts = starts = None
     if texts is None or starts is None or isinstance(texts, str) or isinstance(starts, (str, int)):
-        raise MetricInputError("'answers' must be {\"text\": [str, ...], \"answer_start\": [int, ...]}",
-                               item=f"{where} ({qid})")
+        raise MetricInputError(
+            '\'answers\' must be {"text": [str, ...], "answer_start": [int, ...]}', item=f"{where} ({qid})"
+        )
     texts, starts = list(texts), list(starts)
-    if (len(texts) != len(starts) or not all(isinstance(t, str) for t in texts)
-            or not all(isinstance(s, int) or hasattr(s, "__index__") for s in starts)):
-        raise MetricInputError("'answers' needs one str text per int answer_start",
-                               item=f"{where} ({qid})")
+    if (
+        len(texts) != len(starts)
+        or not all(isinstance(t, str) for t in texts)
+        or not all(isinstance(s, int) or hasattr(s, "__index__") for s in starts)
+    ):
+        raise MetricInputError("'answers' needs one str text per int answer_start", item=f"{where} ({qid})")
     starts = [int(s) for s in starts]
     return {"id": qid, "answers": {"text": texts, "answer_start": starts}}
 
@@ -199,13 +223,23 @@ def _dataset(references: Sequence[Mapping], version: str | None) -> Dataset:
             duplicates.append(qid)
         seen.add(qid)
         texts = tuple(ref["answers"]["text"])
-        examples.append(QAExample(id=qid, title="", context="", question="", answers=texts,
-                                  answer_starts=tuple(ref["answers"]["answer_start"]),
-                                  is_impossible=not texts))
+        examples.append(
+            QAExample(
+                id=qid,
+                title="",
+                context="",
+                question="",
+                answers=texts,
+                answer_starts=tuple(ref["answers"]["answer_start"]),
+                is_impossible=not texts,
+            )
+        )
     if duplicates:
-        raise MetricInputError(f"{len(duplicates)} reference ids occur twice: {_preview(duplicates)}",
-                               item="references",
-                               hint="each question once; drop the padding that distributed gathers add")
+        raise MetricInputError(
+            f"{len(duplicates)} reference ids occur twice: {_preview(duplicates)}",
+            item="references",
+            hint="each question once; drop the padding that distributed gathers add",
+        )
     if version is None:
         version = "2.0" if any(ex.is_impossible for ex in examples) else "1.1"
     return Dataset(name="hf-evaluate", source="evaluate", examples=tuple(examples), version=version)
