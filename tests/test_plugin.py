@@ -331,7 +331,7 @@ def test_terminal_summary_has_models_and_gates(project):
 def test_fixtures_and_assert_gate_in_plain_python_tests(project):
     project.pytester.makepyfile(
         test_models="""
-        from qagate.gating.assertions import assert_gate
+        from qagate.assertions import assert_gate
 
         def test_each_model_answers(qa_model, qagate_eval, qagate_dataset):
             assert qagate_eval(qa_model).scores.total == len(qagate_dataset) == 400

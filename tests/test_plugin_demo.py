@@ -71,7 +71,7 @@ def test_speedup_gate_and_latency_fixture(pytester, tmp_path_factory):
     )
     pytester.makepyfile(
         test_speed="""
-        from qagate.gating.assertions import assert_gate
+        from qagate.assertions import assert_gate
 
         def test_student_is_faster(students, teacher, qagate_latency):
             for student in students:

@@ -150,7 +150,7 @@ def test_assert_gate_and_gate_file_agree_including_a_missing_baseline(project):
     project.pytester.makepyfile(
         test_same=textwrap.dedent(f"""
         import json, pathlib, warnings
-        from qagate.gating.assertions import GateAssertionError, assert_gate
+        from qagate.assertions import GateAssertionError, assert_gate
 
         def test_same(students, teacher, qagate_eval, tmp_path):
             verdicts = {{}}

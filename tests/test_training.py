@@ -19,8 +19,9 @@ import pytest
 from qagate.data import QAExample, load_dataset
 from qagate.errors import QagateError
 from qagate.training import features
-from qagate.training.distill import kd_loss, parse_layers, student_from_layers
+from qagate.training.distill import kd_loss
 from qagate.training.models import load_qa_model
+from qagate.training.students import parse_layers, student_from_layers
 from qagate.training.trainer import TrainConfig, set_seed, supervised_loss, train
 
 # torch and transformers are imported inside the tests: collecting this module stays light

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qagate.errors import QagateError
 from qagate.gating.gatefile import DatasetRequest
+from qagate.reports.outcomes import EvaluatedModel, Record
 from qagate.settings import Settings
 from qagate.store import baselines as store
 
@@ -29,42 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from qagate.inference.config import ModelSpec
     from qagate.scoring.evaluation import EvalResult
     from qagate.timing.latency import Latency
-
-
-@dataclass
-class Record:
-    """One gate item's result for the terminal summary."""
-
-    nodeid: str
-    model: str
-    rule: str  # the rule's id, e.g. exact_match>=0.95*teacher@95%
-    metric: str
-    op: str
-    dataset: str
-    status: str  # pass | fail | undecided | new | skipped | error
-    obtained: float | None = None
-    threshold: float | None = None
-    interval: tuple[float, float, float] | None = None  # (low, high, level) of a confidence rule
-    reason: str | None = None  # why it was skipped or not gated
-
-    def as_row(self) -> dict:
-        """The JSON-ready row the run history stores."""
-        row = {
-            "nodeid": self.nodeid,
-            "model": self.model,
-            "rule": self.rule,
-            "metric": self.metric,
-            "op": self.op,
-            "dataset": self.dataset,
-            "status": self.status,
-            "obtained": self.obtained,
-            "threshold": self.threshold,
-        }
-        if self.interval is not None:
-            row.update(interval_low=self.interval[0], interval_high=self.interval[1], level=self.interval[2])
-        if self.reason:
-            row["reason"] = self.reason
-        return row
 
 
 class QagateSession:
@@ -362,27 +326,6 @@ class QagateSession:
                 EvaluatedModel(name, dataset.name if dataset else str(key[0]), result, latency, speedup)
             )
         return rows
-
-
-@dataclass(frozen=True)
-class EvaluatedModel:
-    """One model evaluated on one dataset in this session, with the timings measured in it."""
-
-    model: str
-    dataset: str
-    result: "EvalResult"
-    latency: "Latency | None"
-    speedup: float | None
-
-    def metrics(self) -> dict[str, float]:
-        """The evaluation's metrics with this session's fresh timings (never cached ones)."""
-        metrics = dict(self.result.metrics)
-        if self.latency is not None:
-            metrics["seconds_per_question"] = self.latency.seconds_per_question
-            metrics["questions_per_second"] = 1.0 / self.latency.seconds_per_question
-        if self.speedup is not None:
-            metrics["speedup"] = self.speedup
-        return metrics
 
 
 def _written_source(declaration: Path | None) -> str | None:

@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qagate.training.distill import distill, parse_layers
+    from qagate.training.distill import distill
+    from qagate.training.students import parse_layers
 
     cfg, plan, out = train_config(args), data_plan(args), output(args)
     layers = parse_layers(args.student_layers) if args.student_layers else None

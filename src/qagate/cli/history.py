@@ -113,8 +113,8 @@ def _notes(entry: dict) -> str:
 
 def _gate_line(result: dict) -> str:
     """``FAIL m1::f1>=0.9*teacher [sample] obtained 80.0000, threshold 85.0000`` (+ interval)."""
+    from qagate.reports.terminal import interval_text
     from qagate.scoring.registry import fmt
-    from qagate.store.history import interval_text
 
     metric = result.get("metric")
     status = str(result.get("status"))

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qagate.data.records import SAMPLE, Dataset, QAExample, sample_path
+from qagate.data.examples import build_examples, kind_of, preview, subset
+from qagate.data.records import SAMPLE, Dataset, sample_path
 from qagate.errors import QagateError
-
-_PREVIEW = 5  # how many offending ids an error message names before "and N more"
 
 
 def load_dataset(
@@ -65,10 +62,10 @@ def load_dataset(
         path = Path(spec_text)
         version, records = _read_path(path)
         name, source = _safe_name(path.stem if path.is_file() else path.name), str(path)
-    examples = _build_examples(records, source, strict=strict)
+    examples = build_examples(records, source, strict=strict)
     if any(ex.is_impossible for ex in examples):
         version = "2.0"
-    examples, suffix = _subset(examples, source, limit=limit, seed=seed, articles=articles)
+    examples, suffix = subset(examples, source, limit=limit, seed=seed, articles=articles)
     return Dataset(name=name + suffix, source=source, examples=examples, version=version)
 
 
@@ -86,7 +83,7 @@ def load_predictions(path: str | os.PathLike) -> dict[str, str]:
     obj = read_json(path)
     if not isinstance(obj, dict):
         raise QagateError(
-            f"expected a JSON object mapping question id to answer text, found {_kind(obj)}",
+            f"expected a JSON object mapping question id to answer text, found {kind_of(obj)}",
             path=path,
             hint='write {"<question id>": "<answer text>", ...}',
         )
@@ -97,7 +94,7 @@ def load_predictions(path: str | os.PathLike) -> dict[str, str]:
             hint = "this looks like a SQuAD dataset file: give the dataset first, predictions second"
         first = obj[bad[0]]
         raise QagateError(
-            f"{len(bad)} prediction(s) are not strings ({_preview(bad)}; {bad[0]!r} is {_kind(first)})",
+            f"{len(bad)} prediction(s) are not strings ({preview(bad)}; {bad[0]!r} is {kind_of(first)})",
             path=path,
             hint=hint,
         )
@@ -165,8 +162,8 @@ def _read_path(path: Path) -> tuple[str, list[dict]]:
         return "1.1", [_require_object(r, path, f"record {i}") for i, r in enumerate(obj)]
     raise QagateError(
         f'expected official SQuAD JSON (an object with a "data" list) or a list '
-        f"of question records, found {_kind(obj)}"
-        + (f" with keys {_preview(list(obj))}" if isinstance(obj, dict) else ""),
+        f"of question records, found {kind_of(obj)}"
+        + (f" with keys {preview(list(obj))}" if isinstance(obj, dict) else ""),
         path=path,
     )
 
@@ -240,7 +237,7 @@ def _squad_records(obj: dict, path: object) -> tuple[str, list[dict]]:
     """Flatten official SQuAD JSON into one record per question, checking its shape."""
     data = obj["data"]
     if not isinstance(data, list):
-        raise QagateError(f'"data" must be a list of articles, found {_kind(data)}', path=path)
+        raise QagateError(f'"data" must be a list of articles, found {kind_of(data)}', path=path)
     version = "2.0" if str(obj.get("version", "")).lstrip("v").startswith("2") else "1.1"
     records = []
     for a, article in enumerate(data):
@@ -272,7 +269,7 @@ def _squad_records(obj: dict, path: object) -> tuple[str, list[dict]]:
 
 def _require_object(value: Any, path: object, where: str) -> dict:
     if not isinstance(value, dict):
-        raise QagateError(f"expected a JSON object, found {_kind(value)}", path=path, item=where)
+        raise QagateError(f"expected a JSON object, found {kind_of(value)}", path=path, item=where)
     return value
 
 
@@ -280,174 +277,8 @@ def _require_list(obj: dict, key: str, path: object, where: str) -> list:
     if key not in obj:
         raise QagateError(f'missing "{key}"', path=path, item=where)
     if not isinstance(obj[key], list):
-        raise QagateError(f'"{key}" must be a list, found {_kind(obj[key])}', path=path, item=where)
+        raise QagateError(f'"{key}" must be a list, found {kind_of(obj[key])}', path=path, item=where)
     return obj[key]
-
-
-def _answers(raw: Any, path: object, where: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """Accept both the official list of {"text", "answer_start"} and the Hugging Face columns
-    {"text": [...], "answer_start": [...]}."""
-    if raw is None:
-        raise QagateError('missing "answers"', path=path, item=where)
-    if isinstance(raw, dict):
-        texts, starts = raw.get("text"), raw.get("answer_start")
-        if not isinstance(texts, list) or not isinstance(starts, list) or len(texts) != len(starts):
-            raise QagateError(
-                '"answers" must hold equally long lists "text" and "answer_start"', path=path, item=where
-            )
-    elif isinstance(raw, list):
-        texts, starts = [], []
-        for answer in raw:
-            if not isinstance(answer, dict) or "text" not in answer or "answer_start" not in answer:
-                raise QagateError(
-                    'each answer must be an object with "text" and "answer_start"', path=path, item=where
-                )
-            texts.append(answer["text"])
-            starts.append(answer["answer_start"])
-    else:
-        raise QagateError(f'"answers" must be a list or an object, found {_kind(raw)}', path=path, item=where)
-    if not all(isinstance(t, str) for t in texts):
-        raise QagateError("answer texts must be strings", path=path, item=where)
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in starts):
-        raise QagateError("answer_start values must be non-negative integers", path=path, item=where)
-    return tuple(texts), tuple(starts)
-
-
-def _build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[QAExample, ...]:
-    """Turn raw records into validated examples: shapes, unique ids, answer offsets."""
-    if not records:
-        raise QagateError("contains no questions", path=source)
-    examples = []
-    seen: dict[str, int] = {}
-    duplicates: list[str] = []
-    mismatched: list[tuple[str, str, int, str]] = []
-    article_of_title: dict[str, int] = {}
-    for n, rec in enumerate(records):
-        where = rec.get("_where") or f"record {n}"
-        qid = rec.get("id")
-        if isinstance(qid, int) and not isinstance(qid, bool):
-            qid = str(qid)
-        if not isinstance(qid, str) or not qid:
-            raise QagateError('question without a string "id"', path=source, item=where)
-        where = f"question {qid}"
-        for key in ("context", "question"):
-            if not isinstance(rec.get(key), str):
-                raise QagateError(
-                    f'"{key}" must be a string, found {_kind(rec.get(key))}', path=source, item=where
-                )
-        title = rec.get("title") or ""
-        if not isinstance(title, str):
-            raise QagateError(f'"title" must be a string, found {_kind(title)}', path=source, item=where)
-        impossible = rec.get("is_impossible", False)
-        if not isinstance(impossible, bool):
-            raise QagateError('"is_impossible" must be true or false', path=source, item=where)
-        texts, starts = _answers(rec.get("answers"), source, where)
-        if impossible and texts:
-            raise QagateError(
-                "marked is_impossible but has answers",
-                path=source,
-                item=where,
-                hint='empty its "answers" or drop the flag',
-            )
-        context = rec["context"]
-        fixed_starts = []
-        for text, start in zip(texts, starts):
-            if context[start : start + len(text)] != text:
-                found = _nearest(context, text, start) if not strict else None
-                if found is None:
-                    mismatched.append((qid, text, start, context[start : start + len(text)]))
-                    continue
-                start = found
-            fixed_starts.append(start)
-        article = rec.get("_article")
-        if article is None:  # records: articles numbered by first appearance of their title
-            article = article_of_title.setdefault(title, len(article_of_title))
-        if qid in seen:
-            duplicates.append(qid)
-        seen[qid] = n
-        examples.append(
-            QAExample(
-                id=qid,
-                title=title,
-                context=context,
-                question=rec["question"],
-                answers=texts,
-                answer_starts=tuple(fixed_starts),
-                is_impossible=impossible or not texts,
-                article=article,
-            )
-        )
-    if duplicates:
-        raise QagateError(
-            f"{len(duplicates)} duplicate question id(s): {_preview(duplicates)}",
-            path=source,
-            hint="every question needs its own id",
-        )
-    if mismatched:
-        qid, text, start, got = mismatched[0]
-        ids = list(dict.fromkeys(m[0] for m in mismatched))
-        raise QagateError(
-            f"{len(mismatched)} reference answer(s) in {len(ids)} question(s) do not match "
-            f"context[answer_start:answer_start+len(text)]: {_preview(ids)}; first: {qid} "
-            f"answer {text!r} at {start} reads {got!r}",
-            path=source,
-            hint="fix answer_start"
-            + (
-                ""
-                if not strict
-                else "; in Python, load_dataset(..., strict=False) re-locates answers by their text"
-            ),
-        )
-    return tuple(examples)
-
-
-def _nearest(context: str, text: str, start: int) -> int | None:
-    """Offset of the occurrence of ``text`` in ``context`` closest to ``start``, if any."""
-    best = None
-    pos = context.find(text)
-    while pos != -1:
-        if best is None or abs(pos - start) < abs(best - start):
-            best = pos
-        pos = context.find(text, pos + 1)
-    return best
-
-
-# --- subsets -------------------------------------------------------------------------------
-
-
-def _subset(
-    examples: tuple[QAExample, ...],
-    source: str,
-    *,
-    limit: int | None,
-    seed: int | None,
-    articles: tuple[int, int] | None,
-) -> tuple[tuple[QAExample, ...], str]:
-    """The deterministic subset and the suffix that names it."""
-    suffix = ""
-    if articles is not None:
-        lo, hi = articles
-        count = max(ex.article for ex in examples) + 1
-        if not (0 <= lo <= hi < count):
-            raise QagateError(
-                f"article range {lo}-{hi} is outside 0-{count - 1}",
-                path=source,
-                hint=f"this dataset has {count} articles",
-            )
-        examples = tuple(ex for ex in examples if lo <= ex.article <= hi)
-        suffix += f"-articles-{lo}-{hi}"
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise QagateError(f"limit must be a positive integer, got {limit!r}", path=source)
-        if limit < len(examples):
-            if seed is None:
-                examples = examples[:limit]
-                suffix += f"-first-{limit}"
-            else:
-                keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
-                examples = tuple(examples[i] for i in keep)
-                suffix += f"-sample-{limit}-seed-{seed}"
-    return examples, suffix
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -457,25 +288,6 @@ def _safe_name(text: str) -> str:
     """A file-system-safe dataset name: letters, digits, '.', '_' and '-' only."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
     return name or "dataset"
-
-
-def _kind(value: Any) -> str:
-    names = {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
-def _preview(items: Sequence[str]) -> str:
-    shown = ", ".join(str(i) for i in items[:_PREVIEW])
-    more = len(items) - _PREVIEW
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _first_line(exc: BaseException) -> str:

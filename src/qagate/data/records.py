@@ -32,8 +32,6 @@ class QAExample:
 SAMPLE = "sample"
 """The spec of the built-in sample dataset (original text, ships with the package)."""
 
-_PREVIEW = 5  # how many offending ids an error message names before "and N more"
-
 
 def sample_path() -> Path:
     """Where the built-in SQuAD v1.1-format sample lives inside the installed package."""

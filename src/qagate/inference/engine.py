@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qagate.data.predictions import Predictions
 from qagate.errors import QagateError
-from qagate.inference.base import Predictions
 
 # The 4.x pipeline keeps top_k * 2 + 10 candidates per window when it aligns answers to words.
 PIPELINE_CANDIDATES = 12

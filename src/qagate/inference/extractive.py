@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from qagate import __version__
+from qagate.data.predictions import Predictions
 from qagate.errors import QagateError
 from qagate.inference import zoo
-from qagate.inference.base import Predictions
 from qagate.inference.engine import EngineSettings, ExtractiveEngine
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qagate.data import load_predictions
-from qagate.inference.base import Predictions
+from qagate.data.predictions import Predictions
 
 
 class ReplayModel:

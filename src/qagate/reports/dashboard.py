@@ -18,8 +18,9 @@ from typing import Any
 import jinja2
 
 from qagate.reports.charts import COLOURS, MISSING, Chart, Point, trend
+from qagate.reports.terminal import interval_text
 from qagate.scoring.registry import METRICS, fmt
-from qagate.store.history import BASELINE_ACTIONS, STATUS_ORDER, baseline_changes, interval_text, is_partial
+from qagate.store.history import BASELINE_ACTIONS, STATUS_ORDER, baseline_changes, is_partial
 
 #: The short mark inside a grid cell (the colour is never the only cue).
 CELL_TEXT = {

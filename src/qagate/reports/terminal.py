@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qagate.gating.judge import Verdict, updating_can_pass
 from qagate.scoring.registry import METRICS, fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
+    from qagate.reports.outcomes import EvaluatedModel, Record
     from qagate.scoring.evaluation import EvalResult
-    from qagate.session import EvaluatedModel, Record
 
 STATUS_WORDS = {
     "pass": "PASS",
@@ -289,3 +289,21 @@ def _indent(text: str, prefix: str = "  ") -> str:
 def _short(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def interval_text(result: Mapping[str, Any]) -> str:
+    """``95% interval [74.1000, 81.2000]`` when the result recorded one (rules with a confidence
+    level, the only way a gate is undecided), else ``""``; values in the metric's format."""
+    low, high, level = (_history_number(result.get(k)) for k in ("interval_low", "interval_high", "level"))
+    if low is None or high is None:
+        return ""
+    metric = str(result.get("metric") or "") or None
+    word = "interval" if level is None else f"{level * 100 if level <= 1 else level:g}% interval"
+    return f"{word} [{fmt(low, metric)}, {fmt(high, metric)}]"
+
+
+def _history_number(value: Any) -> float | None:
+    """A number a history row stored (None for anything else, booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)

@@ -6,7 +6,7 @@ One line per run, appended under a lock (``filelock``, on a ``<history>.lock`` f
 so it works on Windows too) and fsynced, so earlier runs are never rewritten: a run that dies
 mid-write can leave at most its own line torn, which the reader reports and skips, and the next
 append starts on a fresh line. Light at import time (the plugin imports this module at the end
-of a session): the standard library and the metric registry; ``filelock`` loads on an append.
+of a session): the standard library; ``filelock`` loads on an append.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from qagate.errors import QagateError
-from qagate.scoring.registry import fmt
 
 SCHEMA = 1
 
@@ -215,17 +214,6 @@ def read_history(path: str | os.PathLike[str]) -> History:
                 continue
             runs.append(run)
     return History(path, runs, skipped)
-
-
-def interval_text(result: Mapping[str, Any]) -> str:
-    """``95% interval [74.1000, 81.2000]`` when the result recorded one (rules with a confidence
-    level, the only way a gate is undecided), else ``""``; values in the metric's format."""
-    low, high, level = (_number(result.get(k)) for k in ("interval_low", "interval_high", "level"))
-    if low is None or high is None:
-        return ""
-    metric = str(result.get("metric") or "") or None
-    word = "interval" if level is None else f"{level * 100 if level <= 1 else level:g}% interval"
-    return f"{word} [{fmt(low, metric)}, {fmt(high, metric)}]"
 
 
 def _number(value: Any) -> float | None:

@@ -1,6 +1,6 @@
 """``assert_gate``: the gate-file rules for plain Python tests, judged by the same judge.
 
-from qagate.gating.assertions import assert_gate
+from qagate.assertions import assert_gate
 
 def test_students_keep_95_percent(students, teacher, qagate_eval):
     for student in students:

@@ -1,0 +1,67 @@
+"""What a session keeps of each gate item and each evaluated model, for the reports and the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.scoring.evaluation import EvalResult
+    from qagate.timing.latency import Latency
+
+
+@dataclass
+class Record:
+    """One gate item's result for the terminal summary."""
+
+    nodeid: str
+    model: str
+    rule: str  # the rule's id, e.g. exact_match>=0.95*teacher@95%
+    metric: str
+    op: str
+    dataset: str
+    status: str  # pass | fail | undecided | new | skipped | error
+    obtained: float | None = None
+    threshold: float | None = None
+    interval: tuple[float, float, float] | None = None  # (low, high, level) of a confidence rule
+    reason: str | None = None  # why it was skipped or not gated
+
+    def as_row(self) -> dict:
+        """The JSON-ready row the run history stores."""
+        row = {
+            "nodeid": self.nodeid,
+            "model": self.model,
+            "rule": self.rule,
+            "metric": self.metric,
+            "op": self.op,
+            "dataset": self.dataset,
+            "status": self.status,
+            "obtained": self.obtained,
+            "threshold": self.threshold,
+        }
+        if self.interval is not None:
+            row.update(interval_low=self.interval[0], interval_high=self.interval[1], level=self.interval[2])
+        if self.reason:
+            row["reason"] = self.reason
+        return row
+
+
+@dataclass(frozen=True)
+class EvaluatedModel:
+    """One model evaluated on one dataset in this session, with the timings measured in it."""
+
+    model: str
+    dataset: str
+    result: "EvalResult"
+    latency: "Latency | None"
+    speedup: float | None
+
+    def metrics(self) -> dict[str, float]:
+        """The evaluation's metrics with this session's fresh timings (never cached ones)."""
+        metrics = dict(self.result.metrics)
+        if self.latency is not None:
+            metrics["seconds_per_question"] = self.latency.seconds_per_question
+            metrics["questions_per_second"] = 1.0 / self.latency.seconds_per_question
+        if self.speedup is not None:
+            metrics["speedup"] = self.speedup
+        return metrics
