@@ -184,3 +184,23 @@ def test_assert_gate_and_gate_file_agree_including_a_missing_baseline(project):
     assert gate["bad::f1>=baseline-0.5"] == "new" and by_item["bad::f1>=baseline-0.5"] == "PASSED"
     assert gate["bad::exact_match>=0.95*teacher"] == "fail"
     assert gate["good::f1>=80"] == "pass"
+
+
+def test_weight_loading_progress_bars_stay_out_of_the_report(pytester, tiny_qa_model_dir):
+    pytest.importorskip("torch")
+    pytester.makefile(
+        ".yaml",
+        **{
+            "qa_models/tiny": f"name: tiny\nrole: teacher\nkind: extractive\nsource: {tiny_qa_model_dir()}\n"
+            "device: cpu\nmax_seq_len: 128\ndoc_stride: 32\n"
+        },
+    )
+    pytester.makefile(
+        ".yaml",
+        gate_q="dataset: {source: sample, limit: 4}\nrules:\n  - apply_to: teacher\n    require: [f1 >= 101]\n",
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str() + result.stderr.str()
+    assert "qagate gate FAIL: tiny :: f1>=101" in out
+    assert "Loading weights" not in out and "it/s]" not in out
