@@ -7,16 +7,7 @@ import textwrap
 
 import pytest
 
-from test_plugin import Project, outcomes, predictions  # noqa: F401  (the same tmp project)
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> Project:
-    p = Project(pytester)
-    p.model("teacher", "teacher", 1.0)
-    p.model("good", "student", 0.99)
-    p.model("bad", "student", 0.70)
-    return p
+from test_plugin import Project, outcomes, project  # noqa: F401  (the same tmp project fixture)
 
 
 def history(project: Project) -> list[dict]:
@@ -197,7 +188,8 @@ def test_weight_loading_progress_bars_stay_out_of_the_report(pytester, tiny_qa_m
     )
     pytester.makefile(
         ".yaml",
-        gate_q="dataset: {source: sample, limit: 4}\nrules:\n  - apply_to: teacher\n    require: [f1 >= 101]\n",
+        gate_q="dataset: {source: sample, limit: 4}\n"
+        "rules:\n  - apply_to: teacher\n    require: [f1 >= 101]\n",
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
     result.assert_outcomes(failed=1)
