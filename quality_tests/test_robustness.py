@@ -11,7 +11,9 @@ in gate_robustness.yaml.
 
 ``qagate.strategies.perturbed`` draws the edits and keeps every reference answer a valid span;
 a failure shows the smallest perturbation that broke the answer. ``derandomize`` makes the
-drawn cases the same in every run, so a release gate never flips on luck.
+drawn cases the same in every run, so a release gate never flips on luck. A failure's shrunk
+example is kept in ``baselines/counterexamples/<model>/small_edits_keep_answer.json``
+(:mod:`qagate.counterexamples`) and replayed first by every later run, so a fixed bug stays fixed.
 """
 
 from __future__ import annotations
@@ -20,26 +22,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qagate.counterexamples import Counterexamples
 from qagate.scoring.squad import f1
 from qagate.strategies import perturbed
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
-def test_small_edits_away_from_the_answer_keep_it(qa_model, qagate_dataset, qagate_eval, data):
+def test_small_edits_away_from_the_answer_keep_it(qa_model, qagate_dataset, qagate_eval, qagate_settings):
     result = qagate_eval(qa_model)
     right = [ex for ex in qagate_dataset.examples if result.scores.per_question_em.get(ex.id) == 1.0]
     if not right:
         pytest.skip(f"{qa_model.name} answers no question of {qagate_dataset.name} exactly")
-    example = data.draw(st.sampled_from(right), label="question")
-    variant = data.draw(perturbed(example, kinds=["whitespace", "case"]), label="perturbed")
-    answer = qa_model.predict([variant]).answers[variant.id]
-    assert f1(answer, variant.answers) >= 0.5, (
-        f"{qa_model.name} answered {answer!r} on the perturbed context (references {list(variant.answers)})"
+    keeper = Counterexamples(qagate_settings.baselines, qa_model.name, "small_edits_keep_answer")
+
+    def holds(variant):
+        answer = qa_model.predict([variant]).answers[variant.id]
+        return f1(answer, variant.answers) >= 0.5, answer
+
+    @settings(
+        max_examples=30,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
     )
+    @given(data=st.data())
+    def search(data):
+        example = data.draw(st.sampled_from(right), label="question")
+        variant = data.draw(perturbed(example, kinds=["whitespace", "case"]), label="perturbed")
+        keeper.check(example, variant, holds)
+
+    keeper.run(search, holds)

@@ -10,7 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# pytester's in-process runs restore sys.modules afterwards; libraries with C extensions
+# (numpy, SQLAlchemy, which the run history uses) cannot be imported twice in one process,
+# so they are imported once here, before any in-process run.
+import numpy  # noqa: F401,E402
 import pytest
+import sqlalchemy  # noqa: F401,E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -91,11 +91,11 @@ def test_editing_a_rules_threshold_keeps_one_trend(tmp_path):
     )
     page = render(runs)
     grid = section(page, "Gates by run")
-    assert grid.count("<tr><td><b>student</b>") == 1 and grid.count('class="cell"') == 3
+    assert grid.count('<th class="gate">') == 1 and grid.count('class="cell"') == 3
     values = section(page, "Gated values")
     assert values.count("<svg") == 1 and "(3 rules)" in values
     assert "rules over these runs: f1&gt;=0.9*teacher, f1&gt;=0.92*teacher, f1&gt;=0.92*teacher@95%" in values
-    assert values.count("<circle") == 3  # every run's value on the trend
+    assert values.count("<circle cx") == 3  # every run's value on the trend (the legend has one more)
     steps = re.search(r'<polyline class="threshold" points="([^"]+)"', values).group(1).split()
     assert len({y for y in (point.split(",")[1] for point in steps)}) == 2  # 88 then 90.5
 
@@ -128,6 +128,8 @@ def test_partial_runs_and_baseline_writes_are_marked(tmp_path):
     assert ">BASELINES 1 created, 1 updated<" in table
     assert 'title="baselines written: created: baselines/x.json; updated: baselines/student.json"' in table
     assert re.search(r'<th class="run" [^>]*>2<span class="mark partial"[^>]*>P</span></th>', grid)
+    rows = re.findall(r'<th class="run" title="run (\d+):', grid)
+    assert rows == ["3", "2", "1"]  # newest first
 
 
 def test_an_undecided_cell_shows_its_interval(tmp_path):
@@ -136,7 +138,8 @@ def test_an_undecided_cell_shows_its_interval(tmp_path):
     grid = section(page, "Gates by run")
     assert "UNDECIDED: 76.0000 &gt;= 75.0000, 95% interval [74.1000, 81.2000]" in grid
     values = section(page, "Gated values")
-    assert '<line class="interval"' in values and "95% interval [74.1000, 81.2000]" in values
+    assert '<rect class="band undecided"' in values and "95% interval [74.1000, 81.2000]" in values
+    assert "undecided interval</text>" in values  # the legend says what the hatched band is
 
 
 def test_new_baselines_are_blue_and_say_new_not_fail(tmp_path):
@@ -206,4 +209,56 @@ def test_run_data_in_attributes_and_charts_is_escaped(tmp_path, evil):
     runs = runs_of(tmp_path, results, partial=True, baselines={"updated": [evil]}, label=evil)
     page = render(runs)
     assert "<script" not in page and "onload=alert" not in page.replace("onload=alert(1)&gt;", "")
-    assert page.count("<svg") == 1
+    assert page.count('<svg class="chart"') == 1
+
+
+def test_a_margin_interval_is_drawn_on_the_values_scale_and_decided_bands_are_solid(tmp_path):
+    # the judge records the interval of value - threshold: [+1, +3] around 77 - 75
+    runs = runs_of(tmp_path, [gate("pass", 77.0, interval_low=1.0, interval_high=3.0, level=0.95)])
+    page = render(runs)
+    assert "95% interval [76.0000, 78.0000]" in section(page, "Gates by run")
+    values = section(page, "Gated values")
+    assert '<rect class="band decided"' in values and "decided interval</text>" in values
+    ticks = [float(t) for t in re.findall(r'<text class="ytick" [^>]*>([\d.]+)</text>', values)]
+    assert min(ticks) > 60  # the axis was not stretched down to the margin's 1..3
+
+
+def test_flaky_gates_and_steps(tmp_path):
+    speed = dict(rule="speedup>=2", metric="speedup")
+    statuses = ["pass", "pass", "fail", "pass", "pass", "pass"]
+    runs = runs_of(tmp_path, *[[gate(s, 2.0, 2.0, **speed)] for s in statuses])
+    for index, (run, em) in enumerate(zip(runs, [80.0, 80.1, 79.9, 80.0, 75.0, 75.1])):
+        run["git"] = {"commit": "a" * 40 if index < 4 else "b" * 40, "branch": "main"}
+        run["metrics"] = [{"model": "student", "dataset": "sample", "exact_match": em}]
+    page = render(runs)
+    runs[2]["git"]["dirty"] = True  # local changes: that flip may have a cause
+    assert "No flaky gates" in section(render(runs), "Flaky gates")
+    flaky = section(page, "Flaky gates")
+    assert "<code>speedup&gt;=2</code>" in flaky and "2: 2\u21923, 3\u21924" in flaky
+    steps = section(page, "Steps")
+    assert steps.count("<tr><td>") == 1  # run 5 only: run 6 is compared with the new level
+    assert "<td>5</td><td><code>bbbbbbbbbb</code></td>" in steps and "75.0000" in steps
+
+
+def test_the_site_has_a_page_per_run_with_verdicts_changes_and_worst_questions(tmp_path, capsys):
+    path = tmp_path / "h.jsonl"
+    first, second = runs_of(tmp_path, [gate("pass", 80.0)], [gate("fail", 70.0)])
+    second["worst_questions"] = [{"model": "student", "question": "Who?", "prediction": "<b>x</b>"}]
+    second["id"] = "../../evil"
+    for run in (first, second):
+        append_run(path, run)
+    out = tmp_path / "site"
+    assert cli.main(["dashboard", "--history", str(path), "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    pages = sorted(p.name for p in (out / "runs").iterdir())
+    assert pages == sorted([f"{first['id']}.html", "run-2.html"])  # an unsafe id is not a file name
+    assert f'href="runs/{first["id"]}.html"' in index and 'href="runs/run-2.html"' in index
+    page = (out / "runs" / "run-2.html").read_text()
+    assert "FAIL: 70.0000 &gt;= 75.0000" in section(page, "Verdicts")
+    changes = section(page, "Since the previous run")
+    assert "New failures" in changes and "80.0000 \u2192 70.0000" in changes
+    assert "&lt;b&gt;x&lt;/b&gt;" in section(page, "Worst questions")
+    assert "recorded no worst questions" in (out / "runs" / f"{first['id']}.html").read_text()
+    single = tmp_path / "one.html"
+    assert cli.main(["dashboard", "--history", str(path), "--out", str(single)]) == 0
+    assert single.is_file() and not (tmp_path / "runs").exists()

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from qagate.cli import main
+from qagate.store.history import read_history
 
 TIMINGS = {"seconds_per_question", "questions_per_second"}
 
@@ -77,9 +78,7 @@ def test_history_row_of_a_cached_evaluation_has_no_timing(pytester, tiny_qa_mode
     )
     for _ in range(2):
         pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
-    rows = [
-        json.loads(line) for line in (pytester.path / ".qagate" / "history.jsonl").read_text().splitlines()
-    ]
+    rows = read_history(pytester.path / ".qagate" / "history.db").runs
     assert len(rows) == 2
     assert set(rows[0]["metrics"][0]) >= TIMINGS, "the first run measured its predictions"
     assert not TIMINGS & set(rows[1]["metrics"][0]), "the second run read them from the cache"

@@ -17,7 +17,7 @@ from qagate.gating.judge import Evidence, judge, updating_can_pass
 from qagate.gating.rules import parse_rule
 from qagate.scoring.registry import METRICS, fmt, names
 from qagate.store.baselines import Baseline
-from qagate.timing.latency import Latency
+from qagate.timing.paired import Timing
 
 
 class FakeScores:
@@ -75,8 +75,8 @@ def test_a_question_without_a_prediction_counts_zero_and_is_noted():
 
 
 def test_timings_come_only_from_latencies_measured_in_the_run():
-    latency = Latency(0.02, 0.02, 0.03, questions=32, device="cpu", repeats=3)
-    teacher = Latency(0.05, 0.05, 0.06, questions=32, device="cpu", repeats=3)
+    latency = Timing("s", [0.02, 0.02, 0.02], 32, {"device": "cpu"})
+    teacher = Timing("t", [0.05, 0.05, 0.05], 32, {"device": "cpu"})
     assert metric_value("speedup", {}, latency=latency, teacher_latency=teacher) == pytest.approx(2.5)
     assert metric_value("questions_per_second", {}, latency=latency) == pytest.approx(50.0)
     assert metric_value("seconds_per_question", {"seconds_per_question": 9.0}) == 9.0
@@ -86,8 +86,8 @@ def test_timings_come_only_from_latencies_measured_in_the_run():
     verdict = judge(parse_rule("speedup >= 4"), "s", evidence)
     assert verdict.status == "fail"
     note = verdict.notes[0]
-    assert "t 0.05000 s/question over 32 questions x 3 rounds on cpu" in note
-    assert "s 0.02000 s/question over 32 questions x 3 rounds on cpu" in note
+    assert "t 0.05000 s/question over 32 questions x 3 rounds (device cpu)" in note
+    assert "s 0.02000 s/question over 32 questions x 3 rounds (device cpu)" in note
 
 
 def test_the_baseline_policy():
@@ -126,7 +126,10 @@ def test_the_registry_declares_each_metric_once():
         "parameter_count",
         "size_on_disk_mb",
     }
-    assert set(names(timing=True)) == {"seconds_per_question", "questions_per_second", "speedup"}
+    assert {"seconds_per_question", "questions_per_second", "speedup", "latency_p50", "latency_p95"} <= set(
+        names(timing=True)
+    )
+    assert not set(names(timing=True)) & set(names(baseline=True))
     assert set(names(per_question=True)) == {"exact_match", "f1"}
     assert baseline_metrics({"f1": 1.0, "speedup": 2.0, "seconds_per_question": 0.1, "x": 3}) == {"f1": 1.0}
     assert fmt(1234567, "parameter_count") == "1,234,567" and fmt(2.0, "speedup") == "2.00x"

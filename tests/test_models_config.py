@@ -72,6 +72,11 @@ description: a 3-layer student
         "dtype",
         "trust_remote_code",
         "description",
+        "shots",
+        "prompt",
+        "max_new_tokens",
+        "stop",
+        "chat_template",
     }
 
 

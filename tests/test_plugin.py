@@ -14,10 +14,14 @@ from pathlib import Path
 
 # Confidence rules use numpy (via qagate.scoring.stats). Import it here, once, so that pytester's
 # in-process runs, which restore sys.modules after each run, never import numpy twice.
+# The same for SQLAlchemy, which the run history (.qagate/history.db) loads at the end of a run.
 import numpy  # noqa: F401,E402
 import pytest
+import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401,E402
 
 import qagate.scoring.stats  # noqa: F401,E402
+import qagate.store.history_db  # noqa: F401,E402
+from qagate.store.history import read_history
 
 QUESTIONS = 400
 
@@ -188,9 +192,7 @@ def test_missing_baseline_is_new_written_once_and_fails_only_when_strict(project
     out = result.stdout.str()
     assert "gates: 2 new" in out and "FAIL" not in out
     assert out.count("NEW baseline baselines/data/good.json") == 1  # the summary, once
-    rows = [
-        json.loads(line) for line in (project.root / ".qagate" / "history.jsonl").read_text().splitlines()
-    ]
+    rows = read_history(project.root / ".qagate" / "history.db").runs
     assert rows[-1]["outcome"] == "new" and {r["status"] for r in rows[-1]["results"]} == {"new"}
 
 

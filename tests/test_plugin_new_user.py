@@ -7,12 +7,12 @@ import textwrap
 
 import pytest
 
+from qagate.store.history import read_history
 from test_plugin import Project, outcomes, project  # noqa: F401  (the same tmp project fixture)
 
 
 def history(project: Project) -> list[dict]:
-    path = project.root / ".qagate" / "history.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return read_history(project.root / ".qagate" / "history.db").runs
 
 
 MISSING = "requires: [no-such-data]\nrules:\n  - apply_to: students\n    require: [f1 >= 1]\n"

@@ -57,7 +57,7 @@ def assert_gate(
     :class:`qagate.store.baselines.Baseline`, or the path of a baseline file; a missing file is
     written from ``result`` (verdict NEW, a :class:`NewBaselineWarning`; with ``strict=True``
     it fails), as gate files do. Timing rules take ``latency`` / ``teacher_latency``
-    (``Latency`` objects from ``qagate_latency``, measured in this session); ``speedup`` is
+    (``Timing`` objects from ``qagate_latency``, rounds timed in this session); ``speedup`` is
     teacher latency / model latency. ``confidence`` (e.g. 0.95) decides exact_match/f1 rules
     with the paired bootstrap, which needs EvalResults; a verdict the sample cannot decide
     raises too (``undecided="skip"`` skips the test instead). ``dataset`` orders the questions

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from qagate.errors import QagateError
+from qagate.scoring.registry import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.gating.case import CaseOutcome
@@ -133,6 +134,12 @@ class GateItem(pytest.Item):
         settings = session.settings
         if self.nodeid in session.not_gated:  # strict: a gate that cannot run fails
             raise GateFailure(strict_failure(session.not_gated[self.nodeid]))
+        if METRICS[self.case.rule.metric].timing:
+            from qagate.timing.benchmark import unavailable
+
+            reason = unavailable(self.config)
+            if reason:
+                pytest.skip(f"qagate: {reason}")
         outcome = decide_case(
             session,
             self.gate,
@@ -177,14 +184,18 @@ class GateItem(pytest.Item):
         raise GateFailure(text)
 
     def _attach_properties(self, outcome: "CaseOutcome") -> None:
+        """The verdict as JUnit XML properties, for CI systems that read them: metric, value,
+        reference (teacher, baseline or absolute) and its value, threshold, interval, status."""
         verdict = outcome.verdict
         props: list[tuple[str, object]] = [
             ("qagate.model", verdict.model),
             ("qagate.rule", verdict.rule.id),
+            ("qagate.metric", verdict.rule.metric),
             ("qagate.dataset", outcome.dataset.name),
             ("qagate.status", verdict.status),
             ("qagate.obtained", verdict.obtained),
             ("qagate.threshold", verdict.threshold),
+            ("qagate.reference", verdict.rule.reference or "absolute"),
         ]
         if verdict.reference_value is not None:
             props.append((f"qagate.{verdict.rule.reference}", verdict.reference_value))
@@ -192,6 +203,7 @@ class GateItem(pytest.Item):
             props += [
                 ("qagate.interval_low", verdict.interval.low),
                 ("qagate.interval_high", verdict.interval.high),
+                ("qagate.interval_level", verdict.interval.level),
             ]
         if outcome.result is not None:
             props += [

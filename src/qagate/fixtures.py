@@ -90,7 +90,7 @@ def qagate_eval(pytestconfig: pytest.Config):
 
 @pytest.fixture(scope="session")
 def qagate_latency(pytestconfig: pytest.Config):
-    """Factory ``qagate_latency(model_or_name) -> Latency``, measured fresh in this session.
+    """Factory ``qagate_latency(model_or_name) -> Timing``, rounds timed in this session.
 
     Timed on the first ``--qagate-latency-questions`` questions of the dataset; never cached
     across runs, because timings do not carry across runs or machines.

@@ -93,7 +93,19 @@ def pytest_configure(config: pytest.Config) -> None:
     def prepare(spec: Any) -> None:
         config.hook.pytest_qagate_prepare_model(config=config, spec=spec)
 
-    config.stash[SESSION_KEY] = QagateSession(settings, prepare_model=prepare)
+    def record_timing(timing: Any, extra_info: dict) -> None:
+        """Every timing a speed rule judges is a pytest-benchmark record (one clock)."""
+        from qagate.timing.benchmark import record
+
+        record(
+            config,
+            timing,
+            nodeid=f"qagate::{extra_info.get('dataset', '')}",
+            group=f"qagate {extra_info.get('dataset', '')}",
+            extra_info=extra_info,
+        )
+
+    config.stash[SESSION_KEY] = QagateSession(settings, prepare_model=prepare, on_timing=record_timing)
     config.stash[STARTED_KEY] = time.time()
 
 
@@ -245,9 +257,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     )
     try:
         history.append_run(settings.history, run)
-        config.stash[HISTORY_NOTE_KEY] = (
-            f"run {run['id']} ({run['outcome']}) appended to {relative(settings.history, config)}"
-        )
+        where = relative(settings.history, config) if isinstance(settings.history, Path) else settings.history
+        config.stash[HISTORY_NOTE_KEY] = f"run {run['id']} ({run['outcome']}) appended to {where}"
     except OSError as exc:
         config.stash[HISTORY_NOTE_KEY] = (
             f"WARNING: run history not written: {settings.history}: "

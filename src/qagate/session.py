@@ -1,12 +1,8 @@
-"""What one pytest session knows: datasets, declared models, evaluations, latencies, baselines.
+"""What one pytest session knows: datasets, declared models, evaluations, timings, baselines.
 
-Everything is computed on first use and kept for the session, so a model that twenty rules
-mention is built, evaluated (through the prediction cache, keyed by the weights) and timed once.
-Latency is always measured fresh in this session, never read from a cache: timings do not carry
-across runs or machines, so speed is gated as a ratio against the teacher timed in the same run.
-
-Heavy modules (torch via the model registry, numpy via the statistics) are imported inside the
-methods that need them; importing this module is cheap.
+Everything is computed on first use and kept for the session: a model that twenty rules mention
+is built, evaluated (through the prediction cache, keyed by the weights) and timed once. Timings
+are always measured in this session (never cached). Heavy modules load inside the methods.
 """
 
 from __future__ import annotations
@@ -28,21 +24,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from qagate.gating.rules import Rule
     from qagate.inference.config import ModelSpec
     from qagate.scoring.evaluation import EvalResult
-    from qagate.timing.latency import Latency
+    from qagate.timing.paired import PairedTiming, Timing, TimingPlan
 
 
 class QagateSession:
     """Session-wide caches behind the fixtures and the gate items."""
 
-    def __init__(self, settings: Settings, *, prepare_model: Callable[["ModelSpec"], Any] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        prepare_model: Callable[["ModelSpec"], Any] | None = None,
+        on_timing: Callable[["Timing", dict], None] | None = None,
+    ):
         self.settings = settings
         self._prepare_model = prepare_model
+        self._on_timing = on_timing
         self._lock = threading.RLock()
         self._datasets: dict[tuple, "Dataset"] = {}
         self._specs: dict[Path, list["ModelSpec"]] = {}
         self._models: dict[tuple[Path, str], Any] = {}
         self._evals: dict[tuple, "EvalResult"] = {}
-        self._latency: dict[tuple, "Latency"] = {}
+        self._latency: dict[tuple, "Timing"] = {}
+        self._paired: dict[tuple, "PairedTiming"] = {}
+        self._serving: dict[tuple, list[float]] = {}
         self._baseline_actions: dict[Path, str] = {}
         self._baselines: dict[Path, "store.Baseline | None"] = {}
         self._scorer: Any = None
@@ -128,12 +133,12 @@ class QagateSession:
         with self._lock:
             key = (folder, name)
             if key not in self._models:
-                from qagate.inference.registry import build_model
+                from qagate.inference.registry import build_model, quiet_model_loading
 
                 spec = self.spec(name, folder)
                 if self._prepare_model is not None:
                     self._prepare_model(spec)
-                _quiet_loading()
+                quiet_model_loading()
                 self._models[key] = build_model(spec, device=self.settings.device)
             return self._models[key]
 
@@ -179,20 +184,91 @@ class QagateSession:
             )
         return self._scorer
 
+    def _timing_examples(self, request: DatasetRequest) -> list:
+        return list(self.dataset(request).examples[: self.settings.latency_questions])
+
+    def _plan(self) -> "TimingPlan":
+        from qagate.timing.paired import TimingPlan
+
+        return TimingPlan(budget_seconds=self.settings.speed_budget, level=self.settings.confidence)
+
     def latency(
         self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
-    ) -> "Latency":
-        """Fresh per-question latency on the first ``latency_questions`` questions."""
+    ) -> "Timing":
+        """``name`` timed alone in this session (warm-up, adaptive rounds), recorded for
+        pytest-benchmark; a model already timed against its teacher reuses those rounds."""
         folder = Path(folder or self.settings.models)
         request = request or self.request()
         with self._lock:
             key = (folder, name, request.key())
             if key not in self._latency:
-                from qagate.timing.latency import measure_latency
+                from qagate.timing.paired import measure_single
 
-                examples = list(self.dataset(request).examples[: self.settings.latency_questions])
-                self._latency[key] = measure_latency(self.model(name, folder), examples)
+                timing = measure_single(
+                    self.model(name, folder), self._timing_examples(request), plan=self._plan()
+                )
+                self._latency[key] = timing
+                self._report_timing(timing, name, folder, request)
             return self._latency[key]
+
+    def paired_timing(
+        self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
+    ) -> "PairedTiming":
+        """``name`` and its teacher timed in alternating rounds on the same questions."""
+        folder = Path(folder or self.settings.models)
+        request = request or self.request()
+        teacher = self.teacher_name(folder)
+        with self._lock:
+            key = (folder, name, teacher, request.key())
+            if key not in self._paired:
+                from qagate.timing.paired import measure_paired
+
+                paired = measure_paired(
+                    self.model(teacher, folder),
+                    self.model(name, folder),
+                    self._timing_examples(request),
+                    plan=self._plan(),
+                )
+                self._paired[key] = paired
+                for timing, who in ((paired.reference, teacher), (paired.model, name)):
+                    self._latency.setdefault((folder, who, request.key()), timing)
+                    self._report_timing(
+                        timing, who, folder, request, against=name if who == teacher else None
+                    )
+            return self._paired[key]
+
+    def serving_latency(
+        self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
+    ) -> list[float]:
+        """Seconds of each question answered alone (batch size 1): latency_p50 / latency_p95."""
+        folder = Path(folder or self.settings.models)
+        request = request or self.request()
+        with self._lock:
+            key = (folder, name, request.key())
+            if key not in self._serving:
+                from qagate.timing.paired import per_question_latency
+
+                self._serving[key] = per_question_latency(
+                    self.model(name, folder), self._timing_examples(request)
+                )
+            return self._serving[key]
+
+    def _report_timing(
+        self, timing: "Timing", name: str, folder: Path, request: DatasetRequest, against: str | None = None
+    ) -> None:
+        if self._on_timing is not None:
+            from qagate.timing.benchmark import extra_info
+
+            cached = self._evals.get((folder, name, request.key()))
+            self._on_timing(
+                timing,
+                extra_info(
+                    self.spec(name, folder),
+                    cached.metrics if cached else {},
+                    self.dataset(request).name,
+                    against,
+                ),
+            )
 
     # --- what happened to each gate item ----------------------------------------------------
 
@@ -246,23 +322,18 @@ class QagateSession:
 
     def check_source(self, name: str, folder: Path) -> None:
         """Fail collection, once per declaration, when a model's local source does not exist."""
-        spec = self.spec(name, folder)
+        from qagate.inference.config import missing_source
+
         key = (Path(folder), name)
         if key in self._source_errors:
             raise QagateError(
                 f"model {name!r} cannot be built (see the first error above: {self._source_errors[key]})"
             )
-        source = Path(spec.source)
-        if spec.kind != "replay" and not source.is_absolute():
-            return  # a hub id
-        if source.exists():
-            return
-        written = _written_source(spec.path) or spec.source
-        message = (
-            f"source {written!r} does not exist (resolved to {source}); fix the path or build the model first"
-        )
-        self._source_errors[key] = f"{spec.path}: {message}"
-        raise QagateError(message, path=spec.path)
+        spec = self.spec(name, folder)
+        message = missing_source(spec)
+        if message:
+            self._source_errors[key] = f"{spec.path}: {message}"
+            raise QagateError(message, path=spec.path)
 
     # --- baselines: read once per session, written at most once per file ------------------------
 
@@ -326,26 +397,3 @@ class QagateSession:
                 EvaluatedModel(name, dataset.name if dataset else str(key[0]), result, latency, speedup)
             )
         return rows
-
-
-def _written_source(declaration: Path | None) -> str | None:
-    """The ``source`` exactly as the declaration file wrote it (for error messages)."""
-    if declaration is None:
-        return None
-    import yaml
-
-    try:
-        raw = yaml.safe_load(Path(declaration).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    value = raw.get("source") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def _quiet_loading() -> None:
-    """No weight-loading progress bars: they would leak into every captured test output."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        return
-    hf_logging.disable_progress_bar()

@@ -10,6 +10,7 @@ this module is imported when pytest starts.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,15 @@ from qagate.argtypes import (
     parse_device,
     parse_int,
     parse_level,
+    parse_positive_float,
     parse_positive_int,
     parse_text,
     parse_undecided,
 )
 from qagate.errors import QagateError
+from qagate.store.target import DEFAULT as HISTORY_DEFAULT
+from qagate.store.target import ENV_VAR as HISTORY_ENV
+from qagate.store.target import HistoryURL, resolve_history
 
 # --- the option table -------------------------------------------------------------------------
 
@@ -112,11 +117,19 @@ OPTIONS: tuple[Option, ...] = (
         32,
     ),
     Option(
+        "speed_budget",
+        "seconds a speed measurement (a model and its teacher, rounds interleaved) may take "
+        "before it stops adding rounds to narrow its interval",
+        parse_positive_float,
+        60.0,
+    ),
+    Option(
         "history",
-        "run history file (JSON Lines): every run that judges a gate appends its "
-        "results there, for 'qagate history' and 'qagate dashboard'; 'none' turns it off",
+        "run history store: an SQLite file path, a database URL (postgresql://..., sqlite:///...; "
+        f"${HISTORY_ENV} wins over the ini file) or a .jsonl file; every run that judges a gate "
+        "appends its results there, for 'qagate history' and 'qagate dashboard'; 'none' turns it off",
         parse_text,
-        ".qagate/history.jsonl",
+        HISTORY_DEFAULT,
         is_path=True,
     ),
     Option(
@@ -144,8 +157,9 @@ class Settings:
     confidence: float
     undecided: str
     latency_questions: int
+    speed_budget: float
     bertscore_model: str | None
-    history: Path | None
+    history: Path | HistoryURL | None  # a URL keeps its password out of every message
     strict: bool
     rootdir: Path
     dataset_from_command_line: bool = False  # --qagate-dataset was given on the command line
@@ -177,6 +191,8 @@ def build_settings(
         base = rootdir
         where = option.flag
         value = cli.get(option.name)
+        if option.name == "history" and value is None and os.environ.get(HISTORY_ENV, "").strip():
+            value, where = os.environ[HISTORY_ENV], f"${HISTORY_ENV}"  # CI secrets beat the ini file
         if value is None or value is False:
             raw = ini.get(option.ini)
             if raw is not None and str(raw).strip() != "":
@@ -193,7 +209,9 @@ def build_settings(
         if option.name == "history" and str(value).strip().lower() in ("none", "off", "false", "0"):
             value = None
         try:
-            if option.is_path and value is not None:
+            if option.name == "history" and value is not None:
+                value = resolve_history(str(value), base)
+            elif option.is_path and value is not None:
                 value = expand_path(str(value), base)
             if option.name == "dataset":
                 value = _resolve_dataset(str(value), base)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 
+from qagate.data.adversarial import ADVERSARIAL_KINDS
 from qagate.data.perturb import KINDS, check_kinds, perturb_example
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,4 +55,42 @@ def perturbed(
     return build()
 
 
-__all__ = ["KINDS", "perturbed"]
+def adversarial(
+    example: "QAExample", kinds: Sequence[str] = ADVERSARIAL_KINDS, *, max_kinds: int | None = 1
+) -> st.SearchStrategy["QAExample"]:
+    """QA-native perturbations of ``example`` (:mod:`qagate.data.adversarial`): ``addsent``,
+    ``swap_entities``, ``question_noise``, ``reorder``; by default one kind per draw, drawn
+    positions, names and numbers; gold answers stay valid spans and ids stay the same."""
+    return perturbed(example, kinds, max_kinds=max_kinds, spare_question_words=False)
+
+
+def addsent(example: "QAExample") -> st.SearchStrategy["QAExample"]:
+    """``example`` with a question-shaped distractor sentence (key entity/number changed)."""
+    return adversarial(example, ["addsent"])
+
+
+def swap_entities(example: "QAExample") -> st.SearchStrategy["QAExample"]:
+    """``example`` with names, places and numbers swapped in sentences without an answer."""
+    return adversarial(example, ["swap_entities"])
+
+
+def question_noise(example: "QAExample") -> st.SearchStrategy["QAExample"]:
+    """``example`` with a typo, synonym, casing or punctuation change in the question."""
+    return adversarial(example, ["question_noise"])
+
+
+def reorder(example: "QAExample") -> st.SearchStrategy["QAExample"]:
+    """``example`` with its sentences shuffled (the answer's sentence kept whole)."""
+    return adversarial(example, ["reorder"])
+
+
+__all__ = [
+    "ADVERSARIAL_KINDS",
+    "KINDS",
+    "addsent",
+    "adversarial",
+    "perturbed",
+    "question_noise",
+    "reorder",
+    "swap_entities",
+]

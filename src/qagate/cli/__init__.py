@@ -17,11 +17,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("qagate.cli.score", "score a predictions file against a dataset (official SQuAD EM/F1)"),
     "predict": ("qagate.cli.predict", "run a declared model on a dataset and save its predictions"),
     "evaluate": ("qagate.cli.evaluate", "run a declared model and report EM, F1, BERTScore and speed"),
+    "perturb": ("qagate.cli.perturb", "write a seeded perturbed copy of a dataset (addsent, reorder, ...)"),
     "finetune": ("qagate.cli.finetune", "fine-tune an encoder for extractive QA on SQuAD-format data"),
     "distill": ("qagate.cli.distill", "distil a QA teacher into a smaller student (soft + hard labels)"),
     "pack": ("qagate.cli.pack", "store only what a model changed from its pip-installed base"),
     "history": ("qagate.cli.history", "list the recorded quality-gate runs, newest first"),
-    "dashboard": ("qagate.cli.dashboard", "write the run history as an HTML page of pass/fail and trends"),
+    "dashboard": ("qagate.cli.dashboard", "write the run history as a static site of pass/fail and trends"),
+    "summary": ("qagate.cli.summary", "one run's verdicts as Markdown for a pull request or the job summary"),
 }
 
 

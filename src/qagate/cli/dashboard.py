@@ -1,6 +1,7 @@
-"""``qagate dashboard``: write the run history as one self-contained HTML page (each run's
-outcome with partial/baseline marks, a gate-by-run grid, one trend per model, metric and dataset
-against its threshold), readable by everyone (0644 under the usual umask)."""
+"""``qagate dashboard``: write the run history as a self-contained static site, ``DIR/index.html``
+(run-by-gate matrix, trends against thresholds, speed-up, flaky gates, steps) and one page per
+run under ``DIR/runs/``; ``--out FILE.html`` writes the front page alone. Readable by everyone
+(0644 under the usual umask); no scripts, no network at view time."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(".qagate/dashboard.html"),
-        metavar="FILE",
-        help="the HTML file to write (default: %(default)s)",
+        default=Path(".qagate/dashboard"),
+        metavar="DIR",
+        help="the folder of the site to write: DIR/index.html and DIR/runs/<id>.html "
+        "(default: %(default)s); a path ending in .html writes that one page alone",
     )
     parser.add_argument(
         "--last",
@@ -32,22 +34,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qagate.errors import QagateError
-    from qagate.files import atomic_write_text
     from qagate.reports.dashboard import render
+    from qagate.reports.site import site_pages, write_site
     from qagate.store.history import read_history
 
     history = read_history(args.history)
-    page = render(history.runs, title=args.title, last=args.last, skipped_lines=history.skipped)
+    out: Path = args.out
+    if out.suffix.lower() in (".html", ".htm"):
+        page = render(history.runs, title=args.title, last=args.last, skipped_lines=history.skipped)
+        folder, pages, shown = out.parent, {out.name: page}, out
+    else:
+        pages = site_pages(history.runs, title=args.title, last=args.last, skipped_lines=history.skipped)
+        folder, shown = out, out / "index.html"
     try:
-        atomic_write_text(args.out, page)
+        write_site(folder, pages)
     except OSError as exc:
         raise QagateError(
             f"cannot write the dashboard: {exc.strerror or exc}",
-            path=args.out,
-            hint="pass --out with a writable file path",
+            path=out,
+            hint="pass --out with a writable folder (or a .html file for the front page alone)",
         ) from None
     print(
-        f"dashboard: {args.out} ({min(len(history.runs), args.last)} of {len(history.runs)} runs "
-        f"from {history.path})"
+        f"dashboard: {shown} ({min(len(history.runs), args.last)} of {len(history.runs)} runs "
+        f"from {history.path}; {len(pages)} page(s))"
     )
     return 0

@@ -55,6 +55,22 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="reuse predictions cached here (keyed by weights, data and settings)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_perturb_arguments(parser)
+
+
+def add_perturb_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--perturb NAME[,NAME] --perturb-seed S``: run on a seeded perturbed copy (same ids)."""
+    from qagate.data.perturb import KINDS, parse_kinds
+
+    parser.add_argument(
+        "--perturb",
+        type=parse_kinds,
+        metavar="NAME[,NAME]",
+        help=f"run on a seeded perturbed copy of the data ({', '.join(KINDS)})",
+    )
+    parser.add_argument(
+        "--perturb-seed", type=parse_int, default=0, metavar="S", help="perturbation seed (default 0)"
+    )
 
 
 def load_inputs(args: argparse.Namespace):
@@ -68,6 +84,10 @@ def load_inputs(args: argparse.Namespace):
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed, articles=args.articles)
     if len(dataset) == 0:
         raise QagateError("the dataset selection has no questions", path=args.dataset)
+    if getattr(args, "perturb", None):
+        from qagate.data.perturb import perturb_dataset
+
+        dataset = perturb_dataset(dataset, args.perturb, args.perturb_seed)
     return model, dataset
 
 

@@ -1,8 +1,9 @@
 """``qagate score DATASET PREDICTIONS``: a drop-in for the official SQuAD evaluation script.
 
-By default stdout is exactly what the official script prints (v1.1: ``{"exact_match": ...,
-"f1": ...}``; v2.0: its ``exact``/``f1``/``HasAns_*``/``NoAns_*`` object), so existing
-pipelines keep working. ``--json`` prints a fuller object with counts; ``--ci`` adds
+MLQA files (``dev-context-de-question-de.json``) or ``--lang LANG`` are scored, and printed, as
+MLQA's official script does. By default stdout is exactly what the official script prints
+(v1.1: ``{"exact_match": ..., "f1": ...}``; v2.0: its ``exact``/``f1``/``HasAns_*``/``NoAns_*``
+object), so existing pipelines keep working. ``--json`` prints a fuller object with counts; ``--ci`` adds
 bootstrap intervals. Missing and unknown question ids are warnings on stderr.
 """
 
@@ -46,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resamples", type=parse_positive_int, default=2000, help="bootstrap resamples (default 2000)"
     )
+    parser.add_argument(
+        "--lang",
+        metavar="LANG",
+        help="score as MLQA's official script with answer language LANG (ar de en es hi vi zh); "
+        "default: from an MLQA file name (dev-context-LANG-question-Q.json)",
+    )
     subset = parser.add_argument_group("subset of the dataset")
     subset.add_argument(
         "--articles",
@@ -68,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from qagate.data import load_dataset, load_predictions
     from qagate.scoring.squad import score
 
-    dataset = load_dataset(args.dataset, limit=args.limit, seed=args.sample_seed, articles=args.articles)
+    dataset = load_dataset(
+        args.dataset, limit=args.limit, seed=args.sample_seed, articles=args.articles, language=args.lang
+    )
     predictions = load_predictions(args.predictions)
     scores = score(dataset, predictions)
     _warn(f"{len(scores.missing)} of {scores.total} questions have no prediction and score 0", scores.missing)

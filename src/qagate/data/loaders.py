@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qagate.data.examples import build_examples, kind_of, preview, subset
+from qagate.data.mlqa import check_language, language_of
 from qagate.data.records import SAMPLE, Dataset, sample_path
 from qagate.errors import QagateError
 
@@ -25,6 +26,7 @@ def load_dataset(
     articles: tuple[int, int] | None = None,
     split: str | None = None,
     strict: bool = True,
+    language: str | None = None,
 ) -> Dataset:
     """Load, validate and (optionally) subset a QA dataset.
 
@@ -43,6 +45,10 @@ def load_dataset(
     ``strict=False`` re-locates a mismatching answer at the occurrence of its text nearest to
     the given offset (for hand-made or converted files); an answer whose text does not occur in
     its context is always an error.
+
+    MLQA files (``dev-context-de-question-es.json``) get the context's language from their name;
+    ``language`` sets it for any file. A dataset with a language is scored as MLQA's official
+    script scores it.
     """
     spec_text = os.fspath(spec)
     if split is not None and not spec_text.startswith("hf:"):
@@ -65,8 +71,12 @@ def load_dataset(
     examples = build_examples(records, source, strict=strict)
     if any(ex.is_impossible for ex in examples):
         version = "2.0"
+    if language is not None:
+        language = check_language(language, spec_text)
+    elif spec_text != SAMPLE and not spec_text.startswith("hf:"):
+        language = language_of(spec_text)
     examples, suffix = subset(examples, source, limit=limit, seed=seed, articles=articles)
-    return Dataset(name=name + suffix, source=source, examples=examples, version=version)
+    return Dataset(name=name + suffix, source=source, examples=examples, version=version, language=language)
 
 
 def read_json(path: str | os.PathLike) -> Any:

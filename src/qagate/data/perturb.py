@@ -8,7 +8,10 @@ by what was inserted or removed before it, and checks that each answer is still 
 - ``typo``: swap two inner letters of a word (of 4+ letters) outside every answer;
 - ``whitespace``: widen a space outside every answer to two spaces or a newline;
 - ``distractor``: insert a sentence taken from another article at a sentence boundary;
-- ``case``: upper-case a word outside every answer.
+- ``case``: upper-case a word outside every answer;
+- ``addsent``, ``swap_entities``, ``question_noise``, ``reorder``: the QA-native kinds of
+  :mod:`qagate.data.adversarial` (a question-shaped distractor, entity swaps away from the answer,
+  question noise, sentence reordering).
 
 :func:`perturb_dataset` makes a seeded, reproducible perturbed copy of a dataset (what a gate
 file's ``dataset: {perturb: [...]}`` runs on); :mod:`qagate.strategies` wraps the same edits as
@@ -28,7 +31,8 @@ from qagate.errors import QagateError
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset, QAExample
 
-KINDS = ("typo", "whitespace", "distractor", "case")
+BASIC_KINDS = ("typo", "whitespace", "distractor", "case")
+KINDS = BASIC_KINDS + ("addsent", "swap_entities", "question_noise", "reorder")  # the one list
 
 _WORD = re.compile(r"[^\W\d_]{4,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -184,7 +188,8 @@ def perturb_example(
     """One perturbed copy of ``example`` with one edit of each kind in ``kinds`` (where the
     context leaves room for it); ``pool``: sentences to draw distractors from.
     ``spare_question_words``: typos and case changes leave the words the question uses alone
-    (a typo in the very word a question asks about tests spelling, not robustness)."""
+    (a typo in the very word a question asks about tests spelling, not robustness).
+    The QA-native kinds (:mod:`qagate.data.adversarial`) run after the edits, in the order given."""
     spare = question_words(example) if spare_question_words else frozenset()
     makers: dict[str, Callable[[], list[Edit]]] = {
         "typo": lambda: typo_edits(example, rng, spare=spare),
@@ -194,10 +199,17 @@ def perturb_example(
     }
     edits: list[Edit] = []
     for kind in kinds:
-        for edit in makers[kind]():
+        for edit in makers[kind]() if kind in makers else ():
             if all(edit.end < e.start or edit.start > e.end for e in edits):
                 edits.append(edit)
-    return apply_edits(example, edits)
+    example = apply_edits(example, edits)
+    adversarial = [kind for kind in kinds if kind not in makers]
+    if adversarial:
+        from qagate.data.adversarial import TRANSFORMS  # it builds on this module's edits
+
+        for kind in adversarial:
+            example = TRANSFORMS[kind](example, rng)
+    return example
 
 
 def check_kinds(kinds: Sequence[str], where: str = "perturb") -> tuple[str, ...]:
@@ -208,6 +220,16 @@ def check_kinds(kinds: Sequence[str], where: str = "perturb") -> tuple[str, ...]
             hint=f"use one or more of {', '.join(KINDS)}",
         )
     return tuple(dict.fromkeys(kinds))
+
+
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """``"addsent,reorder"`` -> the kinds, checked (an argparse type for ``--with``/``--perturb``)."""
+    import argparse
+
+    try:
+        return check_kinds([k.strip() for k in str(text).split(",") if k.strip()])
+    except QagateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def perturb_dataset(dataset: "Dataset", kinds: Sequence[str], seed: int = 0) -> "Dataset":
@@ -231,4 +253,5 @@ def perturb_dataset(dataset: "Dataset", kinds: Sequence[str], seed: int = 0) -> 
         source=f"{dataset.source} perturbed ({', '.join(kinds)}; seed {seed})",
         examples=tuple(examples),
         version=dataset.version,
+        language=dataset.language,  # a perturbed MLQA copy is still scored by MLQA's rules
     )

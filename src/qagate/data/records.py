@@ -43,7 +43,8 @@ class Dataset:
     """An immutable, validated collection of QA examples.
 
     ``name`` is short and file-system safe (baselines and caches use it as a folder name);
-    ``source`` says where the examples came from. Identity-compared on purpose: two datasets
+    ``source`` says where the examples came from; ``language`` is set for MLQA files (their
+    answers are scored with that language's normalisation). Identity-compared on purpose: two datasets
     with the same content share a :attr:`fingerprint`, which is what caches should key on.
     """
 
@@ -51,6 +52,7 @@ class Dataset:
     source: str
     examples: tuple[QAExample, ...]
     version: str = "1.1"
+    language: str | None = None  # MLQA: the answers' language, which picks MLQA's scoring
     _index: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:

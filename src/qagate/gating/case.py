@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qagate.gating.evidence import baseline_evidence, baseline_metrics, quality_evidence
+from qagate.gating.evidence import baseline_evidence, baseline_metrics, quality_evidence, timing_note
 from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
-from qagate.gating.judge import Verdict, judge
+from qagate.gating.judge import Evidence, Verdict, judge
 from qagate.scoring.registry import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +34,12 @@ class CaseSource(Protocol):
     def latency(
         self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
     ) -> Any: ...
+    def paired_timing(
+        self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
+    ) -> Any: ...
+    def serving_latency(
+        self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
+    ) -> list[float]: ...
     def teacher_name(self, folder: Path | None = None) -> str: ...
     def model(self, name: str, folder: Path | None = None) -> Any: ...
     def provenance(self, name: str, folder: Path, dataset: "Dataset", fingerprint: str) -> dict: ...
@@ -76,28 +82,28 @@ def decide_case(
     folder = gate.models or models
     request = source.request(gate.dataset)
     rule = case.rule
+    if rule.perturb:  # a robustness rule (f1@addsent >= 0.8 * clean): clean vs perturbed runs
+        from qagate.gating.robustness import robustness_case
+
+        verdict, copy, perturbed, teacher_eval = robustness_case(source, case.model, rule, folder, request)
+        return CaseOutcome(verdict, copy, perturbed, teacher_eval)
     dataset = source.dataset(request)
-    timing = METRICS[rule.metric].timing
-    result = None if timing else source.evaluation(case.model, folder, request)
-    latency = source.latency(case.model, folder, request) if timing else None
+    if METRICS[rule.metric].timing:
+        evidence = timing_evidence(source, rule, case.model, folder, request)
+        return CaseOutcome(judge(rule, case.model, evidence), dataset, None)
+    result = source.evaluation(case.model, folder, request)
     if rule.reference == "baseline":
-        assert result is not None  # rules.parse_rule refuses timing metrics against baselines
         return _baseline_case(source, case, folder, dataset, result, policy, nodeid)
-    teacher_result = teacher_latency = None
+    teacher_result = None
     teacher = None
-    if rule.reference == "teacher" or rule.metric == "speedup":
+    if rule.reference == "teacher":
         teacher = source.teacher_name(folder)
-        if timing:
-            teacher_latency = source.latency(teacher, folder, request)
-        else:
-            teacher_result = source.evaluation(teacher, folder, request)
+        teacher_result = source.evaluation(teacher, folder, request)
     evidence = quality_evidence(
         rule,
         case.model,
-        result.metrics if result else None,
-        result.scores if result else None,
-        latency=latency,
-        teacher_latency=teacher_latency,
+        result.metrics,
+        result.scores,
         teacher_metrics=teacher_result.metrics if teacher_result else None,
         teacher_scores=teacher_result.scores if teacher_result else None,
         ids=[example.id for example in dataset.examples],
@@ -159,3 +165,68 @@ def _baseline_case(
                 ),
             )
     return CaseOutcome(verdict, dataset, result, baseline_action=action, baseline_path=path)
+
+
+def timing_evidence(
+    source: CaseSource, rule: Any, model: str, folder: Path, request: DatasetRequest
+) -> Evidence:
+    """Evidence for a speed rule, from the rounds timed in this run (pytest-benchmark's records).
+
+    ``speedup`` and teacher-relative timings come from rounds that alternate with the teacher's;
+    absolute ``seconds_per_question`` / ``questions_per_second`` from the model timed alone;
+    ``latency_p50`` / ``latency_p95`` from questions answered one at a time.
+    """
+    from qagate.scoring import stats
+    from qagate.timing.latency import percentile
+
+    teacher = (
+        source.teacher_name(folder) if (rule.reference == "teacher" or rule.metric == "speedup") else None
+    )
+    level = rule.confidence
+    if rule.metric in ("latency_p50", "latency_p95"):
+        q = 50 if rule.metric == "latency_p50" else 95
+        value = percentile(source.serving_latency(model, folder, request), q)
+        reference = (
+            percentile(source.serving_latency(teacher, folder, request), q) if teacher is not None else None
+        )
+        return Evidence(
+            value,
+            reference,
+            notes=(f"{model}: {q}th percentile of seconds per question answered alone (batch size 1)",),
+        )
+    if teacher is not None:
+        paired = source.paired_timing(model, folder, request)
+        note = timing_note(model, paired.model, teacher, paired.reference)
+        note += f"; rounds interleaved with the teacher's; stopped: {paired.stopped_because}"
+        if rule.metric == "speedup":
+            interval = _shift(paired.interval(level), rule.offset) if level else None
+            return Evidence(paired.speedup, None, notes=(note,), interval=interval)
+        mine, theirs = (
+            _in_units(rule.metric, paired.model.rounds),
+            _in_units(rule.metric, paired.reference.rounds),
+        )
+        interval = None
+        if level:
+            raw = stats.paired_bootstrap(mine, theirs, coef=rule.coef, level=level)
+            interval = _shift(raw, rule.offset)
+        return Evidence(_mean(mine), _mean(theirs), notes=(note,), interval=interval)
+    timing = source.latency(model, folder, request)
+    values = _in_units(rule.metric, timing.rounds)
+    interval = _shift(stats.bootstrap_ci(values, level=level), rule.offset) if level else None
+    return Evidence(_mean(values), notes=(timing_note(model, timing),), interval=interval)
+
+
+def _in_units(metric: str, rounds: list[float]) -> list[float]:
+    """Rounds (seconds per question) in the metric's units."""
+    return [1.0 / r for r in rounds] if metric == "questions_per_second" else list(rounds)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _shift(interval: Any, offset: float) -> Any:
+    """An interval of the left side as an interval of (left - right) for ``op number`` rules."""
+    from qagate.scoring.stats import Interval
+
+    return Interval(interval.estimate - offset, interval.low - offset, interval.high - offset, interval.level)

@@ -24,7 +24,7 @@ def metric_value(
     metric: str, metrics: Mapping[str, Any] | None, *, latency: Any = None, teacher_latency: Any = None
 ) -> float | None:
     """The value of ``metric``: timings from latencies measured in this run, the rest from the
-    evaluation's metrics. ``latency`` is a ``Latency`` or a number of seconds per question."""
+    evaluation's metrics. ``latency`` is a ``Timing`` or a number of seconds per question."""
     if metric in TIMINGS_FROM_LATENCY and (latency is not None or metric == "speedup"):
         mine = seconds_per_question(latency)
         if metric == "speedup":
@@ -39,7 +39,7 @@ def metric_value(
 
 
 def seconds_per_question(latency: Any) -> float | None:
-    """Seconds per question of a ``Latency`` (or a plain number); None when not measured."""
+    """Seconds per question of a ``Timing`` (or a plain number); None when not measured."""
     if latency is None:
         return None
     return float(getattr(latency, "seconds_per_question", latency))
@@ -79,12 +79,17 @@ def timing_note(model: str, latency: Any, teacher: str | None = None, teacher_la
     def one(name: str, value: Any) -> str:
         if not hasattr(value, "questions"):
             return f"{name} {seconds_per_question(value):.5f} s/question"
-        repeats = getattr(value, "repeats", None)
+        rounds = getattr(value, "rounds", None)
+        repeats = len(rounds) if isinstance(rounds, list) else getattr(value, "repeats", None)
+        env = getattr(value, "environment", None) or {"device": getattr(value, "device", "?")}
+        where = ", ".join(
+            f"{k} {env[k]}"
+            for k in ("device", "dtype", "batch_size", "threads", "torch")
+            if env.get(k) is not None
+        )
         return (
             f"{name} {value.seconds_per_question:.5f} s/question over {value.questions} "
-            f"questions"
-            + (f" x {repeats} rounds" if repeats else "")
-            + f" on {getattr(value, 'device', '?')}"
+            f"questions" + (f" x {repeats} rounds" if repeats else "") + f" ({where})"
         )
 
     parts = [one(model, latency)]

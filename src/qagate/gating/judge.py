@@ -64,6 +64,7 @@ class Evidence:
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     new_baseline: bool = False
+    interval: Interval | None = None  # of (left - right), when it comes from timed rounds
 
 
 def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdict:
@@ -76,7 +77,9 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
     if rule.reference is not None and evidence.reference is None:
         problems.append(f"no {rule.reference} value of {rule.metric} to compare with")
     interval = None
-    if rule.confidence is not None and not problems:
+    if rule.confidence is not None and not problems and evidence.interval is not None:
+        interval = evidence.interval
+    elif rule.confidence is not None and not problems:
         if evidence.per_question is None or (
             rule.reference == "teacher" and evidence.reference_per_question is None
         ):

@@ -93,6 +93,8 @@ class Rule:
     confidence: float | None = None
     text: str = ""  # canonical, no spaces: reads like the rule in the test id
     line: int | None = None
+    perturb: tuple[str, ...] = ()  # robustness rule (``f1@addsent``): measured on this perturbed copy
+    drop: bool = False  # ``drop(f1@addsent)``: clean value minus perturbed value
 
     @property
     def id(self) -> str:
@@ -114,6 +116,8 @@ def parse_rule(
     """Parse ``"exact_match >= 0.95 * teacher"`` and friends; QagateError names what is wrong."""
     _check_head(str(text), where)
     compact = re.sub(r"\s+", "", str(text))
+    if "@" in compact:
+        return _robustness_rule(str(text), compact, confidence, line, where)
     match = _RULE_RE.fullmatch(compact)
     if not match:
         raise QagateError(
@@ -132,6 +136,12 @@ def parse_rule(
             f"unsupported operator {op!r} in rule {text!r}; use one of "
             f"{', '.join(OPERATORS)} (equality is not meaningful for measured "
             f"numbers)",
+            path=where or None,
+        )
+    if metric in ROBUSTNESS_METRICS and metric not in ("exact_match", "f1"):
+        raise QagateError(
+            f"rule {text!r}: {metric} compares answers on a perturbed copy with the clean ones; "
+            f"name the perturbation, e.g. '{metric}@question_noise {op} {rhs}'",
             path=where or None,
         )
     info = METRICS[metric]
@@ -177,10 +187,10 @@ def parse_rule(
             path=where or None,
         )
     if confidence is not None:
-        if not info.per_question:
+        if not info.bootstrappable:
             raise QagateError(
-                f"rule {text!r}: confidence needs per-question scores; it works "
-                f"for {', '.join(m for m in METRICS if METRICS[m].per_question)}",
+                f"rule {text!r}: confidence needs per-question scores or timed rounds; it works "
+                f"for {', '.join(m for m in METRICS if METRICS[m].bootstrappable)}",
                 path=where or None,
             )
         if rule.reference == "baseline":
@@ -190,6 +200,63 @@ def parse_rule(
                 path=where or None,
             )
     return rule
+
+
+# --- robustness rules: metric@perturbation ------------------------------------------------------
+
+ROBUSTNESS_METRICS = ("exact_match", "f1", "invariance")
+ROBUSTNESS_FORMS = (
+    "'f1@addsent >= 0.8 * clean'",
+    "'drop(f1@addsent) <= teacher + 5'",
+    "'invariance@question_noise >= 0.9'",
+)
+_ROBUST_RE = re.compile(
+    r"(?P<drop>drop\()?(?P<metric>[A-Za-z_][A-Za-z0-9_]*)@(?P<kinds>[A-Za-z_][A-Za-z0-9_,+]*)"
+    r"(?(drop)\))(?P<op>>=|<=|>|<|==|=|!=)(?P<rhs>.*)"
+)
+
+
+def _robustness_rule(text: str, compact: str, confidence: float | None, line: int | None, where: str) -> Rule:
+    """``f1@addsent >= 0.8 * clean``, ``drop(f1@addsent) <= teacher + 5``,
+    ``invariance@question_noise >= 0.9``: a metric on a perturbed copy of the gate's data."""
+    from qagate.data.perturb import check_kinds
+
+    match = _ROBUST_RE.fullmatch(compact)
+
+    def error(message: str) -> QagateError:
+        return QagateError(f"rule {text!r}: {message}", path=where or None)
+
+    if not match:
+        raise error(f"malformed robustness rule; forms: {', '.join(ROBUSTNESS_FORMS)}")
+    metric, op, rhs, drop = match["metric"], match["op"], match["rhs"], bool(match["drop"])
+    if metric not in ROBUSTNESS_METRICS:
+        raise error(
+            f"unknown robustness metric {metric!r}{_did_you_mean(metric, ROBUSTNESS_METRICS)}; "
+            f"use one of {', '.join(ROBUSTNESS_METRICS)}"
+        )
+    if op not in OPERATORS:
+        raise error(f"unsupported operator {op!r}; use one of {', '.join(OPERATORS)}")
+    kinds = check_kinds(re.split(r"[+,]", match["kinds"]), where=f"rule {text!r}")
+    if drop and metric == "invariance":
+        raise error(
+            "invariance is already a comparison with the clean answers; drop() is for f1 and exact_match"
+        )
+    absolute = _ABSOLUTE_RE.fullmatch(rhs)
+    if absolute:
+        return Rule(metric, op, None, 1.0, float(absolute["num"]), confidence, compact, line, kinds, drop)
+    relative = _RELATIVE_RE.fullmatch(rhs)
+    references = ("teacher",) if drop or metric == "invariance" else ("clean", "teacher")
+    if not relative or relative["ref"] not in references:
+        found = relative["ref"] if relative else rhs
+        raise error(
+            f"compare with a number or {' or '.join(references)} (not {found!r}); "
+            f"forms: {', '.join(ROBUSTNESS_FORMS)}"
+        )
+    if relative["coef"] and relative["coef2"]:
+        raise error(f"two coefficients; write one, e.g. '0.8 * {relative['ref']}'")
+    coef = float(relative["coef"] or relative["coef2"] or 1.0)
+    offset = float(relative["off"] or 0.0) * (-1.0 if relative["sign"] == "-" else 1.0)
+    return Rule(metric, op, relative["ref"], coef, offset, confidence, compact, line, kinds, drop)
 
 
 def _suggest_metric(name: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from qagate.argtypes import DEVICE_CHOICES, did_you_mean, expand_path, expand_vars, parse_device
 from qagate.errors import QagateError
+from qagate.inference.generation import DEFAULT_PROMPT
 from qagate.inference.registry import KINDS
 
 ROLES = ("teacher", "student", "model")
@@ -23,7 +24,11 @@ DTYPES = ("auto", "fp32", "fp16", "bf16")
 REQUIRED = ("name", "kind", "source")
 ZOO_PREFIX = "zoo:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_INT_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "batch_size")
+_INT_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "batch_size", "max_new_tokens")
+# Keys that only one family of models understands: using one with the other kind is an error.
+GENERATIVE_KEYS = ("shots", "prompt", "max_new_tokens", "stop", "chat_template")
+EXTRACTIVE_KEYS = ("max_seq_len", "doc_stride", "max_answer_len")
+_PLACEHOLDERS = ("context", "question")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,12 @@ class ModelSpec:
     trust_remote_code: bool = False
     path: Path | None = None
     description: str | None = None
+    # kind: generative only (a causal LM answering from a prompt)
+    shots: int = 0
+    prompt: str = DEFAULT_PROMPT
+    max_new_tokens: int = 32
+    stop: tuple[str, ...] = ("\n",)
+    chat_template: bool = False
 
 
 # Keys a YAML file may use (``path`` is where the file is, not something to declare).
@@ -99,7 +110,14 @@ def _check_types(path: Path, raw: dict) -> None:
         if key in _INT_KEYS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _bad(path, key, f"must be a positive integer, got {value!r}")
-        elif key == "trust_remote_code":
+        elif key == "shots":
+            if value not in (0, 1) or isinstance(value, bool):
+                raise _bad(path, key, f"must be 0 or 1, got {value!r}")
+        elif key == "stop":
+            _check_stop(path, value)
+        elif key == "prompt":
+            _check_prompt(path, value)
+        elif key in ("trust_remote_code", "chat_template"):
             if not isinstance(value, bool):
                 raise _bad(path, key, f"must be true or false, got {value!r}")
         elif key in ("revision", "description"):
@@ -112,6 +130,55 @@ def _check_types(path: Path, raw: dict) -> None:
                 )
         elif not isinstance(value, str) or not value.strip():
             raise _bad(path, key, f"must be a non-empty string, got {value!r}")
+
+
+def _check_stop(path: Path, value: object) -> None:
+    """``stop`` is one non-empty string or a list of them (an empty list: no stop strings)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(s, str) and s for s in items):
+        raise _bad(path, "stop", f"must be a string or a list of non-empty strings, got {value!r}")
+
+
+def _check_prompt(path: Path, value: object) -> None:
+    """A prompt template uses exactly the placeholders {context} and {question} ({{ }} for braces)."""
+    import string
+
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(path, "prompt", f"must be a non-empty string, got {value!r}")
+    try:
+        found = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as exc:
+        raise _bad(
+            path, "prompt", f"is not a valid template: {exc}", hint="write {{ and }} for braces"
+        ) from None
+    unknown = [f for f in found if f not in _PLACEHOLDERS]
+    if unknown:
+        raise _bad(
+            path,
+            "prompt",
+            f"unknown placeholder {{{unknown[0]}}}",
+            hint="placeholders: {context} {question}; write {{ and }} for literal braces",
+        )
+    missing = [f for f in _PLACEHOLDERS if f not in found]
+    if missing:
+        raise _bad(
+            path, "prompt", f"has no {{{missing[0]}}} placeholder", hint="use {context} and {question}"
+        )
+
+
+def _check_kind_keys(path: Path, raw: dict) -> None:
+    """Generative-only keys on other kinds, and extractive-only keys on generative models, are errors."""
+    kind = raw["kind"]
+    wrong = EXTRACTIVE_KEYS if kind == "generative" else GENERATIVE_KEYS
+    for key in raw:
+        if key in wrong:
+            owner = "extractive" if kind == "generative" else "generative"
+            raise _bad(
+                path,
+                key,
+                f"{key!r} only applies to kind: {owner} models, not kind: {kind}",
+                hint=f"remove it, or declare kind: {owner}",
+            )
 
 
 def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
@@ -137,6 +204,10 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
             )
     _check_types(path, raw)
     values = {"role": "model", **raw}
+    if values["kind"] in KINDS:
+        _check_kind_keys(path, raw)
+    if "stop" in values:
+        values["stop"] = (values["stop"],) if isinstance(values["stop"], str) else tuple(values["stop"])
     if not _NAME.match(values["name"]):
         raise _bad(
             path,
@@ -218,3 +289,29 @@ def load_model_specs(folder: str | os.PathLike) -> list[ModelSpec]:
             )
         specs[spec.name] = spec
     return [specs[name] for name in sorted(specs)]
+
+
+def missing_source(spec: ModelSpec) -> str | None:
+    """Why a declaration's local ``source`` cannot be used (it does not exist), or None.
+
+    Hub ids are not checked (no network here); the message quotes the path as written.
+    """
+    source = Path(spec.source)
+    if (spec.kind != "replay" and not source.is_absolute()) or source.exists():
+        return None
+    written = _written_source(spec.path) or spec.source
+    return f"source {written!r} does not exist (resolved to {source}); fix the path or build the model first"
+
+
+def _written_source(declaration: Path | None) -> str | None:
+    """The ``source`` exactly as the declaration file wrote it (for error messages)."""
+    if declaration is None:
+        return None
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(declaration).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    value = raw.get("source") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 KINDS: dict[str, str] = {
     "extractive": "qagate.inference.extractive:ExtractiveModel",
     "replay": "qagate.inference.replay:ReplayModel",
+    "generative": "qagate.inference.generative:GenerativeModel",
 }
 
 
@@ -47,3 +48,12 @@ def build_model(spec: "ModelSpec", *, device: str | None = None) -> "QAModel":
     """The adapter for a declaration; ``device`` overrides the declared one (e.g. from a CLI flag)."""
     adapter: Any = adapter_class(spec.kind)
     return adapter.from_spec(spec, device=device)
+
+
+def quiet_model_loading() -> None:
+    """No weight-loading progress bars: they would leak into every captured test output."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    hf_logging.disable_progress_bar()

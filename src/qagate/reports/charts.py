@@ -62,12 +62,32 @@ class Dot:
 
 @dataclass(frozen=True)
 class Bar:
-    """A vertical interval (an undecided gate's confidence interval)."""
+    """A run's confidence interval as a shaded band: ``decided`` when it lies entirely on one
+    side of the threshold (the verdict is pass or fail), else undecided (hatched)."""
 
     x: float
     y1: float
     y2: float
     colour: str
+    width: float = 8.0
+    decided: bool = True
+
+    @property
+    def left(self) -> float:
+        return round(self.x - self.width / 2, 1)
+
+    @property
+    def height(self) -> float:
+        return round(max(self.y2 - self.y1, 1.0), 1)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One legend entry: ``kind`` is how the template draws its swatch."""
+
+    kind: str  # value | threshold | decided | undecided
+    text: str
+    x: float
 
 
 @dataclass
@@ -87,6 +107,9 @@ class Chart:
     thresholds: str = ""  # polyline points of the thresholds, one step per run
     dots: list[Dot] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
+    legend: list[Key] = field(default_factory=list)
+    y_title: str = ""
+    x_title: str = "run #"
 
 
 def nice_step(rough: float) -> float:
@@ -152,15 +175,18 @@ def trend(
     metric: str | None,
     label: str,
     run_labels: Sequence[str] | None = None,
-    width: int = 360,
-    height: int = 120,
+    width: int = 440,
+    height: int = 170,
 ) -> Chart | None:
     """The chart of ``points`` over ``runs`` runs (x: run number, 1 = the oldest drawn), or None
-    when there is nothing to draw. Thresholds are drawn as a dashed step per run."""
+    when there is nothing to draw. Thresholds are drawn as a dashed step per run, intervals as
+    shaded bands (decided: solid, undecided: hatched), with a legend of what is drawn."""
     if not points:
         return None
-    left, right, top, bottom = 56, 10, 8, 22
+    left, right, top, bottom = 58, 10, 24, 36
     chart = Chart(width, height, left, top, width - right, height - bottom, label)
+    info = METRICS.get(metric) if metric else None
+    chart.y_title = f"{info.label} ({info.unit})" if info and info.unit else (info.label if info else "")
     drawn = [p.value for p in points]
     drawn += [v for p in points for v in (p.threshold, p.low, p.high) if v is not None]
     ticks = y_scale(drawn, metric=metric)
@@ -185,9 +211,30 @@ def trend(
             start, end = max(left, x(p.run) - half), min(chart.right, x(p.run) + half)
             steps.append(f"{round(start, 1)},{y(p.threshold)} {round(end, 1)},{y(p.threshold)}")
     chart.thresholds = " ".join(steps)
+    band = round(min(max(half * 0.9, 4.0), 14.0), 1)
     for p in points:
         colour = COLOURS.get(p.status, COLOURS["value"])
         if p.low is not None and p.high is not None:
-            chart.bars.append(Bar(x(p.run), y(p.low), y(p.high), colour))
+            decided = p.status in ("pass", "fail")
+            chart.bars.append(Bar(x(p.run), y(p.high), y(p.low), colour, band, decided))
         chart.dots.append(Dot(x(p.run), y(p.value), colour, p.title))
+    chart.legend = legend(
+        [
+            ("value", "value"),
+            ("threshold", "threshold") if chart.thresholds else None,
+            ("decided", "decided interval") if any(b.decided for b in chart.bars) else None,
+            ("undecided", "undecided interval") if any(not b.decided for b in chart.bars) else None,
+        ],
+        left,
+    )
     return chart
+
+
+def legend(entries: Sequence[tuple[str, str] | None], left: float) -> list[Key]:
+    """Legend keys laid out left to right along the top (about 6 px per character of 11 px text)."""
+    keys, at = [], float(left)
+    for entry in entries:
+        if entry is not None:
+            keys.append(Key(entry[0], entry[1], round(at, 1)))
+            at += 32 + 6.2 * len(entry[1])
+    return keys

@@ -1,5 +1,6 @@
-"""A self-contained HTML page of the run history: each run's outcome, a gate-by-run grid, and
-the trend of every gated value against its threshold (inline SVG; no scripts, no network).
+"""The dashboard's front page: each run's outcome, a run-by-gate matrix (newest first), the
+trend of every gated value against its threshold, the speed-up, flaky gates and steps (inline
+SVG; no scripts, no network). ``qagate.reports.site`` adds a page per run and writes the files.
 
 The page is the jinja2 template ``templates/dashboard.html.j2`` with autoescape on: every
 string a run recorded (model names, rule ids, datasets, branches, labels) is user input and is
@@ -17,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from qagate.reports.changes import flaky, steps, value_interval
 from qagate.reports.charts import COLOURS, MISSING, Chart, Point, trend
 from qagate.reports.terminal import interval_text
 from qagate.scoring.registry import METRICS, fmt
@@ -62,6 +64,12 @@ class GateRow:
         info = METRICS.get(self.metric)
         return info.label if info else self.metric
 
+    @property
+    def column(self) -> str:
+        """The matrix column heading: model, metric (and what tells its rules apart), dataset."""
+        metric = f"{self.metric_label} {self.variant}".strip()
+        return f"{self.model} \u00b7 {metric} \u00b7 {self.dataset}"
+
 
 @dataclass
 class RunView:
@@ -80,6 +88,7 @@ class RunView:
     duration: str
     partial: bool
     baselines: dict[str, list[str]] = field(default_factory=dict)
+    page: str = ""  # the run's own page, relative to the front page ("" when there is none)
 
     @property
     def other(self) -> int:
@@ -108,13 +117,19 @@ def render(
     title: str = "qagate run history",
     last: int = 50,
     skipped_lines: Iterable[int] = (),
+    run_pages: bool = False,
 ) -> str:
-    """The dashboard page for ``runs`` (oldest first); only the newest ``last`` are drawn."""
+    """The dashboard page for ``runs`` (oldest first); only the newest ``last`` are drawn.
+    ``run_pages``: link each run to ``runs/<page_name>`` (written by qagate.reports.site)."""
     shown = list(runs)[-last:]
-    views = [_run_view(number, run) for number, run in enumerate(shown, start=1)]
+    views = [run_view(number, run) for number, run in enumerate(shown, start=1)]
+    if run_pages:
+        for view, run in zip(views, shown):
+            view.page = f"runs/{page_name(run, view.number)}"
     labels = [str(view.number) for view in views]
+    metrics = metric_rows(shown, labels)
     return (
-        _environment()
+        environment()
         .get_template("dashboard.html.j2")
         .render(
             title=title,
@@ -123,9 +138,14 @@ def render(
             newest_first=list(reversed(views)),
             latest=views[-1] if views else None,
             gates=gate_rows(shown, labels),
-            metrics=metric_rows(shown, labels),
+            metrics=[row for row in metrics if row.metric != "speedup"],
+            speedups=[row for row in metrics if row.metric == "speedup"],
+            flaky=flaky(shown),
+            steps=steps(shown),
             skipped=list(skipped_lines),
             colours=COLOURS,
+            cell_text=CELL_TEXT,
+            inf=float("inf"),
             missing=MISSING,
             statuses=STATUS_ORDER,
             generated=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
@@ -133,19 +153,28 @@ def render(
     )
 
 
+def page_name(run: Mapping[str, Any], number: int) -> str:
+    """The file name of a run's page: its id when that is a safe file name, else its number."""
+    run_id = str(run.get("id") or "")
+    return f"{run_id}.html" if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", run_id) else f"run-{number}.html"
+
+
 @functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     """Templates shipped in the package (package-data), escaped on output."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("qagate.reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["fmt"] = fmt
+    return env
 
 
-def _run_view(number: int, run: Mapping[str, Any]) -> RunView:
+def run_view(number: int, run: Mapping[str, Any]) -> RunView:
+    """A history row as the tables show it (absent or damaged fields shown empty)."""
     outcome = str(run.get("outcome", "?"))
     counts = _mapping(run.get("counts"))
     git = _mapping(run.get("git"))
@@ -233,20 +262,12 @@ def _gate_row(
         cells.append(Cell(COLOURS.get(status, MISSING), CELL_TEXT.get(status, status[:1].upper()), tip))
         value = _float(result.get("obtained"))
         if value is not None:
-            points.append(
-                Point(
-                    index,
-                    value,
-                    status,
-                    _float(result.get("threshold")),
-                    _float(result.get("interval_low")),
-                    _float(result.get("interval_high")),
-                    title=tip,
-                )
-            )
+            low, high = value_interval(result) or (None, None)
+            points.append(Point(index, value, status, _float(result.get("threshold")), low, high, title=tip))
     last = next(r for r in reversed(series) if r is not None)
     status = str(last.get("status"))
-    name = " ".join(part for part in (model, metric, dataset, variant) if part)
+    info = METRICS.get(metric)
+    name = " ".join(part for part in (model, info.label if info else metric, dataset, variant) if part)
     chart = trend(
         points, runs=len(runs), metric=metric, label=f"{name}: value and threshold by run", run_labels=labels
     )
@@ -279,7 +300,11 @@ def gate_text(result: Mapping[str, Any], metric: str | None = None) -> str:
 
 
 def _interval(result: Mapping[str, Any]) -> str:
-    text = interval_text(result)
+    """The interval on the value's scale, as the trend draws it (the history keeps the margin's)."""
+    band = value_interval(result)
+    if band is None:
+        return ""
+    text = interval_text({**result, "interval_low": band[0], "interval_high": band[1]})
     return f", {text}" if text else ""
 
 

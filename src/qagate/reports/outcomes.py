@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.scoring.evaluation import EvalResult
-    from qagate.timing.latency import Latency
+    from qagate.timing.paired import Timing
 
 
 @dataclass
@@ -53,7 +53,7 @@ class EvaluatedModel:
     model: str
     dataset: str
     result: "EvalResult"
-    latency: "Latency | None"
+    latency: "Timing | None"
     speedup: float | None
 
     def metrics(self) -> dict[str, float]:

@@ -1,10 +1,9 @@
 """Evaluate a model on a dataset: predictions (cached), official EM/F1, BERTScore, speed, size.
 
-Speed here is the time of the run that produced the predictions, so it comes from the cache
-when the predictions do; speed-up gates use :func:`qagate.timing.measure_latency` instead,
-which always measures afresh. Replayed prediction files have no speed and no size: their
-metrics lack ``seconds_per_question``, ``questions_per_second``, ``parameter_count`` and
-``size_on_disk_mb``.
+A timing is only ever reported as this run's when it was measured in this run: predictions
+loaded from the cache carry no timings, so a cached result has no ``seconds_per_question`` or
+``questions_per_second``. Speed rules never read these: they time rounds afresh
+(:mod:`qagate.timing.paired`). Replayed prediction files have no speed and no size either.
 """
 
 from __future__ import annotations
@@ -102,6 +101,8 @@ def evaluate(
     if not from_cache and predictions.total_seconds is not None and per_question:
         metrics["seconds_per_question"] = per_question
         metrics["questions_per_second"] = 1.0 / per_question
+        if predictions.tokens_per_second is not None:  # generative models: tokens generated
+            metrics["tokens_per_second"] = predictions.tokens_per_second
     info = model.info()
     for key in ("parameter_count", "size_on_disk_mb"):
         value = info.get(key)

@@ -35,6 +35,12 @@ class Metric:
     suffix: str = ""
     thousands: bool = False
     summary: bool = True  # shown in the terminal's per-model metrics table
+    rounds: bool = False  # timed in repeated rounds: a rule on it can be decided by the bootstrap
+
+    @property
+    def bootstrappable(self) -> bool:
+        """Whether ``confidence:`` works for it (per-question values or timed rounds)."""
+        return self.per_question or self.rounds
 
     def format(self, value: float | None) -> str:
         """The value as every report prints it (``-`` when there is none)."""
@@ -99,9 +105,10 @@ METRICS: dict[str, Metric] = {
             "seconds_per_question",
             "s/question",
             "s",
-            "wall time per question, measured in this run",
+            "wall time per question in batches, measured in this run (pytest-benchmark rounds)",
             higher_is_better=False,
             timing=True,
+            rounds=True,
             decimals=5,
         ),
         Metric(
@@ -111,17 +118,56 @@ METRICS: dict[str, Metric] = {
             "questions answered per second, measured in this run",
             higher_is_better=True,
             timing=True,
+            rounds=True,
             decimals=2,
+        ),
+        Metric(
+            "tokens_per_second",
+            "tok/s",
+            "tok/s",
+            "answer tokens generated per second (generative models), measured in this run",
+            higher_is_better=True,
+            timing=True,
+            decimals=1,
         ),
         Metric(
             "speedup",
             "speedup",
             "x",
-            "the teacher's seconds per question / the model's, both measured in this run",
+            "the teacher's seconds per question / the model's, timed in alternating rounds",
             higher_is_better=True,
             timing=True,
+            rounds=True,
             decimals=2,
             suffix="x",
+        ),
+        Metric(
+            "latency_p50",
+            "p50 latency",
+            "s",
+            "median seconds to answer one question alone (batch size 1): serving latency",
+            higher_is_better=False,
+            timing=True,
+            decimals=5,
+            summary=False,
+        ),
+        Metric(
+            "latency_p95",
+            "p95 latency",
+            "s",
+            "95th percentile of the seconds to answer one question alone (batch size 1)",
+            higher_is_better=False,
+            timing=True,
+            decimals=5,
+            summary=False,
+        ),
+        Metric(
+            "invariance",
+            "invariance",
+            "",
+            "share of questions answered the same on a perturbed copy as on the clean data (0-1)",
+            higher_is_better=True,
+            summary=False,  # only in robustness rules (invariance@KIND), which pair their own values
         ),
     )
 }

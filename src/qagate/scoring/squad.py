@@ -109,13 +109,22 @@ class Scores:
         return out
 
 
-def score(dataset: "Dataset | Sequence[QAExample]", answers: Mapping[str, str]) -> Scores:
+def score(
+    dataset: "Dataset | Sequence[QAExample]", answers: Mapping[str, str], *, language: str | None = None
+) -> Scores:
     """Score ``answers`` (question id -> text) on ``dataset`` with the official definitions.
 
+    The one scoring entry: a dataset with a ``language`` (MLQA), or an explicit ``language``,
+    is scored as MLQA's official script scores it (:mod:`qagate.scoring.mlqa`). Otherwise SQuAD:
     v2.0 rules apply when ``dataset.version`` is "2.0" (or, for a plain sequence, when any
     example is unanswerable). The references' normalisation is cached per ``Dataset`` object,
     so scoring several models on one dataset normalises the references once.
     """
+    language = language or getattr(dataset, "language", None)
+    if language:
+        from qagate.scoring import mlqa
+
+        return mlqa.score(dataset, answers, language)
     golds = _golds(dataset)
     per_em: dict[str, float] = {}
     per_f1: dict[str, float] = {}

@@ -1,12 +1,12 @@
-"""The run history: every pytest run that judged a gate appends one JSON line to a history file
-(default ``.qagate/history.jsonl``; ``--qagate-history``), and ``qagate history`` /
-``qagate dashboard`` read it back as a pass/fail table and metric trends.
+"""The run history: every pytest run that judged a gate appends one run to a store (default the
+SQLite file ``.qagate/history.db``; ``--qagate-history`` / ``QAGATE_HISTORY_URL``: a path or any
+SQLAlchemy URL), and ``qagate history`` / ``qagate dashboard`` read it back.
 
-One line per run, appended under a lock (``filelock``, on a ``<history>.lock`` file beside it,
-so it works on Windows too) and fsynced, so earlier runs are never rewritten: a run that dies
-mid-write can leave at most its own line torn, which the reader reports and skips, and the next
-append starts on a fresh line. Light at import time (the plugin imports this module at the end
-of a session): the standard library; ``filelock`` loads on an append.
+A database store (``store/history_db.py``) writes a run in one transaction. A path ending in
+``.jsonl`` keeps the earlier format: one JSON line per run, appended under a lock (``filelock``,
+on a ``<history>.lock`` file beside it) and fsynced, so a run that dies mid-write can leave at most
+its own line torn, which the reader reports and skips. Light at import time (the plugin imports
+this module at the end of a session): the standard library; SQLAlchemy or ``filelock`` load on use.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qagate.errors import QagateError
+from qagate.store.target import HistoryURL, display, is_jsonl, is_url
 
 SCHEMA = 1
 
@@ -123,6 +124,7 @@ def build_run(
         "host": platform.node(),
         "python": platform.python_version(),
         "qagate": __version__,
+        "packages": _package_versions(),
         "settings": dict(settings or {}),
         "results": [_clean(r) for r in results],
         "metrics": [_clean(m) for m in metrics],
@@ -130,16 +132,39 @@ def build_run(
     label = label or os.environ.get("QAGATE_RUN_LABEL")
     if label:
         run["label"] = label
+    ci_url = ci_job_url()
+    if ci_url:
+        run["ci_url"] = ci_url
     return run
 
 
-def append_run(path: str | os.PathLike[str], run: Mapping[str, Any]) -> Path:
+def ci_job_url() -> str | None:
+    """The CI job's page: GitHub Actions (server/repository/actions/runs/id) or GitLab's CI_JOB_URL."""
+    env = os.environ
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return env.get("CI_JOB_URL") or None
+
+
+def append_run(target: str | os.PathLike[str], run: Mapping[str, Any]) -> str | os.PathLike[str]:
+    """Write ``run`` to the store ``target`` (a path or a URL; see the module docstring), in one
+    transaction or as one locked line. Any failure (an unwritable folder, a server down, a lock held
+    too long) is an OSError whose message never shows a password."""
+    if not is_jsonl(target):
+        from qagate.store.history_db import HistoryStore
+
+        with HistoryStore(target) as store:
+            store.append(run)
+        return target
+    return _append_line(Path(target), run)
+
+
+def _append_line(path: Path, run: Mapping[str, Any]) -> Path:
     """Append ``run`` as one line, holding :func:`lock_path`'s lock. Never rewrites what is
-    there: if the file's last line was torn by a crash, the new line starts on a line of its own.
-    Any failure (an unwritable folder, a lock held past LOCK_TIMEOUT_S) is an OSError."""
+    there: if the file's last line was torn by a crash, the new line starts on a line of its own."""
     from filelock import FileLock
 
-    path = Path(path)
     line = json.dumps(run, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S), open(path, "a+b") as handle:
@@ -182,23 +207,67 @@ def baseline_changes(run: Mapping[str, Any]) -> dict[str, list[str]]:
 
 @dataclass
 class History:
-    """The runs of one history file, oldest first, and the line numbers it had to skip."""
+    """The runs of one store, oldest first, and the line numbers it had to skip (JSON Lines).
+    ``path``: the file, or the URL with its password masked."""
 
-    path: Path
+    path: Path | str
     runs: list[dict[str, Any]]
     skipped: list[int] = field(default_factory=list)
 
 
-def read_history(path: str | os.PathLike[str]) -> History:
-    path = Path(path)
-    if not path.is_file():
-        raise QagateError(
-            "no run history here",
-            path=path,
-            hint="run 'pytest quality_tests/' first (each run appends to "
-            ".qagate/history.jsonl), or pass --history with the file your runs write "
-            "(--qagate-history)",
+def read_history(target: str | os.PathLike[str]) -> History:
+    """Every run of the store ``target`` (a path or a URL), oldest first; a QagateError when there is
+    no history there or the store cannot be read."""
+    url = isinstance(target, HistoryURL) or is_url(os.fspath(target))
+    if not url and not Path(target).is_file():
+        old = Path(target).with_suffix(".jsonl")
+        hint = (
+            f"runs before the database store are in {old}: import them with "
+            f"'qagate history import {old}', or pass --history {old}"
+            if old.is_file()
+            else "run 'pytest quality_tests/' first (each run appends to .qagate/history.db), "
+            "or pass --history with the store your runs write (--qagate-history)"
         )
+        raise QagateError("no run history here", path=Path(target), hint=hint)
+    if not is_jsonl(target):
+        from qagate.store.history_db import HistoryStore
+
+        try:
+            with HistoryStore(target) as store:
+                runs = store.read()
+        except OSError as exc:
+            raise QagateError(f"cannot read the run history: {exc}") from None
+        return History(Path(target) if not url else display(target), runs)
+    return _read_lines(Path(target))
+
+
+def import_history(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> tuple[int, int]:
+    """Copy the runs of a JSON Lines history into the database store ``target``, skipping the runs it
+    already has (by id; a row without an id gets one from its text, so importing twice adds
+    nothing); (added, already there). Unreadable lines are skipped as the reader skips them."""
+    import hashlib
+
+    from qagate.store.history_db import HistoryStore
+
+    old = _read_lines(Path(source))
+    runs = []
+    for run in old.runs:
+        if not run.get("id"):
+            text = json.dumps(run, sort_keys=True).encode("utf-8")
+            run = {**run, "id": "import-" + hashlib.sha256(text).hexdigest()[:12]}
+        runs.append(run)
+    try:
+        with HistoryStore(target) as store:
+            added = store.import_runs(runs)
+    except OSError as exc:
+        raise QagateError(f"cannot import into the run history: {exc}") from None
+    return added, len(runs) - added
+
+
+def _read_lines(path: Path) -> History:
+    """A JSON Lines history: one run per line; unreadable lines are skipped and numbered."""
+    if not path.is_file():
+        raise QagateError("no run history here", path=path, hint="pass the JSON Lines file your runs wrote")
     runs, skipped = [], []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, text in enumerate(handle, start=1):
@@ -242,6 +311,19 @@ def _clean(row: Mapping[str, Any]) -> dict[str, Any]:
             value = None
         out[key] = value
     return out
+
+
+def _package_versions() -> dict[str, str]:
+    """Versions of the libraries a verdict depends on, from their metadata (nothing is imported)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in ("torch", "transformers", "tokenizers", "datasets", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def _iso(seconds: float) -> str:

@@ -1,1 +1,1 @@
-"""Timing: latency measured afresh in the session (never from a cache)."""
+"""Timing: paired, interleaved rounds on the same questions, recorded as pytest-benchmark runs."""
