@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qagate.argtypes import parse_articles, parse_dataset, parse_int, parse_positive_int
+from qagate.argtypes import parse_dataset, parse_int
+from qagate.cli.score import add_subset_arguments
 from qagate.data.perturb import KINDS, parse_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,22 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, required=True, metavar="FILE", help="where to write the SQuAD JSON"
     )
-    subset = parser.add_argument_group("subset of the dataset")
-    subset.add_argument(
-        "--articles",
-        type=parse_articles,
-        metavar="LO-HI",
-        help="only articles LO..HI, inclusive, in file order (e.g. 38-47)",
-    )
-    subset.add_argument(
-        "--limit", type=parse_positive_int, metavar="N", help="only the first N questions (after --articles)"
-    )
-    subset.add_argument(
-        "--sample-seed",
-        type=parse_int,
-        metavar="S",
-        help="with --limit: a seeded random sample of N questions",
-    )
+    add_subset_arguments(parser)
 
 
 def to_squad(dataset: "Dataset") -> dict:

@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score as MLQA's official script with answer language LANG (ar de en es hi vi zh); "
         "default: from an MLQA file name (dev-context-LANG-question-Q.json)",
     )
+    add_subset_arguments(parser)
+
+
+def add_subset_arguments(parser: argparse.ArgumentParser) -> None:
+    """--articles, --limit and --sample-seed: the subset options every dataset command shares."""
     subset = parser.add_argument_group("subset of the dataset")
     subset.add_argument(
         "--articles",
@@ -67,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sample-seed",
         type=parse_int,
         metavar="S",
-        help="with --limit: a seeded random sample of N questions instead",
+        help="with --limit: a seeded random sample of N questions",
     )
 
 
