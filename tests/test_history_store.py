@@ -290,12 +290,19 @@ def test_a_jsonl_history_imports_once(tmp_path, capsys):
     db = tmp_path / ".qagate" / "history.db"
     with pytest.raises(QagateError, match=r"import them with 'qagate history import .*history\.jsonl'"):
         read_history(db)
-    assert import_history(old, db) == (4, 0)
-    assert import_history(old, db) == (0, 4)
+    assert import_history(old, db) == (4, 0, [5])  # line 5 is torn
+    assert import_history(old, db) == (0, 4, [5])
     back = read_history(db).runs
     assert back[:3] == [stored(r) for r in runs] and back[3]["id"].startswith("import-")
     assert cli.main(["history", "import", str(old), "--history", str(db)]) == 0
-    assert "imported 0 run(s)" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "imported 0 run(s)" in out.out and "skipped 1 line(s) that are not qagate runs: 5" in out.err
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"not": "a run"}\n[1, 2]\n{torn\n', encoding="utf-8")
+    assert cli.main(["history", "import", str(junk), "--history", str(db)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "junk.jsonl" in err[0] and "line(s) 1, 2, 3 are not qagate runs" in err[0]
+    assert len(read_history(db).runs) == 4  # nothing stored was lost or added
     assert cli.main(["history", "import", str(tmp_path / "missing.jsonl"), "--history", str(db)]) == 2
 
 

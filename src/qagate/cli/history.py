@@ -242,8 +242,11 @@ def import_file(args: argparse.Namespace) -> int:
     target = args.history
     if is_jsonl(target):
         raise QagateError("the store to import into is a .jsonl file", path=target, hint="pass --history DB")
-    added, present = import_history(Path(args.argument), target)
+    added, present, skipped = import_history(Path(args.argument), target)
     print(f"imported {added} run(s) from {args.argument} into {display(target)} ({present} already there)")
+    if skipped:
+        lines = ", ".join(str(n) for n in skipped[:10]) + (", ..." if len(skipped) > 10 else "")
+        print(f"skipped {len(skipped)} line(s) that are not qagate runs: {lines}", file=sys.stderr)
     return 0
 
 

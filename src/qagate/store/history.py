@@ -241,15 +241,25 @@ def read_history(target: str | os.PathLike[str]) -> History:
     return _read_lines(Path(target))
 
 
-def import_history(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> tuple[int, int]:
+def import_history(
+    source: str | os.PathLike[str], target: str | os.PathLike[str]
+) -> tuple[int, int, list[int]]:
     """Copy the runs of a JSON Lines history into the database store ``target``, skipping the runs it
     already has (by id; a row without an id gets one from its text, so importing twice adds
-    nothing); (added, already there). Unreadable lines are skipped as the reader skips them."""
+    nothing); (added, already there, unreadable line numbers). A file with no readable run is an
+    error: importing nothing from it is never a success."""
     import hashlib
 
     from qagate.store.history_db import HistoryStore
 
     old = _read_lines(Path(source))
+    if not old.runs:
+        lines = ", ".join(str(n) for n in old.skipped[:5]) + (", ..." if len(old.skipped) > 5 else "")
+        raise QagateError(
+            "no run to import: " + (f"line(s) {lines} are not qagate runs" if lines else "the file is empty"),
+            path=source,
+            hint="pass the JSON Lines history a qagate run wrote (one JSON object with 'results' a line)",
+        )
     runs = []
     for run in old.runs:
         if not run.get("id"):
@@ -261,7 +271,7 @@ def import_history(source: str | os.PathLike[str], target: str | os.PathLike[str
             added = store.import_runs(runs)
     except OSError as exc:
         raise QagateError(f"cannot import into the run history: {exc}") from None
-    return added, len(runs) - added
+    return added, len(runs) - added, list(old.skipped)
 
 
 def _read_lines(path: Path) -> History:
