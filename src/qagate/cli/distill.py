@@ -1,12 +1,15 @@
 """``qagate distill``: distil a fine-tuned QA teacher into a smaller student (a subset of the
 teacher's layers, or a model you supply) and write the student's model directory, card and
-``qa_models/`` declaration. Training options are those of ``qagate finetune``.
+``qa_models/`` declaration. Training options are those of ``qagate finetune``. An extractive
+teacher gives an extractive student; a causal LM teacher a causal student (``kind: generative``).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from qagate.argtypes import parse_int
 from qagate.cli.finetune import (
     add_training_arguments,
     data_plan,
@@ -16,12 +19,16 @@ from qagate.cli.finetune import (
     set_threads,
     train_config,
 )
+from qagate.errors import QagateError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     kd = parser.add_argument_group("distillation")
     kd.add_argument(
-        "--teacher", required=True, metavar="DIR", help="the fine-tuned QA teacher's model directory"
+        "--teacher",
+        required=True,
+        metavar="DIR",
+        help="the teacher's model directory: an extractive QA encoder or a causal LM",
     )
     student = kd.add_mutually_exclusive_group(required=True)
     student.add_argument(
@@ -45,18 +52,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kd.add_argument(
         "--cache-teacher-logits",
         action="store_true",
-        help="run the teacher once over the windows instead of at every step",
+        help="run the teacher once over the windows instead of at every step (extractive only)",
+    )
+    kd.add_argument(
+        "--shots",
+        type=parse_int,
+        choices=(0, 1),
+        metavar="0|1",
+        help="causal teachers: solved examples in each training prompt, as in the declaration (default: 0)",
     )
     add_training_arguments(parser, role="student")
 
 
 def run(args: argparse.Namespace) -> int:
+    from qagate.training.causal_models import is_causal_lm
     from qagate.training.distill import distill
     from qagate.training.students import parse_layers
 
     cfg, plan, out = train_config(args), data_plan(args), output(args)
     layers = parse_layers(args.student_layers) if args.student_layers else None
     set_threads(args.threads)
+    if is_causal_lm(args.teacher):
+        return _run_causal(args, cfg, plan, out, layers)
+    if args.shots is not None:
+        raise QagateError(
+            "--shots applies to causal LM teachers only", path=args.teacher, hint="leave out --shots"
+        )
     held_out = distill(
         teacher_dir=args.teacher,
         plan=plan,
@@ -67,6 +88,35 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         alpha=args.alpha,
         cache_teacher_logits=args.cache_teacher_logits,
+        resume=args.resume,
+        save_every=args.save_every,
+        command=recorded_command("distill", args),
+        progress=not args.quiet,
+    )
+    report(out, held_out)
+    return 0
+
+
+def _run_causal(args: argparse.Namespace, cfg: Any, plan: Any, out: Any, layers: list[int] | None) -> int:
+    """A causal teacher: the student is trained on (prompt, answer) pairs (training/causal_distill)."""
+    from qagate.training.causal_distill import causal_distill
+
+    if args.cache_teacher_logits:
+        raise QagateError(
+            "--cache-teacher-logits applies to extractive teachers only",
+            path=args.teacher,
+            hint="a causal teacher runs at every step; leave out the option",
+        )
+    held_out = causal_distill(
+        teacher_dir=args.teacher,
+        plan=plan,
+        output=out,
+        cfg=cfg,
+        student_layers=layers,
+        student_dir=args.student,
+        shots=args.shots or 0,
+        temperature=args.temperature,
+        alpha=args.alpha,
         resume=args.resume,
         save_every=args.save_every,
         command=recorded_command("distill", args),

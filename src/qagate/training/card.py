@@ -30,8 +30,13 @@ def write_declaration(
     doc_stride: int,
     max_answer_len: int = 15,
     description: str | None = None,
+    generation: Mapping[str, Any] | None = None,
 ) -> Path:
-    """A ``qa_models/``-style YAML file; ``source`` is relative to the file's folder."""
+    """A ``qa_models/``-style YAML file; ``source`` is relative to the file's folder.
+
+    With ``generation`` (prompt, shots, max_new_tokens, stop) the model is ``kind: generative``
+    and those keys replace the extractive window settings.
+    """
     import yaml
 
     path = Path(path)
@@ -42,12 +47,13 @@ def write_declaration(
     declaration: dict[str, Any] = {
         "name": name,
         "role": role,
-        "kind": "extractive",
+        "kind": "generative" if generation else "extractive",
         "source": source,
-        "max_seq_len": max_seq_len,
-        "doc_stride": doc_stride,
-        "max_answer_len": max_answer_len,
     }
+    if generation:
+        declaration.update(generation)
+    else:
+        declaration.update(max_seq_len=max_seq_len, doc_stride=doc_stride, max_answer_len=max_answer_len)
     if description:
         declaration["description"] = description
     atomic_write_text(path, yaml.safe_dump(declaration, sort_keys=False, allow_unicode=True))
@@ -128,13 +134,14 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     """The README.md text for a trained model (see ``write_model_card`` for the keys)."""
     train, held = info["train"], info.get("eval")
     base_licence = info.get("base_licence")
+    generation = info.get("generation")  # set for a causal LM (kind: generative)
     front = [
         "---",
         *([f"license: {base_licence}"] if base_licence else []),
         "library_name: transformers",
-        "pipeline_tag: question-answering",
+        f"pipeline_tag: {'text-generation' if generation else 'question-answering'}",
         "tags:",
-        "- extractive-qa",
+        f"- {'generative' if generation else 'extractive'}-qa",
         "- qagate",
     ]
     if info.get("method") == "distillation":
@@ -173,9 +180,13 @@ def render_model_card(info: Mapping[str, Any]) -> str:
         "",
         f"- Training: `{train['source']}`, {_articles(train['articles'])}"
         + (f", first {train['limit']} questions" if train.get("limit") else "")
-        + f": {train['questions']:,} questions -> {train['windows']:,} windows "
-        f"({train['answerable_windows']:,} contain their answer); "
-        f"dataset fingerprint `{train['fingerprint'][:16]}`.",
+        + f": {train['questions']:,} questions -> "
+        + (
+            f"{train['windows']:,} prompt/answer pairs; "
+            if generation
+            else f"{train['windows']:,} windows ({train['answerable_windows']:,} contain their answer); "
+        )
+        + f"dataset fingerprint `{train['fingerprint'][:16]}`.",
     ]
     if held:
         lines.append(
@@ -191,9 +202,15 @@ def render_model_card(info: Mapping[str, Any]) -> str:
         lines += [
             f"- Teacher: `{portable_path(info['teacher'])}`.",
             f"- Student: {info['student']}.",
-            f"- Loss: alpha * CE(hard labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || "
-            f"softmax(student / T)) on the start and on the end logits, padding masked; "
-            f"T = {info['temperature']}, alpha = {info['alpha']}"
+            f"- Loss: alpha * CE({'gold answer tokens' if generation else 'hard labels'}) + (1 - alpha) "
+            "* T^2 * KL(softmax(teacher / T) || softmax(student / T)) "
+            + (
+                "over the vocabulary at every answer token (answer and stop string; prompt and "
+                "padding masked); "
+                if generation
+                else "on the start and on the end logits, padding masked; "
+            )
+            + f"T = {info['temperature']}, alpha = {info['alpha']}"
             + (" (hard labels only: the ablation)" if info["alpha"] == 1.0 else "")
             + ".",
             "- Teacher logits: "
@@ -209,7 +226,12 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     dropout = cfg.get("attention_dropout")
     dropout = "as the model configures it" if dropout is None else dropout
     lines += [
-        f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
+        f"- Pairs: the generative engine's {generation['shots']}-shot prompt, then ' <gold "
+        f"answer>' and the stop string, at most {cfg['max_seq_len']} tokens "
+        f"({info.get('skipped', 0):,} longer or unanswerable questions left out); "
+        "length-grouped batches, left padding."
+        if generation
+        else f"- Windows: {cfg['max_seq_len']} tokens, stride (overlap) {cfg['stride']}; "
         "length-grouped batches with dynamic padding.",
         f"- Optimiser: AdamW, lr {cfg['lr']:g}, weight decay {cfg['weight_decay']:g} (not on biases "
         f"and LayerNorm), batch {cfg['batch_size']}, "
@@ -244,7 +266,10 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     else:
         lines += ["Not evaluated: no held-out split was given (`--eval-articles` / `--eval-data`).", ""]
     lines += [
-        f"Declaration: `{Path(info['declaration']).name}` (kind extractive, max_seq_len "
+        f"Declaration: `{Path(info['declaration']).name}` (kind generative, shots "
+        f"{generation['shots']}, max_new_tokens {generation['max_new_tokens']})."
+        if generation
+        else f"Declaration: `{Path(info['declaration']).name}` (kind extractive, max_seq_len "
         f"{cfg['max_seq_len']}, doc_stride {cfg['stride']})."
     ]
     return "\n".join(lines) + "\n"

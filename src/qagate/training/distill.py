@@ -58,21 +58,34 @@ def kd_loss(
     if teacher_start is None or teacher_end is None:
         raise ValueError("teacher logits are needed when alpha < 1")
     soft = (
-        _kl(student_start, teacher_start, attention_mask, temperature)
-        + _kl(student_end, teacher_end, attention_mask, temperature)
+        kl_to_teacher(student_start, teacher_start, temperature, attention_mask)
+        + kl_to_teacher(student_end, teacher_end, temperature, attention_mask)
     ) / 2
+    return blend(hard, soft, temperature=temperature, alpha=alpha)
+
+
+def blend(hard: "torch.Tensor", soft: "torch.Tensor", *, temperature: float, alpha: float) -> "torch.Tensor":
+    """alpha * hard + (1 - alpha) * T^2 * soft: the one weighting of every distillation recipe."""
     return alpha * hard + (1 - alpha) * temperature**2 * soft
 
 
-def _kl(
-    student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor", temperature: float
+def kl_to_teacher(
+    student: "torch.Tensor",
+    teacher: "torch.Tensor",
+    temperature: float,
+    mask: "torch.Tensor | None" = None,
 ) -> "torch.Tensor":
-    """KL(teacher_T || student_T) per row over the unmasked positions, averaged over rows."""
+    """KL(teacher_T || student_T) per row over the last dimension (only where ``mask`` is 1,
+    when given), averaged over rows: span positions here, a vocabulary in causal distillation."""
     import torch.nn.functional as F
 
-    log_s = F.log_softmax(masked_logits(student, mask) / temperature, dim=-1)
-    log_t = F.log_softmax(masked_logits(teacher.to(student.dtype), mask) / temperature, dim=-1)
-    terms = (log_t.exp() * (log_t - log_s)).masked_fill(mask == 0, 0.0)
+    if mask is not None:
+        student, teacher = masked_logits(student, mask), masked_logits(teacher, mask)
+    log_s = F.log_softmax(student / temperature, dim=-1)
+    log_t = F.log_softmax(teacher.to(student.dtype) / temperature, dim=-1)
+    terms = log_t.exp() * (log_t - log_s)
+    if mask is not None:
+        terms = terms.masked_fill(mask == 0, 0.0)
     return terms.sum(dim=-1).mean()
 
 

@@ -3,6 +3,7 @@ directory with its card and ``qa_models/`` declaration out (distillation reuses 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from qagate.errors import QagateError
 from qagate.training.features import TrainingWindows, build_windows
 from qagate.training.models import count_parameters, load_qa_model, save_model_dir
-from qagate.training.trainer import TrainConfig, TrainResult, set_seed, supervised_loss, train
+from qagate.training.trainer import TrainConfig, TrainingData, TrainResult, set_seed, supervised_loss, train
 
 
 @dataclass
@@ -80,14 +81,17 @@ def finish(
     cfg: TrainConfig,
     plan: DataPlan,
     train_set: Any,
-    windows: TrainingWindows,
+    windows: TrainingData,
     result: TrainResult,
     card: dict[str, Any],
     progress: bool = True,
+    generation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Save the model dir, declare it, score it on the held-out split, write its card.
 
-    Returns the held-out numbers (or None without a held-out selection).
+    ``generation`` (prompt, shots, max_new_tokens, stop) declares a causal LM as ``kind:
+    generative``; without it the model is ``kind: extractive``. Returns the held-out numbers
+    (or None without a held-out selection).
     """
     from qagate.training.card import evaluate_declared, write_declaration, write_model_card
 
@@ -102,6 +106,7 @@ def finish(
         max_answer_len=output.max_answer_len,
         description=f"{card['method']} on {train_set.name} with qagate; "
         "recipe and held-out numbers in the model dir's README.md",
+        generation=generation,
     )
     held_out = None
     eval_set = plan.load_eval()
@@ -114,6 +119,7 @@ def finish(
         output.out_dir,
         dict(
             card,
+            generation=generation,
             name=output.name,
             role=output.role,
             config=cfg.as_dict(),
@@ -147,7 +153,7 @@ def _loss_window(steps: int) -> int:
     return max(1, min(50, steps // 2))
 
 
-def _data_summary(plan: DataPlan, dataset: Any, windows: TrainingWindows) -> dict[str, Any]:
+def _data_summary(plan: DataPlan, dataset: Any, windows: TrainingData) -> dict[str, Any]:
     return {
         "source": dataset.source,
         "name": dataset.name,
@@ -155,7 +161,7 @@ def _data_summary(plan: DataPlan, dataset: Any, windows: TrainingWindows) -> dic
         "limit": plan.limit,
         "questions": len(dataset),
         "windows": len(windows),
-        "answerable_windows": windows.answerable,
+        "answerable_windows": getattr(windows, "answerable", None),  # causal pairs: all
         "fingerprint": dataset.fingerprint,
     }
 

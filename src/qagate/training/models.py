@@ -72,14 +72,7 @@ def load_qa_model(
             hint="use a bert, roberta, distilbert, electra, ... encoder",
         )
     if attention_dropout is not None:
-        key = next((k for k in _ATTENTION_DROPOUT_KEYS if hasattr(config, k)), None)
-        if key is None:
-            raise QagateError(
-                f"{what} ({config.model_type}) has no attention-dropout setting to override",
-                path=directory,
-                hint="leave out --attention-dropout",
-            )
-        setattr(config, key, attention_dropout)
+        set_attention_dropout(config, attention_dropout, what=what, path=directory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
     except (OSError, ValueError) as exc:
@@ -102,6 +95,18 @@ def load_qa_model(
             f"{what} is missing encoder weights: {', '.join(sorted(missing - head)[:3])}", path=directory
         )
     return model, tokenizer, bool(missing & head)
+
+
+def set_attention_dropout(config: Any, value: float, *, what: str, path: Path) -> None:
+    """Override the dropout on attention probabilities in a model ``config`` (--attention-dropout)."""
+    key = next((k for k in _ATTENTION_DROPOUT_KEYS if hasattr(config, k)), None)
+    if key is None:
+        raise QagateError(
+            f"{what} ({config.model_type}) has no attention-dropout setting to override",
+            path=path,
+            hint="leave out --attention-dropout",
+        )
+    setattr(config, key, value)
 
 
 def count_parameters(model: Any) -> int:

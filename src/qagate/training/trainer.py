@@ -12,12 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qagate.errors import QagateError
 from qagate.files import atomic_write_text
 from qagate.training.features import (
-    TrainingWindows,
     check_window_settings,
     collate,
     length_grouped_batches,
@@ -35,6 +34,15 @@ CHECKPOINTS = "checkpoints"
 _WEIGHTS = "model.safetensors"
 _OPTIMIZER = "optimizer.pt"
 _STATE = "trainer_state.pt"
+
+
+class TrainingData(Protocol):
+    """What the loop needs of its items (windows, causal pairs): their number and token lengths."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def lengths(self) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -286,7 +294,7 @@ def _load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> 
 
 def train(
     model: Any,
-    windows: TrainingWindows,
+    windows: TrainingData,
     cfg: TrainConfig,
     *,
     out_dir: str | Path,
@@ -297,6 +305,7 @@ def train(
     progress: bool = True,
     recipe: dict[str, Any] | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    collate_fn: Callable[[Any, list[int], int], dict[str, Any]] = collate,
 ) -> TrainResult:
     """Train ``model`` in place on ``windows``; checkpoints under ``out_dir/checkpoints``.
 
@@ -307,6 +316,7 @@ def train(
     losses) and training continues with the next batch of the same epoch order, so the result
     equals an uninterrupted run. The checkpoint records ``cfg`` and ``recipe``; resuming with
     different values is an error. ``on_step(step, loss)`` is called after every step.
+    ``collate_fn(windows, indices, pad_token_id)`` makes a batch (default: extractive windows).
     """
     import torch
     from tqdm.auto import tqdm
@@ -355,7 +365,7 @@ def train(
             epoch, offset = divmod(step, steps_per_epoch)
             batches = length_grouped_batches(lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch)
             for indices in batches[offset:]:
-                batch = collate(windows, indices, pad_token_id)
+                batch = collate_fn(windows, indices, pad_token_id)
                 loss = loss_fn(model, batch)
                 if not torch.isfinite(loss):
                     raise QagateError(
