@@ -82,7 +82,7 @@ def test_rule_id_carries_the_confidence_level():
         ("f1 >= student - 1", "unknown reference 'student'"),
         ("f1 80", "malformed rule"),
         ("speedup >= 2 * teacher", "speedup is already relative to the teacher"),
-        ("seconds_per_question <= baseline", "timings are not stored as baselines"),
+        ("speedup >= 0.9 * baseline", "speedup is already relative to the teacher"),
         (
             "em >= 0.95 * teacher",
             "unknown metric 'em' in rule 'em >= 0.95 * teacher' (did you mean "
@@ -115,8 +115,16 @@ def test_bad_rules_name_the_problem(text, message):
 def test_confidence_needs_per_question_scores():
     with pytest.raises(QagateError, match="confidence needs per-question scores"):
         parse_rule("size_on_disk_mb <= 10", confidence=0.95)
-    with pytest.raises(QagateError, match="keeps no per-question scores"):
+    with pytest.raises(QagateError, match="keeps no per-question values"):
         parse_rule("f1 >= baseline - 1", confidence=0.95)
+    with pytest.raises(QagateError, match="keeps no per-question values"):
+        parse_rule("seconds_per_question <= 1.1 * baseline", confidence=0.95)
+
+
+def test_timing_rules_against_the_compared_run_parse():
+    rule = parse_rule("seconds_per_question <= 1.10 * baseline")
+    assert (rule.reference, rule.coef, rule.id) == ("baseline", 1.10, "seconds_per_question<=1.10*baseline")
+    assert parse_rule("latency_p95 <= baseline + 0.002").offset == 0.002
 
 
 def test_gate_file_round_trip(tmp_path):

@@ -246,11 +246,38 @@ def test_gate_mixing_extractive_and_generative_models_end_to_end(pytester, causa
               - apply_to: teacher
                 require:
                   - f1 >= baseline - 100
+              - apply_to: gen-student
+                require:
+                  - tokens_per_second >= 1
+                  - tokens_per_second >= 0.01 * teacher
+              - apply_to: ext-student
+                require:
+                  - tokens_per_second >= 1
             """),
     )
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-rA", "--qagate-models", "models"
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-rA",
+        "--qagate-models",
+        "models",
+        "--qagate-latency-questions",
+        "4",
+        "--qagate-speed-budget",
+        "2",
+        "--junitxml=junit.xml",
     )
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=9, failed=1)
     result.stdout.fnmatch_lines(["*gen-teacher*", "*gen-student*", "*ext-student*"])
+    result.stdout.fnmatch_lines(["*ext-student generates no tokens*"])
+    import xml.etree.ElementTree as ET
+
+    judged = {}
+    for case in ET.parse(pytester.path / "junit.xml").iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        judged[(props.get("qagate.model"), props.get("qagate.rule"))] = props
+    rate = float(judged[("gen-student", "tokens_per_second>=1")]["qagate.obtained"])
+    assert 1 < rate < 1e6  # generated tokens per second of the timed rounds, not seconds
     assert list((pytester.path / "baselines").rglob("gen-teacher.json"))

@@ -123,6 +123,10 @@ def test_the_registry_declares_each_metric_once():
         "exact_match",
         "f1",
         "bertscore_f1",
+        "HasAns_exact",
+        "HasAns_f1",
+        "NoAns_exact",
+        "NoAns_f1",
         "parameter_count",
         "size_on_disk_mb",
     }

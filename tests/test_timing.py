@@ -136,7 +136,7 @@ def test_single_model_timing_and_serving_latency():
     timing = measure_single(model, EXAMPLES, clock=clock, plan=TimingPlan(min_rounds=3))
     assert timing.seconds_per_question == pytest.approx(0.02) and timing.questions == 4
     latencies = per_question_latency(model, EXAMPLES, clock=clock)
-    assert latencies == pytest.approx([0.02] * 4)
+    assert latencies.rounds == pytest.approx([0.02] * 4) and latencies.questions == 1
 
 
 def test_replay_and_empty_inputs_are_refused(tmp_path):
@@ -159,3 +159,25 @@ def test_tiny_model_is_timed_for_real(tiny_qa_model_dir):
     timing = measure_single(model, EXAMPLES, plan=TimingPlan(min_rounds=2, max_rounds=3))
     assert timing.seconds_per_question > 0 and timing.environment["threads"] >= 1
     assert "torch" in timing.environment
+
+
+class FakeGenerator(FakeModel):
+    """A generative fake: ``tokens`` generated per question, reported like the engine does."""
+
+    def predict(self, examples):
+        predictions = super().predict(examples)
+        predictions.tokens = {ex.id: 5 for ex in examples}
+        return predictions
+
+
+def test_tokens_per_second_is_measured_on_the_timed_rounds():
+    from qagate.gating.case import _in_units
+
+    clock = FakeClock()
+    timing = measure_single(
+        FakeGenerator("G", 0.25, clock, []), EXAMPLES, clock=clock, plan=TimingPlan(min_rounds=3)
+    )
+    assert timing.tokens == [20] * len(timing.rounds)  # 4 questions x 5 tokens, every round
+    assert _in_units("tokens_per_second", timing) == pytest.approx([20.0] * len(timing.rounds))
+    extractive = measure_single(FakeModel("E", 0.25, clock, []), EXAMPLES, clock=clock)
+    assert extractive.tokens == [] and _in_units("tokens_per_second", extractive) == []

@@ -71,6 +71,11 @@ def assert_gate(
     metrics = _metrics(result, "result")
     if parsed.reference == "teacher" and teacher is None:
         raise ValueError(f"rule {rule!r} compares with the teacher: pass teacher=...")
+    if parsed.reference == "baseline" and METRICS[parsed.metric].timing:
+        raise ValueError(
+            f"rule {rule!r} compares with a stored pytest-benchmark run: write it in a gate file "
+            f"and run pytest --benchmark-compare"
+        )
     if (
         parsed.metric == "speedup"
         and (latency is None or teacher_latency is None)

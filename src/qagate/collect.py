@@ -24,10 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from qagate.gating.case import CaseOutcome
     from qagate.gating.gatefile import GateCase, GateFile
     from qagate.session import QagateSession
+    from qagate.timing.compare import ComparedRun
 
 GATE_FILE_PREFIX = "gate_"
 GATE_FILE_SUFFIXES = (".yaml", ".yml")
 SESSION_KEY = pytest.StashKey["QagateSession"]()
+COMPARED_KEY = pytest.StashKey["ComparedRun"]()
 
 
 class QagateWarning(UserWarning):
@@ -36,6 +38,17 @@ class QagateWarning(UserWarning):
 
 def session_of(config: pytest.Config) -> "QagateSession":
     return config.stash[SESSION_KEY]
+
+
+def compared_run_of(config: pytest.Config) -> "ComparedRun":
+    """The ``--benchmark-compare`` run, loaded once per session."""
+    found = config.stash.get(COMPARED_KEY, None)
+    if found is None:
+        from qagate.timing.compare import compared_run
+
+        found = compared_run(config, any_machine=session_of(config).settings.compare_any_machine)
+        config.stash[COMPARED_KEY] = found
+    return found
 
 
 def is_gate_file(path: Path) -> bool:
@@ -134,12 +147,21 @@ class GateItem(pytest.Item):
         settings = session.settings
         if self.nodeid in session.not_gated:  # strict: a gate that cannot run fails
             raise GateFailure(strict_failure(session.not_gated[self.nodeid]))
+        compared = None
         if METRICS[self.case.rule.metric].timing:
-            from qagate.timing.benchmark import unavailable
+            from qagate.timing.benchmark import stores, unavailable
 
             reason = unavailable(self.config)
             if reason:
                 pytest.skip(f"qagate: {reason}")
+            if self.case.rule.reference == "baseline":
+                compared = compared_run_of(self.config)
+                if compared.unavailable:
+                    if stores(self.config):  # time it anyway: the stored run is the next reference
+                        from qagate.gating.case import time_for_comparison
+
+                        time_for_comparison(session, self.gate, self.case, models=settings.models)
+                    pytest.skip(f"qagate: {compared.unavailable}")
         outcome = decide_case(
             session,
             self.gate,
@@ -147,6 +169,7 @@ class GateItem(pytest.Item):
             models=settings.models,
             policy=BaselinePolicy(settings.update_baselines, settings.regen_all),
             nodeid=self.nodeid,
+            compared=compared,
         )
         verdict = outcome.verdict
         session.record(self.nodeid, verdict, outcome.dataset.name)

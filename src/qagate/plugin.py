@@ -75,7 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from qagate.session import QagateSession
+    from qagate import workers
 
     try:
         settings = build_settings(
@@ -95,18 +95,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
     def record_timing(timing: Any, extra_info: dict) -> None:
         """Every timing a speed rule judges is a pytest-benchmark record (one clock)."""
-        from qagate.timing.benchmark import record
+        workers.record_timing(config, timing, extra_info=extra_info)
 
-        record(
-            config,
-            timing,
-            nodeid=f"qagate::{extra_info.get('dataset', '')}",
-            group=f"qagate {extra_info.get('dataset', '')}",
-            extra_info=extra_info,
-        )
-
-    config.stash[SESSION_KEY] = QagateSession(settings, prepare_model=prepare, on_timing=record_timing)
+    session_type = workers.configure(config)  # under pytest-xdist: worker or controller
+    config.stash[SESSION_KEY] = session_type(settings, prepare_model=prepare, on_timing=record_timing)
     config.stash[STARTED_KEY] = time.time()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Stored runs name their GPUs, so that a speed comparison can refuse another machine's run."""
+    from qagate.timing.compare import gpus
+
+    machine_info["qagate_gpus"] = gpus()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -223,20 +224,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     qsession = config.stash.get(SESSION_KEY, None)
     settings = config.stash.get(SETTINGS_KEY, None)
-    if (
-        qsession is None
-        or settings is None
-        or settings.history is None
-        or not qsession.records
-        or hasattr(config, "workerinput")
-    ):  # xdist workers: the controller writes
+    if qsession is not None and hasattr(config, "workerinput"):  # xdist: the controller reports
+        from qagate import workers
+
+        gates, partial = gate_datasets(qsession, session.items, config), is_partial(config)
+        workers.send_report(config, qsession, session.items, gates=gates, partial=partial)
         return
+    if qsession is None or settings is None or settings.history is None or not qsession.records:
+        return
+    from qagate import workers
     from qagate.store import history
 
     metrics: list[Mapping[str, Any]] = [
         {"model": row.model, "dataset": row.dataset, **row.metrics()} for row in qsession.evaluated()
     ]
-    datasets = gate_datasets(qsession, session.items, config)
+    datasets = gate_datasets(qsession, session.items, config) | workers.reported_gates(qsession)
     run = history.build_run(
         results=[record.as_row() for record in qsession.records.values()],
         metrics=metrics,
@@ -251,7 +253,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "models": relative(settings.models, config),
             "args": list(config.invocation_params.args),
         },
-        partial=is_partial(config),
+        partial=is_partial(config) or workers.reported_partial(qsession),
         incomplete=bool(qsession.not_gated),
         baselines=qsession.baseline_changes(lambda path: relative(path, config)),
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from qagate.errors import QagateError
 from qagate.gating.gatefile import DatasetRequest
-from qagate.reports.outcomes import EvaluatedModel, Record
+from qagate.reports.outcomes import EvaluatedModel, ModelRow, Record
 from qagate.settings import Settings
 from qagate.store import baselines as store
 
@@ -47,7 +47,7 @@ class QagateSession:
         self._evals: dict[tuple, "EvalResult"] = {}
         self._latency: dict[tuple, "Timing"] = {}
         self._paired: dict[tuple, "PairedTiming"] = {}
-        self._serving: dict[tuple, list[float]] = {}
+        self._serving: dict[tuple, "Timing"] = {}
         self._baseline_actions: dict[Path, str] = {}
         self._baselines: dict[Path, "store.Baseline | None"] = {}
         self._scorer: Any = None
@@ -239,8 +239,8 @@ class QagateSession:
 
     def serving_latency(
         self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
-    ) -> list[float]:
-        """Seconds of each question answered alone (batch size 1): latency_p50 / latency_p95."""
+    ) -> "Timing":
+        """Each question answered alone (batch size 1): latency_p50 / latency_p95's rounds."""
         folder = Path(folder or self.settings.models)
         request = request or self.request()
         with self._lock:
@@ -248,27 +248,27 @@ class QagateSession:
             if key not in self._serving:
                 from qagate.timing.paired import per_question_latency
 
-                self._serving[key] = per_question_latency(
-                    self.model(name, folder), self._timing_examples(request)
-                )
+                timing = per_question_latency(self.model(name, folder), self._timing_examples(request))
+                self._serving[key] = timing
+                self._report_timing(timing, name, folder, request, kind="serving")
             return self._serving[key]
 
     def _report_timing(
-        self, timing: "Timing", name: str, folder: Path, request: DatasetRequest, against: str | None = None
+        self,
+        timing: "Timing",
+        name: str,
+        folder: Path,
+        request: DatasetRequest,
+        against: str | None = None,
+        kind: str = "batched",
     ) -> None:
         if self._on_timing is not None:
             from qagate.timing.benchmark import extra_info
 
             cached = self._evals.get((folder, name, request.key()))
-            self._on_timing(
-                timing,
-                extra_info(
-                    self.spec(name, folder),
-                    cached.metrics if cached else {},
-                    self.dataset(request).name,
-                    against,
-                ),
-            )
+            metrics = cached.metrics if cached else {}
+            info = extra_info(self.spec(name, folder), metrics, self.dataset(request).name, against)
+            self._on_timing(timing, dict(info, kind=kind))
 
     # --- what happened to each gate item ----------------------------------------------------
 
@@ -379,9 +379,9 @@ class QagateSession:
             changes.setdefault(action, []).append(show(path))
         return changes
 
-    def evaluated(self) -> list["EvaluatedModel"]:
+    def evaluated(self) -> list["ModelRow"]:
         """Every (model, dataset) evaluated in this session, with what was timed in it."""
-        rows = []
+        rows: list["ModelRow"] = []
         for (folder, name, key), result in self._evals.items():
             latency = self._latency.get((folder, name, key))
             speedup = None

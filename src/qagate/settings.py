@@ -124,6 +124,11 @@ OPTIONS: tuple[Option, ...] = (
         60.0,
     ),
     Option(
+        "compare_any_machine",
+        "let speed rules against 'baseline' use a --benchmark-compare run stored on another "
+        "machine (another CPU model, core count or GPU); refused by default",
+    ),
+    Option(
         "history",
         "run history store: an SQLite file path, a database URL (postgresql://..., sqlite:///...; "
         f"${HISTORY_ENV} wins over the ini file) or a .jsonl file; every run that judges a gate "
@@ -158,6 +163,7 @@ class Settings:
     undecided: str
     latency_questions: int
     speed_budget: float
+    compare_any_machine: bool
     bertscore_model: str | None
     history: Path | HistoryURL | None  # a URL keeps its password out of every message
     strict: bool

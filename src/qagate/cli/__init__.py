@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("qagate.cli.finetune", "fine-tune an encoder for extractive QA on SQuAD-format data"),
     "distill": ("qagate.cli.distill", "distil a QA teacher into a smaller student (soft + hard labels)"),
     "pack": ("qagate.cli.pack", "store only what a model changed from its pip-installed base"),
+    "export": ("qagate.cli.export", "write a declared extractive model as ONNX (fp32, int8) for onnxruntime"),
     "history": ("qagate.cli.history", "list the recorded quality-gate runs, newest first"),
     "dashboard": ("qagate.cli.dashboard", "write the run history as a static site of pass/fail and trends"),
     "summary": ("qagate.cli.summary", "one run's verdicts as Markdown for a pull request or the job summary"),

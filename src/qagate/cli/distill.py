@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from qagate.argtypes import parse_int
+from qagate.argtypes import parse_int, parse_non_negative_float
 from qagate.cli.finetune import (
     add_training_arguments,
     data_plan,
@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kd.add_argument(
         "--cache-teacher-logits",
         action="store_true",
-        help="run the teacher once over the windows instead of at every step (extractive only)",
+        help="run the teacher once over the windows instead of at every step (extractive only; "
+        "refused with an intermediate loss, which needs the teacher's hidden states at every step)",
     )
     kd.add_argument(
         "--shots",
@@ -61,7 +62,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="0|1",
         help="causal teachers: solved examples in each training prompt, as in the declaration (default: 0)",
     )
+    _add_transfer_arguments(parser)
     add_training_arguments(parser, role="student")
+
+
+def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Intermediate-layer transfer (TinyBERT / MiniLM) for extractive teachers: training/transfer.py."""
+    group = parser.add_argument_group(
+        "intermediate-layer transfer (extractive teachers; the teacher then runs at every step)"
+    )
+    group.add_argument(
+        "--hidden-loss",
+        type=parse_non_negative_float,
+        default=0.0,
+        metavar="W",
+        help="weight of the MSE between the hidden states of mapped layers and of the embeddings, "
+        "through a learned projection when the widths differ (default: 0 = off)",
+    )
+    group.add_argument(
+        "--attention-loss",
+        type=parse_non_negative_float,
+        default=0.0,
+        metavar="W",
+        help="weight of the KL between the self-attention distributions of mapped layers, head by "
+        "head; needs equal head counts (default: 0 = off)",
+    )
+    group.add_argument(
+        "--value-relation-loss",
+        type=parse_non_negative_float,
+        default=0.0,
+        metavar="W",
+        help="weight of MiniLM's value-relation KL on the deepest mapped layer (default: 0 = off)",
+    )
+    group.add_argument(
+        "--layer-map",
+        metavar="S:T,...",
+        help="student layer S learns from teacher layer T, e.g. 0:1,1:3,2:5 (default: the layers "
+        "--student-layers copied, else the uniform map whose last layers meet)",
+    )
+
+
+def _transfer(args: argparse.Namespace) -> Any:
+    """The intermediate-loss settings, or None when every weight is 0 and no map is given."""
+    from qagate.training.transfer import Transfer, parse_layer_map
+
+    weights = (args.hidden_loss, args.attention_loss, args.value_relation_loss)
+    if not any(weights) and args.layer_map is None:
+        return None
+    layer_map = parse_layer_map(args.layer_map) if args.layer_map is not None else None
+    return Transfer(*weights, layer_map=layer_map)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +120,16 @@ def run(args: argparse.Namespace) -> int:
 
     cfg, plan, out = train_config(args), data_plan(args), output(args)
     layers = parse_layers(args.student_layers) if args.student_layers else None
+    transfer = _transfer(args)
     set_threads(args.threads)
     if is_causal_lm(args.teacher):
+        if transfer is not None:
+            raise QagateError(
+                "--hidden-loss, --attention-loss, --value-relation-loss and --layer-map apply to "
+                "extractive teachers only",
+                path=args.teacher,
+                hint="leave them out for a causal teacher",
+            )
         return _run_causal(args, cfg, plan, out, layers)
     if args.shots is not None:
         raise QagateError(
@@ -88,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         alpha=args.alpha,
         cache_teacher_logits=args.cache_teacher_logits,
+        transfer=transfer,
         resume=args.resume,
         save_every=args.save_every,
         command=recorded_command("distill", args),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
     from qagate.scoring.evaluation import EvalResult
     from qagate.store.baselines import Baseline
+    from qagate.timing.compare import ComparedRun
 
 
 class CaseSource(Protocol):
@@ -39,7 +40,7 @@ class CaseSource(Protocol):
     ) -> Any: ...
     def serving_latency(
         self, name: str, folder: Path | None = None, request: DatasetRequest | None = None
-    ) -> list[float]: ...
+    ) -> Any: ...
     def teacher_name(self, folder: Path | None = None) -> str: ...
     def model(self, name: str, folder: Path | None = None) -> Any: ...
     def provenance(self, name: str, folder: Path, dataset: "Dataset", fingerprint: str) -> dict: ...
@@ -77,8 +78,10 @@ def decide_case(
     models: Path,
     policy: BaselinePolicy = BaselinePolicy(),
     nodeid: str = "",
+    compared: "ComparedRun | None" = None,
 ) -> CaseOutcome:
-    """Measure what ``case`` needs, judge it, and write baselines as the policy says."""
+    """Measure what ``case`` needs, judge it, and write baselines as the policy says;
+    ``compared`` is the ``--benchmark-compare`` run that timing rules against ``baseline`` use."""
     folder = gate.models or models
     request = source.request(gate.dataset)
     rule = case.rule
@@ -89,7 +92,7 @@ def decide_case(
         return CaseOutcome(verdict, copy, perturbed, teacher_eval)
     dataset = source.dataset(request)
     if METRICS[rule.metric].timing:
-        evidence = timing_evidence(source, rule, case.model, folder, request)
+        evidence = timing_evidence(source, rule, case.model, folder, request, compared)
         return CaseOutcome(judge(rule, case.model, evidence), dataset, None)
     result = source.evaluation(case.model, folder, request)
     if rule.reference == "baseline":
@@ -168,13 +171,19 @@ def _baseline_case(
 
 
 def timing_evidence(
-    source: CaseSource, rule: Any, model: str, folder: Path, request: DatasetRequest
+    source: CaseSource,
+    rule: Any,
+    model: str,
+    folder: Path,
+    request: DatasetRequest,
+    compared: "ComparedRun | None" = None,
 ) -> Evidence:
     """Evidence for a speed rule, from the rounds timed in this run (pytest-benchmark's records).
 
     ``speedup`` and teacher-relative timings come from rounds that alternate with the teacher's;
-    absolute ``seconds_per_question`` / ``questions_per_second`` from the model timed alone;
-    ``latency_p50`` / ``latency_p95`` from questions answered one at a time.
+    absolute ``seconds_per_question`` / ``questions_per_second`` / ``tokens_per_second`` from the
+    model timed alone; ``latency_p50`` / ``latency_p95`` from questions answered one at a time;
+    ``baseline`` from the run that ``--benchmark-compare`` names.
     """
     from qagate.scoring import stats
     from qagate.timing.latency import percentile
@@ -183,11 +192,15 @@ def timing_evidence(
         source.teacher_name(folder) if (rule.reference == "teacher" or rule.metric == "speedup") else None
     )
     level = rule.confidence
+    if rule.reference == "baseline":
+        return _compared_evidence(source, rule, model, folder, request, compared)
     if rule.metric in ("latency_p50", "latency_p95"):
         q = 50 if rule.metric == "latency_p50" else 95
-        value = percentile(source.serving_latency(model, folder, request), q)
+        value = percentile(source.serving_latency(model, folder, request).rounds, q)
         reference = (
-            percentile(source.serving_latency(teacher, folder, request), q) if teacher is not None else None
+            percentile(source.serving_latency(teacher, folder, request).rounds, q)
+            if teacher is not None
+            else None
         )
         return Evidence(
             value,
@@ -201,24 +214,74 @@ def timing_evidence(
         if rule.metric == "speedup":
             interval = _shift(paired.interval(level), rule.offset) if level else None
             return Evidence(paired.speedup, None, notes=(note,), interval=interval)
-        mine, theirs = (
-            _in_units(rule.metric, paired.model.rounds),
-            _in_units(rule.metric, paired.reference.rounds),
-        )
+        mine, theirs = _in_units(rule.metric, paired.model), _in_units(rule.metric, paired.reference)
+        if not mine or not theirs:
+            return _no_tokens(model if not mine else str(teacher))
         interval = None
         if level:
             raw = stats.paired_bootstrap(mine, theirs, coef=rule.coef, level=level)
             interval = _shift(raw, rule.offset)
         return Evidence(_mean(mine), _mean(theirs), notes=(note,), interval=interval)
     timing = source.latency(model, folder, request)
-    values = _in_units(rule.metric, timing.rounds)
+    values = _in_units(rule.metric, timing)
+    if not values:
+        return _no_tokens(model)
     interval = _shift(stats.bootstrap_ci(values, level=level), rule.offset) if level else None
     return Evidence(_mean(values), notes=(timing_note(model, timing),), interval=interval)
 
 
-def _in_units(metric: str, rounds: list[float]) -> list[float]:
-    """Rounds (seconds per question) in the metric's units."""
-    return [1.0 / r for r in rounds] if metric == "questions_per_second" else list(rounds)
+def time_for_comparison(source: CaseSource, gate: GateFile, case: GateCase, *, models: Path) -> None:
+    """Measure what ``case`` (a timing rule against ``baseline``) would compare, so that a run
+    stored with ``--benchmark-autosave`` holds it for the next ``--benchmark-compare``."""
+    folder, request = gate.models or models, source.request(gate.dataset)
+    if case.rule.metric in ("latency_p50", "latency_p95"):
+        source.serving_latency(case.model, folder, request)
+    else:
+        source.latency(case.model, folder, request)
+
+
+def _compared_evidence(
+    source: CaseSource,
+    rule: Any,
+    model: str,
+    folder: Path,
+    request: DatasetRequest,
+    compared: "ComparedRun | None",
+) -> Evidence:
+    """This run's timing against the same model's in the ``--benchmark-compare`` run."""
+    from qagate.timing.latency import percentile
+
+    if compared is None or compared.unavailable:
+        reason = (compared.unavailable if compared else None) or "no --benchmark-compare run"
+        return Evidence(None, problems=(reason,))
+    dataset = source.dataset(request).name
+    reference, problems = compared.reference(rule.metric, dataset, model)
+    if problems:
+        return Evidence(None, problems=tuple(problems))
+    if rule.metric in ("latency_p50", "latency_p95"):
+        rounds = source.serving_latency(model, folder, request).rounds
+        value = percentile(rounds, 50 if rule.metric == "latency_p50" else 95)
+        note = f"{model}: {len(rounds)} questions answered alone (batch size 1)"
+    else:
+        timing = source.latency(model, folder, request)
+        values = _in_units(rule.metric, timing)
+        if not values:
+            return _no_tokens(model)
+        value, note = _mean(values), timing_note(model, timing)
+    return Evidence(value, reference, notes=(note + f"; compared with run {compared.label}",))
+
+
+def _in_units(metric: str, timing: Any) -> list[float]:
+    """A timing's rounds (seconds per question) in the metric's units."""
+    if metric == "tokens_per_second":
+        return timing.tokens_per_second()
+    return [1.0 / r for r in timing.rounds] if metric == "questions_per_second" else list(timing.rounds)
+
+
+def _no_tokens(model: str) -> Evidence:
+    return Evidence(
+        None, problems=(f"{model} generates no tokens: tokens_per_second is for kind: generative models",)
+    )
 
 
 def _mean(values: list[float]) -> float:

@@ -178,11 +178,9 @@ def parse_rule(
             f"in this session; compare it with a number, e.g. 'speedup >= 4'",
             path=where or None,
         )
-    if rule.reference == "baseline" and not info.baseline:
+    if rule.reference == "baseline" and not info.baseline and not info.timing:
         raise QagateError(
-            f"rule {text!r}: {metric} is a timing and timings are not stored as "
-            f"baselines (they do not carry across machines); gate speed with "
-            f"'speedup >= N' or '{metric} ... teacher' measured in the same run; "
+            f"rule {text!r}: {metric} is not stored in baselines; "
             f"baseline metrics: {', '.join(m for m in METRICS if METRICS[m].baseline)}",
             path=where or None,
         )
@@ -196,7 +194,7 @@ def parse_rule(
         if rule.reference == "baseline":
             raise QagateError(
                 f"rule {text!r}: confidence works against the teacher or a "
-                f"number; a stored baseline keeps no per-question scores",
+                f"number; a stored baseline (or compared run) keeps no per-question values",
                 path=where or None,
             )
     return rule

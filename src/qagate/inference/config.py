@@ -8,6 +8,7 @@ what is allowed, so a typo fails before any model is loaded.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from dataclasses import dataclass, fields
@@ -17,6 +18,7 @@ from qagate.argtypes import DEVICE_CHOICES, did_you_mean, expand_path, expand_va
 from qagate.errors import QagateError
 from qagate.inference.generation import DEFAULT_PROMPT
 from qagate.inference.registry import KINDS
+from qagate.inference.variants import QUANTIZE, RUNTIMES, variant_problem
 
 ROLES = ("teacher", "student", "model")
 DEVICES = DEVICE_CHOICES  # one set for declarations, --device and --qagate-device
@@ -27,7 +29,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _INT_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "batch_size", "max_new_tokens")
 # Keys that only one family of models understands: using one with the other kind is an error.
 GENERATIVE_KEYS = ("shots", "prompt", "max_new_tokens", "stop", "chat_template")
-EXTRACTIVE_KEYS = ("max_seq_len", "doc_stride", "max_answer_len")
+EXTRACTIVE_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "null_threshold")
 _PLACEHOLDERS = ("context", "question")
 
 
@@ -49,9 +51,13 @@ class ModelSpec:
     max_seq_len: int = 384
     doc_stride: int = 128
     max_answer_len: int = 15
+    null_threshold: float | None = None  # extractive: "" when null score - best span > this
     batch_size: int = 32
     device: str = "auto"
     dtype: str = "auto"
+    # kind: extractive only: which runtime runs the weights, and int8 dynamic quantisation
+    runtime: str = "torch"
+    quantize: str = "none"
     trust_remote_code: bool = False
     path: Path | None = None
     description: str | None = None
@@ -120,6 +126,8 @@ def _check_types(path: Path, raw: dict) -> None:
         elif key in ("trust_remote_code", "chat_template"):
             if not isinstance(value, bool):
                 raise _bad(path, key, f"must be true or false, got {value!r}")
+        elif key == "null_threshold":
+            _check_null_threshold(path, value)
         elif key in ("revision", "description"):
             if value is not None and not isinstance(value, str):
                 raise _bad(
@@ -130,6 +138,20 @@ def _check_types(path: Path, raw: dict) -> None:
                 )
         elif not isinstance(value, str) or not value.strip():
             raise _bad(path, key, f"must be a non-empty string, got {value!r}")
+
+
+def _check_null_threshold(path: Path, value: object) -> None:
+    """A finite number (or null: never answer "no answer", the default)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _bad(
+            path,
+            "null_threshold",
+            f"must be a number, got {value!r}",
+            hint='e.g. 0.0 (SQuAD v2.0: answer "" when the null score beats the best span '
+            "by more than it); remove the key to always answer",
+        )
 
 
 def _check_stop(path: Path, value: object) -> None:
@@ -179,6 +201,14 @@ def _check_kind_keys(path: Path, raw: dict) -> None:
                 f"{key!r} only applies to kind: {owner} models, not kind: {kind}",
                 hint=f"remove it, or declare kind: {owner}",
             )
+    for key in ("runtime", "quantize"):
+        if key in raw and kind != "extractive":
+            raise _bad(
+                path,
+                key,
+                f"{key!r} only applies to kind: extractive models, not kind: {kind}",
+                hint="remove it, or declare kind: extractive",
+            )
 
 
 def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
@@ -215,7 +245,13 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
             f"{values['name']!r} is not a valid name",
             hint="use letters, digits, '_', '-' and '.', starting with a letter or digit",
         )
-    choices = {"role": ROLES, "kind": tuple(KINDS), "dtype": DTYPES}
+    choices = {
+        "role": ROLES,
+        "kind": tuple(KINDS),
+        "dtype": DTYPES,
+        "runtime": RUNTIMES,
+        "quantize": QUANTIZE,
+    }
     for key, allowed in choices.items():
         if key in values and values[key] not in allowed:
             raise _bad(
@@ -230,6 +266,9 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
         except argparse.ArgumentTypeError as exc:
             raise _bad(path, "device", str(exc)) from None
     spec = ModelSpec(**values, path=path)
+    problem = variant_problem(spec.runtime, spec.quantize, spec.device, spec.dtype)
+    if problem is not None:
+        raise _bad(path, problem[0], problem[1])
     if spec.doc_stride >= spec.max_seq_len:
         raise _bad(
             path,

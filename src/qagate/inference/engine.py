@@ -12,7 +12,11 @@ removed) so that numbers measured through it stay comparable:
 * the window's best ``candidates_per_window`` spans (the pipeline's ``top_k * 2 + 10``) are
   widened to whole words and turned into context text; equal texts (ignoring case) found in
   several places or windows add their scores; the best text is the answer and its summed
-  score is the confidence.
+  score is the confidence;
+* with a ``null_threshold`` (SQuAD v2.0), the pipeline's ``handle_impossible_answer`` null
+  score, the smallest ``p_start[CLS] * p_end[CLS]`` over the question's windows, competes with
+  that best text: the answer is "" when ``null - best > null_threshold`` (0.0: exactly
+  ``handle_impossible_answer=True``, where a tie keeps the span). Without one, never "".
 
 Unlike the pipeline it tokenises many questions in one call, sorts the windows by length into
 batches padded only to the batch's longest window, and searches spans for the whole batch with
@@ -29,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qagate.clocklock import working
 from qagate.data.predictions import Predictions
 from qagate.errors import QagateError
 
@@ -50,6 +55,30 @@ class EngineSettings:
     # On CPU a batch also stops at this many (padded) tokens: past it the activations leave
     # the cache and a window costs more, not less (measured on the reference MiniLM, 2 cores).
     cpu_batch_tokens: int = 4096
+    # SQuAD v2.0: answer "" when the null score beats the best span by more than this
+    # (None: never, the pipeline's default handle_impossible_answer=False).
+    null_threshold: float | None = None
+
+
+def span_probabilities(start_logits, end_logits, allowed):
+    """The pipeline's start/end probabilities of every window and its null scores.
+
+    Softmax over the ``allowed`` tokens (``[CLS]`` included); returns ``(start, end, null)``
+    where ``null`` ``(B,)`` is ``p_start * p_end`` at position 0 (``[CLS]``), read before
+    position 0 is zeroed in ``start``/``end`` so that no span can use it.
+    """
+    start = start_logits.float().masked_fill(~allowed, _MASKED).softmax(-1)
+    end = end_logits.float().masked_fill(~allowed, _MASKED).softmax(-1)
+    null = start[:, 0] * end[:, 0]
+    start[:, 0] = 0.0  # the pipeline keeps [CLS] in the softmax, then never answers with it
+    end[:, 0] = 0.0
+    return start, end, null
+
+
+def prefers_no_answer(null_score: float, best_score: float, threshold: float | None) -> bool:
+    """Whether a question's answer is "": its null score beats its best span by more than
+    ``threshold`` (None: never). Ties keep the span, as the pipeline's stable sort does."""
+    return threshold is not None and null_score - best_score > threshold
 
 
 def best_spans(start_logits, end_logits, allowed, max_answer_len: int, k: int):
@@ -60,12 +89,14 @@ def best_spans(start_logits, end_logits, allowed, max_answer_len: int, k: int):
     softmax only). Returns ``(scores, starts, ends)``, each ``(B, k')`` sorted best first;
     a score <= 0 marks "no candidate".
     """
+    start, end, _ = span_probabilities(start_logits, end_logits, allowed)
+    return top_spans(start, end, allowed, max_answer_len, k)
+
+
+def top_spans(start, end, allowed, max_answer_len: int, k: int):
+    """:func:`best_spans` from probabilities already computed by :func:`span_probabilities`."""
     import torch
 
-    start = start_logits.float().masked_fill(~allowed, _MASKED).softmax(-1)
-    end = end_logits.float().masked_fill(~allowed, _MASKED).softmax(-1)
-    start[:, 0] = 0.0  # the pipeline keeps [CLS] in the softmax, then never answers with it
-    end[:, 0] = 0.0
     batch, length = start.shape
     width = max(1, min(max_answer_len, length))
     # band[b, i, w] = end[b, i + w]: every span of 1..width tokens starting at i.
@@ -106,6 +137,7 @@ class ExtractiveEngine:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.cls_id = tokenizer.cls_token_id
 
+    @working()  # never while another process times a model (qagate.clocklock)
     def predict(self, examples: Sequence, progress: Callable[[int], None] | None = None) -> Predictions:
         """Answers, confidences and per-question seconds (each question's share of the time
         of the tokenisation, batches and decoding it took part in)."""
@@ -164,11 +196,14 @@ class ExtractiveEngine:
         per_question = [(time.perf_counter() - t0) / len(chunk)] * len(chunk)
 
         candidates: list[list[tuple[float, int, int]]] = [[] for _ in windows]
+        nulls = [0.0] * len(windows)
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][0]))
         for batch in self._batches(order, [len(windows[w][0]) for w in order]):
             t_batch = time.perf_counter()
-            for w, found in zip(batch, self._run_batch([windows[w] for w in batch])):
-                candidates[w] = found
+            found, batch_nulls = self._run_batch([windows[w] for w in batch])
+            for i, w in enumerate(batch):
+                candidates[w] = found[i]
+                nulls[w] = batch_nulls[i]
             share = (time.perf_counter() - t_batch) / len(batch)
             for w in batch:
                 per_question[owner[w]] += share
@@ -179,6 +214,9 @@ class ExtractiveEngine:
             by_question[q].append(w)
         for q, ex in enumerate(chunk):
             text, score = self._merge(ex.context, [(encodings[w], candidates[w]) for w in by_question[q]])
+            null = min(nulls[w] for w in by_question[q])
+            if prefers_no_answer(null, score, self.settings.null_threshold):
+                text, score = "", null
             result.answers[ex.id] = text
             result.confidence[ex.id] = score
         merge_share = (time.perf_counter() - t_merge) / len(chunk)
@@ -199,8 +237,9 @@ class ExtractiveEngine:
         if batch:
             yield batch
 
-    def _run_batch(self, batch: list) -> list[list[tuple[float, int, int]]]:
-        """Forward one length-bucket of windows, padded to its longest, and find their spans."""
+    def _run_batch(self, batch: list) -> tuple[list[list[tuple[float, int, int]]], list[float]]:
+        """Forward one length-bucket of windows, padded to its longest: their spans and their
+        null scores."""
         import numpy as np
         import torch
 
@@ -223,16 +262,14 @@ class ExtractiveEngine:
             inputs["token_type_ids"] = torch.from_numpy(type_ids).to(self.device)
         with torch.inference_mode():
             out = self.model(**inputs)
-            scores, starts, ends = best_spans(
-                out.start_logits,
-                out.end_logits,
-                torch.from_numpy(allowed).to(self.device),
-                self.settings.max_answer_len,
-                self.settings.candidates_per_window,
+            mask = torch.from_numpy(allowed).to(self.device)
+            start, end, null = span_probabilities(out.start_logits, out.end_logits, mask)
+            scores, starts, ends = top_spans(
+                start, end, mask, self.settings.max_answer_len, self.settings.candidates_per_window
             )
         # .tolist() copies to the host, which also waits for the GPU: the batch time is honest.
         rows = zip(scores.tolist(), starts.tolist(), ends.tolist())
-        return [[(s, b, e) for s, b, e in zip(*row) if s > 0.0] for row in rows]
+        return [[(s, b, e) for s, b, e in zip(*row) if s > 0.0] for row in rows], null.tolist()
 
     def _merge(self, context: str, windows: list) -> tuple[str, float]:
         """Word-aligned candidate texts of one question's windows, equal texts (ignoring case)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -19,36 +18,20 @@ from qagate.data.predictions import Predictions
 from qagate.errors import QagateError
 from qagate.inference import zoo
 from qagate.inference.engine import EngineSettings, ExtractiveEngine
+from qagate.inference.model_files import (  # noqa: F401 (also imported from here by others)
+    WEIGHT_SUFFIXES,
+    file_sha256,
+    model_files,
+    safetensors_parameter_count,
+)
+from qagate.inference.variants import (
+    is_variant,
+    quantize_linear_int8,
+    resolve_variant_device,
+    variant_problem,
+)
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt")
-# Files that describe a model but do not change its outputs.
-_NOT_HASHED = {"README.md", ".gitattributes", "LICENSE", "LICENSE.txt", "NOTICE"}
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-
-# (path, size, mtime_ns) -> sha256: a weights file is hashed once per process.
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, memoised by (path, size, modification time)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _FILE_HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _FILE_HASHES[key] = digest.hexdigest()
-    return _FILE_HASHES[key]
-
-
-def model_files(folder: Path) -> list[Path]:
-    """The files of a model folder that determine its outputs (weights, config, tokenizer)."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.name not in _NOT_HASHED and not p.name.endswith(".md")
-    )
 
 
 def resolve_device(device: str) -> str:
@@ -78,7 +61,17 @@ def resolve_device(device: str) -> str:
         return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    return auto_cuda_device(os.environ.get("PYTEST_XDIST_WORKER"), torch.cuda.device_count())
+
+
+def auto_cuda_device(worker: str | None, count: int) -> str:
+    """The GPU ``device: auto`` takes: pytest-xdist worker ``gwN`` gets ``cuda:(N mod count)``
+    on a machine with several GPUs, so workers do not share one; otherwise ``cuda``."""
+    if count > 1 and worker and worker.startswith("gw") and worker[2:].isdigit():
+        return f"cuda:{int(worker[2:]) % count}"
+    return "cuda"
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
@@ -86,22 +79,6 @@ def resolve_dtype(dtype: str, device: str) -> str:
     if dtype != "auto":
         return dtype
     return "fp16" if device.startswith("cuda") else "fp32"
-
-
-def safetensors_parameter_count(files: Sequence[Path]) -> int:
-    """Parameters stored in safetensors files, read from their headers (no torch needed)."""
-    total = 0
-    for path in files:
-        with path.open("rb") as handle:
-            (size,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(size))
-        for key, entry in header.items():
-            if key != "__metadata__":
-                count = 1
-                for dim in entry["shape"]:
-                    count *= dim
-                total += count
-    return total
 
 
 class ExtractiveModel:
@@ -117,6 +94,8 @@ class ExtractiveModel:
         device: str = "auto",
         dtype: str = "auto",
         trust_remote_code: bool = False,
+        runtime: str = "torch",
+        quantize: str = "none",
     ) -> None:
         self.name = name
         self.source = source
@@ -125,9 +104,15 @@ class ExtractiveModel:
         self.requested_device = device
         self.requested_dtype = dtype
         self.trust_remote_code = trust_remote_code
-        self.local_dir = self._check_local(source)
+        self.runtime = runtime
+        self.quantize = quantize
+        problem = variant_problem(runtime, quantize, device, dtype)
+        if problem is not None:
+            raise QagateError(problem[1])
+        self.local_dir = self._check_local(source, onnx_ok=runtime == "onnxruntime")
         self._engine: ExtractiveEngine | None = None
         self._device: str | None = None
+        self._onnx_file: Path | None = None
 
     @classmethod
     def from_spec(cls, spec, *, device: str | None = None) -> "ExtractiveModel":
@@ -136,6 +121,7 @@ class ExtractiveModel:
             doc_stride=spec.doc_stride,
             max_answer_len=spec.max_answer_len,
             batch_size=spec.batch_size,
+            null_threshold=None if spec.null_threshold is None else float(spec.null_threshold),
         )
         try:
             return cls(
@@ -146,13 +132,18 @@ class ExtractiveModel:
                 device=device or spec.device,
                 dtype=spec.dtype,
                 trust_remote_code=spec.trust_remote_code,
+                runtime=spec.runtime,
+                quantize=spec.quantize,
             )
         except QagateError as exc:
             raise QagateError(f"model {spec.name!r}: {exc}", path=spec.path) from None
 
     @staticmethod
-    def _check_local(source: str) -> Path | None:
-        """The model folder when ``source`` is local; clear errors when its files are missing."""
+    def _check_local(source: str, *, onnx_ok: bool = False) -> Path | None:
+        """The model folder when ``source`` is local; clear errors when its files are missing.
+
+        ``onnx_ok``: a folder with only ``.onnx`` weights (what ``qagate export`` writes) is fine.
+        """
         path = Path(source).expanduser()
         looks_local = path.is_absolute() or source.startswith((".", "~")) or path.exists()
         if not looks_local:
@@ -172,7 +163,13 @@ class ExtractiveModel:
                 hint="point 'source' at a folder written by save_pretrained",
             )
         if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in path.iterdir()):
-            raise QagateError("missing model files: no weights (*.safetensors or *.bin)", path=path)
+            onnx = any(p.name.endswith(".onnx") for p in path.iterdir())
+            if not (onnx and onnx_ok):
+                raise QagateError(
+                    "missing model files: no weights (*.safetensors or *.bin)",
+                    path=path,
+                    hint="it has only ONNX files: declare runtime: onnxruntime" if onnx else None,
+                )
         if zoo.is_packed(path):  # only what differs from a pip-installed base: rebuild it once
             return zoo.materialize(path.resolve())
         return path.resolve()
@@ -182,11 +179,16 @@ class ExtractiveModel:
     @property
     def device(self) -> str:
         if self._device is None:
-            self._device = resolve_device(self.requested_device)
+            if is_variant(self.runtime, self.quantize):
+                self._device = resolve_variant_device(self.requested_device, self.runtime, self.quantize)
+            else:
+                self._device = resolve_device(self.requested_device)
         return self._device
 
     @property
     def dtype(self) -> str:
+        if is_variant(self.runtime, self.quantize):
+            return "fp32"  # int8 quantises fp32 weights; ONNX files are exported in fp32
         return resolve_dtype(self.requested_dtype, self.device)
 
     def _check_architecture(self) -> None:
@@ -205,42 +207,82 @@ class ExtractiveModel:
                 "(*ForQuestionAnswering), or fine-tune this encoder first",
             )
 
-    def load(self) -> ExtractiveEngine:
-        """Load tokenizer and weights once; later calls return the same engine."""
-        if self._engine is not None:
-            return self._engine
-        self._check_architecture()
-        import torch
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    def _where(self) -> str:
+        return str(self.local_dir or self.source)
 
-        where = str(self.local_dir or self.source)
+    def _loading_error(self, exc: Exception) -> QagateError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return QagateError(
+            f"cannot load an extractive QA model: {first}",
+            path=self._where(),
+            hint="check 'source' and 'revision'; hub ids need network access",
+        )
+
+    def _tokenizer(self):
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(
+                self._where(), revision=self.revision, trust_remote_code=self.trust_remote_code
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise self._loading_error(exc) from None
+
+    def _torch_model(self, device: str, dtype: str):
+        """The transformers model on ``device`` in ``dtype``, in eval mode."""
+        import torch
+        from transformers import AutoModelForQuestionAnswering
+
         kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
         if self.local_dir is not None and any(self.local_dir.glob("*.safetensors")):
             kwargs["use_safetensors"] = True
         try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                where, revision=self.revision, trust_remote_code=self.trust_remote_code
-            )
             model, loading = AutoModelForQuestionAnswering.from_pretrained(
-                where, output_loading_info=True, **kwargs
+                self._where(), output_loading_info=True, **kwargs
             )
         except (OSError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise QagateError(
-                f"cannot load an extractive QA model: {first}",
-                path=where,
-                hint="check 'source' and 'revision'; hub ids need network access",
-            ) from None
+            raise self._loading_error(exc) from None
         missing = [k for k in loading.get("missing_keys", [])]
         if missing:
             raise QagateError(
                 f"not a fine-tuned question-answering model: no trained weights for "
                 f"{', '.join(sorted(missing)[:3])}",
-                path=where,
+                path=self._where(),
                 hint="the QA head would be random; use a *ForQuestionAnswering checkpoint",
             )
-        model = model.to(device=self.device, dtype=getattr(torch, _DTYPES[self.dtype]))
-        model.eval()
+        return model.to(device=device, dtype=getattr(torch, _DTYPES[dtype])).eval()
+
+    def onnx_file(self) -> Path:
+        """The ``.onnx`` file a ``runtime: onnxruntime`` model runs: the source's own, or one
+        exported (and quantised) once into qagate's cache (:mod:`qagate.inference.onnx_export`)."""
+        if self._onnx_file is None:
+            from qagate.inference.onnx_export import ensure_onnx, export_onnx_bytes, input_names
+
+            self._onnx_file = ensure_onnx(
+                self.model_folder(),
+                self.quantize,
+                self.files_digest(),
+                lambda: export_onnx_bytes(self._torch_model("cpu", "fp32"), input_names(self._tokenizer())),
+            )
+        return self._onnx_file
+
+    def load(self) -> ExtractiveEngine:
+        """Load tokenizer and weights once; later calls return the same engine."""
+        if self._engine is not None:
+            return self._engine
+        self._check_architecture()
+        tokenizer = self._tokenizer()
+        if self.runtime == "onnxruntime":
+            from qagate.inference.onnx_runtime import OnnxQA
+
+            model = OnnxQA(self.onnx_file(), self.device)
+            # The session takes and returns host arrays (copying to the GPU itself on cuda), so
+            # the engine keeps its tensors on the CPU.
+            self._engine = ExtractiveEngine(model, tokenizer, self.settings, device="cpu")
+            return self._engine
+        model = self._torch_model(self.device, self.dtype)
+        if self.quantize == "int8":
+            model = quantize_linear_int8(model)
         self._engine = ExtractiveEngine(model, tokenizer, self.settings, device=self.device)
         return self._engine
 
@@ -249,25 +291,36 @@ class ExtractiveModel:
     def predict(self, examples: Sequence, progress: Callable[[int], None] | None = None) -> Predictions:
         return self.load().predict(examples, progress=progress)
 
-    def _files(self) -> list[Path]:
+    def model_folder(self) -> Path:
+        """The local folder of the model files (for a hub id: its snapshot in the hub cache)."""
         if self.local_dir is not None:
-            return model_files(self.local_dir)
+            return self.local_dir
         from huggingface_hub import snapshot_download
 
         try:
             folder = snapshot_download(self.source, revision=self.revision, local_files_only=True)
         except Exception:
-            self.load()  # downloads into the hub cache
+            self._tokenizer()  # transformers downloads what it needs into the hub cache
+            self._torch_model("cpu", "fp32")
             folder = snapshot_download(self.source, revision=self.revision, local_files_only=True)
-        return model_files(Path(folder))
+        return Path(folder)
+
+    def _files(self) -> list[Path]:
+        return model_files(self.model_folder())
+
+    def _file_lines(self) -> bytes:
+        """One ``name NUL sha256`` line per file that determines the outputs."""
+        return b"".join(f"{path.name}\0{file_sha256(path)}\n".encode() for path in self._files())
+
+    def files_digest(self) -> str:
+        """sha256 over the model's files alone (what an ONNX export of it depends on)."""
+        return hashlib.sha256(self._file_lines()).hexdigest()
 
     def fingerprint(self) -> str:
         """sha256 over the content of the weights, config and tokenizer files and the settings
         that change outputs; the model's name and folder are deliberately left out."""
-        digest = hashlib.sha256()
-        for path in self._files():
-            digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
-        settings = {
+        digest = hashlib.sha256(self._file_lines())
+        settings: dict[str, object] = {
             "kind": "extractive",
             "max_seq_len": self.settings.max_seq_len,
             "doc_stride": self.settings.doc_stride,
@@ -277,6 +330,14 @@ class ExtractiveModel:
             "device": self.device.split(":")[0],
             "qagate": __version__,
         }
+        if self.settings.null_threshold is not None:  # absent: the fingerprint of before
+            settings["null_threshold"] = float(self.settings.null_threshold)
+        if is_variant(self.runtime, self.quantize):  # plain torch keeps the fingerprint of before
+            settings.update(runtime=self.runtime, quantize=self.quantize)
+        if self.runtime == "onnxruntime":
+            from qagate.inference.onnx_export import FORMAT, OPSET
+
+            settings.update(onnx_opset=OPSET, onnx_format=FORMAT)
         digest.update(json.dumps(settings, sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -284,20 +345,30 @@ class ExtractiveModel:
         files = self._files()
         weights = [p for p in files if p.name.endswith(WEIGHT_SUFFIXES)]
         safetensors = [p for p in weights if p.name.endswith(".safetensors")]
+        sized: list[Path] = safetensors or weights
         if safetensors:
-            params = safetensors_parameter_count(safetensors)
+            params: int | None = safetensors_parameter_count(safetensors)
+        elif self.runtime == "onnxruntime":  # a `qagate export` folder records the count
+            from qagate.inference.onnx_export import read_manifest
+
+            params = read_manifest(self.model_folder()).get("parameter_count")
         else:
             params = sum(p.numel() for p in self.load().model.parameters())
+        if self.runtime == "onnxruntime":
+            sized = [self.onnx_file()]  # the file that runs (int8: about a quarter of fp32)
         return {
             "kind": "extractive",
             "source": self.source,
             "revision": self.revision,
             "parameter_count": params,
-            "size_on_disk_mb": round(sum(os.path.getsize(p) for p in (safetensors or weights)) / 1e6, 3),
+            "size_on_disk_mb": round(sum(os.path.getsize(p) for p in sized) / 1e6, 3),
             "device": self.device,
             "dtype": self.dtype,
+            "runtime": self.runtime,
+            "quantize": self.quantize,
             "max_seq_len": self.settings.max_seq_len,
             "doc_stride": self.settings.doc_stride,
             "max_answer_len": self.settings.max_answer_len,
+            "null_threshold": self.settings.null_threshold,
             "batch_size": self.settings.batch_size,
         }

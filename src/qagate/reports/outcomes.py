@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.scoring.evaluation import EvalResult
@@ -44,6 +44,30 @@ class Record:
         if self.reason:
             row["reason"] = self.reason
         return row
+
+
+class ModelRow(Protocol):
+    """What the summary and the history read of an evaluated model (here or in an xdist worker)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def dataset(self) -> str: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class ReportedModel:
+    """A model an xdist worker evaluated, as the controller receives it: names and metrics."""
+
+    model: str
+    dataset: str
+    values: dict[str, float]
+
+    def metrics(self) -> dict[str, float]:
+        return dict(self.values)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from qagate.scoring.registry import METRICS, fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
-    from qagate.reports.outcomes import EvaluatedModel, Record
+    from qagate.reports.outcomes import ModelRow, Record
     from qagate.scoring.evaluation import EvalResult
 
 STATUS_WORDS = {
@@ -172,7 +172,7 @@ def worst_questions(
     return "\n".join(lines)
 
 
-def metrics_table(rows: Sequence["EvaluatedModel"]) -> str:
+def metrics_table(rows: Sequence["ModelRow"]) -> str:
     """models x metrics: quality from the evaluation, timings only when measured in this run."""
     metrics = [row.metrics() for row in rows]
     shown = [
@@ -205,7 +205,7 @@ def gates_table(records: Iterable["Record"]) -> str:
 
 
 def session_summary(
-    evaluated: Sequence["EvaluatedModel"],
+    evaluated: Sequence["ModelRow"],
     records: Sequence["Record"],
     *,
     verbosity: int = 0,

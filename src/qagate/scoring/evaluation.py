@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qagate.clocklock import working
 from qagate.inference.base import Predictions, QAModel
 from qagate.store.cache import PredictionCache, cache_key
 
@@ -26,9 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass
 class EvalResult:
     """One model on one dataset. ``metrics``: exact_match and f1 (0-100, as the official
-    script), parameter_count, size_on_disk_mb, bertscore_f1 (0-1, mean over questions) when
-    asked, and seconds_per_question / questions_per_second only when the predictions were
-    computed in this run (``from_cache`` False)."""
+    script; on SQuAD v2.0 also HasAns_/NoAns_ exact and f1), parameter_count, size_on_disk_mb,
+    bertscore_f1 (0-1, mean over questions) when asked, and seconds_per_question /
+    questions_per_second only when the predictions were computed in this run (``from_cache``
+    False)."""
 
     model: str
     dataset: str
@@ -38,6 +40,7 @@ class EvalResult:
     from_cache: bool
 
 
+@working()  # never while another process times a model (pytest-xdist workers)
 def run_predict(
     model: QAModel, examples: Sequence["QAExample"], progress: Callable[[int], None] | None = None
 ) -> Predictions:
@@ -60,17 +63,20 @@ def predict_cached(
     """Predictions of ``model`` on ``dataset`` and whether they came from the cache."""
     if cache_dir is None:
         return run_predict(model, dataset.examples, progress), False
-    cache = PredictionCache(cache_dir)
-    key = cache_key(model.fingerprint(), dataset.fingerprint)
-    cached = cache.get(key)
-    if cached is not None and set(cached.answers) == {ex.id for ex in dataset.examples}:
-        # The stored timings were measured by another run, perhaps on another machine.
-        return Predictions(answers=cached.answers, confidence=cached.confidence), True
-    predictions = run_predict(model, dataset.examples, progress)
-    cache.put(key, predictions, model=model.name, dataset=dataset.name)
+    ids = {ex.id for ex in dataset.examples}
+    predictions, hit = PredictionCache(cache_dir).compute_once(
+        cache_key(model.fingerprint(), dataset.fingerprint),
+        lambda: run_predict(model, dataset.examples, progress),
+        accept=lambda cached: set(cached.answers) == ids,
+        model=model.name,
+        dataset=dataset.name,
+    )
+    if hit:  # the stored timings were measured by another run, perhaps on another machine
+        return Predictions(answers=predictions.answers, confidence=predictions.confidence), True
     return predictions, False
 
 
+@working()
 def bertscore_f1(
     examples: Sequence["QAExample"], answers: dict[str, str], scorer: "BertScorer | None" = None
 ) -> float:
@@ -80,6 +86,17 @@ def bertscore_f1(
     scorer = scorer or BertScorer()
     values = scorer.score([answers.get(ex.id, "") for ex in examples], [ex.answers for ex in examples])
     return sum(values) / len(values) if values else 0.0
+
+
+def squad_v2_metrics(scores: "Scores") -> dict[str, float]:
+    """``HasAns_exact``/``HasAns_f1``/``NoAns_exact``/``NoAns_f1`` of a SQuAD v2.0 scoring
+    (none for v1.1, nor for a group without questions)."""
+    metrics: dict[str, float] = {}
+    for prefix, group in (("HasAns", scores.has_ans), ("NoAns", scores.no_ans)):
+        if group is not None:
+            metrics[f"{prefix}_exact"] = group["exact_match"]
+            metrics[f"{prefix}_f1"] = group["f1"]
+    return metrics
 
 
 def evaluate(
@@ -97,6 +114,7 @@ def evaluate(
     predictions, from_cache = predict_cached(model, dataset, cache_dir, progress)
     scores = score(dataset, predictions.answers)
     metrics: dict[str, float] = {"exact_match": scores.exact_match, "f1": scores.f1}
+    metrics.update(squad_v2_metrics(scores))
     per_question = predictions.seconds_per_question
     if not from_cache and predictions.total_seconds is not None and per_question:
         metrics["seconds_per_question"] = per_question

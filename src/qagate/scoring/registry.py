@@ -54,6 +54,20 @@ class Metric:
 # Kept for code that still says MetricInfo.
 MetricInfo = Metric
 
+
+def _squad_v2(name: str, label: str, description: str) -> Metric:
+    """A SQuAD v2.0 group metric, named as the official script prints it (v2.0 datasets only)."""
+    return Metric(
+        name,
+        label,
+        "%",
+        f"{description}, SQuAD v2.0 only",
+        higher_is_better=True,
+        baseline=True,
+        summary=False,
+    )
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -83,6 +97,10 @@ METRICS: dict[str, Metric] = {
             higher_is_better=True,
             baseline=True,
         ),
+        _squad_v2("HasAns_exact", "HasAns EM", "exact match on the answerable questions"),
+        _squad_v2("HasAns_f1", "HasAns F1", "F1 on the answerable questions"),
+        _squad_v2("NoAns_exact", "NoAns EM", 'exact match on the unanswerable questions (answer "")'),
+        _squad_v2("NoAns_f1", "NoAns F1", "F1 on the unanswerable questions (equal to NoAns EM)"),
         Metric(
             "parameter_count",
             "params",

@@ -12,6 +12,7 @@ import warnings
 from types import SimpleNamespace
 from typing import Any
 
+from qagate.timing.compare import record_name, serving_extra
 from qagate.timing.paired import Timing
 
 
@@ -22,24 +23,38 @@ def unavailable(config: Any) -> str | None:
         return "pytest-benchmark is not active (-p no:benchmark): speed rules have no clock"
     if session.skip:
         return "--benchmark-skip: speed rules are not judged without pytest-benchmark's clock"
-    if session.disabled:
-        return (
-            "benchmarks are disabled (--benchmark-disable, or pytest-xdist workers): speed "
-            "rules are not judged on another clock"
-        )
+    if session.disabled and not disabled_for_xdist(session):
+        return "--benchmark-disable: speed rules are not judged on another clock"
     return None
 
 
-def record(
-    config: Any, timing: Timing, *, nodeid: str, group: str, extra_info: dict[str, Any]
-) -> dict[str, Any] | None:
-    """Add ``timing``'s rounds to pytest-benchmark's session; returns its stats (or None)."""
+def disabled_for_xdist(session: Any) -> bool:
+    """pytest-benchmark turned itself off only because pytest-xdist runs. qagate still times:
+    one process at a time (:mod:`qagate.clocklock`), and the controller stores the records."""
+    return bool(getattr(session, "xdist_warning", False))
+
+
+def stores(config: Any) -> bool:
+    """Whether this run keeps its benchmarks (``--benchmark-autosave``, ``--benchmark-save``,
+    ``--benchmark-json``): worth timing a model even when no rule can be judged yet."""
+    session = getattr(config, "_benchmarksession", None)
+    return bool(session and (session.save or session.autosave or session.json))
+
+
+def record(config: Any, timing: Timing, *, extra_info: dict[str, Any]) -> dict[str, Any] | None:
+    """Add ``timing``'s rounds to pytest-benchmark's session under the name a later
+    ``--benchmark-compare`` looks for (:func:`record_name`); returns its stats (or None).
+    ``extra_info["kind"]`` is ``batched`` (rounds of the timing questions) or ``serving``
+    (one question at a time, with its p50/p95)."""
     session = getattr(config, "_benchmarksession", None)
     if session is None or unavailable(config):
         return None
     from pytest_benchmark.fixture import BenchmarkFixture
 
-    node = SimpleNamespace(name=timing.model, nodeid=f"{nodeid}[{timing.model}]")
+    dataset, kind = str(extra_info.get("dataset", "")), str(extra_info.get("kind", "batched"))
+    name = record_name(dataset, timing.model, kind)
+    group = f"qagate {dataset}" if kind == "batched" else f"qagate {dataset} {kind}"
+    node = SimpleNamespace(name=timing.model, nodeid=name)
     fixture = BenchmarkFixture(
         node,
         add_stats=session.benchmarks.append,
@@ -54,6 +69,10 @@ def record(
         unit="seconds per question",
         **{f"env.{k}": v for k, v in timing.environment.items()},
     )
+    if kind == "serving":
+        fixture.extra_info.update(serving_extra(timing.rounds))
+    if timing.tokens_per_second():
+        fixture.extra_info["tokens_per_second"] = sum(timing.tokens) / (sum(timing.rounds) * timing.questions)
     stats = fixture._make_stats(1)
     for seconds in timing.rounds:
         stats.update(seconds)

@@ -9,12 +9,14 @@ device has finished (CUDA is synchronised around every round).
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qagate.clocklock import timing_alone
 from qagate.errors import QagateError
 from qagate.scoring.stats import Interval
 
@@ -41,10 +43,23 @@ class Timing:
     rounds: list[float] = field(default_factory=list)
     questions: int = 0
     environment: dict[str, Any] = field(default_factory=dict)
+    tokens: list[int] = field(default_factory=list)  # generated per round (generative models)
 
     @property
     def seconds_per_question(self) -> float:
         return sum(self.rounds) / len(self.rounds)
+
+    def add(self, seconds_per_question: float, tokens: int | None) -> None:
+        """One timed round (and the tokens it generated, if the model generates)."""
+        self.rounds.append(seconds_per_question)
+        if tokens is not None:
+            self.tokens.append(tokens)
+
+    def tokens_per_second(self) -> list[float]:
+        """Generated tokens per second of each round; empty for models that do not generate."""
+        if len(self.tokens) != len(self.rounds):
+            return []
+        return [t / (s * self.questions) for t, s in zip(self.tokens, self.rounds) if s > 0]
 
     def interval(self, level: float = 0.95, seed: int = 0) -> Interval:
         """Bootstrap interval of the mean seconds per question over the rounds."""
@@ -103,17 +118,26 @@ def environment(model: Any) -> dict[str, Any]:
     return {key: value for key, value in env.items() if value is not None}
 
 
+@functools.cache  # one function per device, so a pair on one GPU syncs once
 def synchronizer(device: str) -> Callable[[], None]:
-    """A function that waits until ``device`` has finished its queued work (no-op on the CPU)."""
+    """A function that waits until ``device`` has finished its queued work (no-op on the CPU);
+    ``cuda:1`` waits for that GPU, not the current one (an xdist worker per GPU)."""
     if str(device).startswith("cuda"):
         import torch
 
-        return torch.cuda.synchronize
+        return functools.partial(torch.cuda.synchronize, str(device))
     return lambda: None
 
 
 def time_round(model: Any, examples: Sequence[Any], clock: Clock, sync: Callable[[], None]) -> float:
     """Seconds per question of one ``model.predict(examples)``, the device synchronised."""
+    return timed_round(model, examples, clock, sync)[0]
+
+
+def timed_round(
+    model: Any, examples: Sequence[Any], clock: Clock, sync: Callable[[], None]
+) -> tuple[float, int | None]:
+    """Seconds per question of one ``model.predict(examples)`` and the tokens it generated."""
     sync()
     began = clock()
     predictions = model.predict(examples)
@@ -124,9 +148,11 @@ def time_round(model: Any, examples: Sequence[Any], clock: Clock, sync: Callable
             f"model {model.name!r} replays stored answers: it has no speed to measure",
             hint="gate speed only on models that run",
         )
-    return elapsed / len(examples)
+    tokens = getattr(predictions, "tokens", None)
+    return elapsed / len(examples), (sum(tokens.values()) if tokens else None)
 
 
+@timing_alone()  # no other process times or computes meanwhile (qagate.clocklock)
 def measure_paired(
     reference: Any,
     model: Any,
@@ -153,8 +179,8 @@ def measure_paired(
         plan.warmup,
     )
     while True:
-        result.reference.rounds.append(time_round(reference, examples, clock, sync))
-        result.model.rounds.append(time_round(model, examples, clock, sync))
+        result.reference.add(*timed_round(reference, examples, clock, sync))
+        result.model.add(*timed_round(model, examples, clock, sync))
         rounds = len(result.model.rounds)
         if rounds < plan.min_rounds:
             continue
@@ -170,6 +196,7 @@ def measure_paired(
             return result
 
 
+@timing_alone()
 def measure_single(
     model: Any,
     examples: Sequence[Any],
@@ -188,7 +215,7 @@ def measure_single(
         time_round(model, examples, clock, sync)
     timing = Timing(model.name, [], len(examples), env)
     while True:
-        timing.rounds.append(time_round(model, examples, clock, sync))
+        timing.add(*timed_round(model, examples, clock, sync))
         if len(timing.rounds) < plan.min_rounds:
             continue
         interval = timing.interval(plan.level)
@@ -200,18 +227,23 @@ def measure_single(
             return timing
 
 
+@timing_alone()
 def per_question_latency(
     model: Any,
     examples: Sequence[Any],
     *,
     clock: Clock = time.perf_counter,
     sync: Callable[[], None] | None = None,
-) -> list[float]:
-    """Serving latency: each question answered alone (batch size 1), after one warm-up call."""
+) -> Timing:
+    """Serving latency: each question answered alone (batch size 1), after one warm-up call;
+    the rounds are the questions' seconds."""
     env = environment(model)
     sync = sync or synchronizer(env.get("device", "cpu"))
     time_round(model, examples[:1], clock, sync)
-    return [time_round(model, [example], clock, sync) for example in examples]
+    timing = Timing(model.name, [], 1, env)
+    for example in examples:
+        timing.add(*timed_round(model, [example], clock, sync))
+    return timing
 
 
 def _all(syncs: set[Callable[[], None]]) -> Callable[[], None]:

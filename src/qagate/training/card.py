@@ -215,6 +215,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
             + ".",
             "- Teacher logits: "
             f"{'computed once and cached' if info.get('cached_teacher') else 'recomputed every step'}.",
+            *([_transfer_line(info["transfer"])] if info.get("transfer") else []),
         ]
     else:
         lines += [
@@ -275,6 +276,23 @@ def render_model_card(info: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _transfer_line(transfer: Mapping[str, Any]) -> str:
+    """The intermediate-layer terms added to the loss (training/transfer.py), as the card states them."""
+    terms = []
+    if transfer["hidden_loss"]:
+        how = " through a learned linear projection (not saved)" if transfer["projection"] else ""
+        terms.append(f"{transfer['hidden_loss']:g} * MSE(hidden states{how})")
+    if transfer["attention_loss"]:
+        terms.append(f"{transfer['attention_loss']:g} * KL(self-attention distributions, per head)")
+    if transfer["value_relation_loss"]:
+        terms.append(f"{transfer['value_relation_loss']:g} * KL(value relations, deepest mapped layer)")
+    return (
+        f"- Intermediate layers (student:teacher {transfer['layer_map']}; hidden states also "
+        f"embeddings to embeddings): + {' + '.join(terms)}, means over the mapped layers; the "
+        "teacher runs at every step."
+    )
+
+
 def _loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -283,7 +301,7 @@ def write_model_card(model_dir: str | Path, info: Mapping[str, Any]) -> Path:
     """Write ``README.md`` into the model directory.
 
     ``info`` keys: name, role, method ("fine-tune" | "distillation"), base or teacher (+ student,
-    temperature, alpha, cached_teacher), base_licence, config (TrainConfig.as_dict()), train and
+    temperature, alpha, cached_teacher, transfer), base_licence, config (TrainConfig.as_dict()), train and
     eval (data summaries), held_out (numbers or None), steps, first_loss, last_loss, seconds,
     resumed_from, loss_window, parameters, command, declaration.
     """

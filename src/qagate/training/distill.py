@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
+    from qagate.training.transfer import Transfer
+
 TEACHER_LOGITS = "teacher-logits.npy"
 
 
@@ -246,13 +248,21 @@ def distill(
     temperature: float = 2.0,
     alpha: float = 0.5,
     cache_teacher_logits: bool = False,
+    transfer: "Transfer | None" = None,
     resume: bool = False,
     save_every: int = 0,
     command: str = "",
     progress: bool = True,
 ) -> dict[str, Any] | None:
-    """The ``qagate distill`` recipe: teacher -> student dir + card + declaration."""
+    """The ``qagate distill`` recipe: teacher -> student dir + card + declaration; ``transfer``
+    adds intermediate-layer losses (training/transfer.py)."""
     check_kd_settings(temperature, alpha)
+    if transfer is not None and transfer.enabled and cache_teacher_logits:
+        raise QagateError(
+            "--cache-teacher-logits cannot cache hidden states or attention: with an intermediate "
+            "loss the teacher runs at every step",
+            hint="leave out --cache-teacher-logits",
+        )
     if (student_layers is None) == (student_dir is None):
         raise QagateError(
             "give exactly one of --student-layers and --student",
@@ -309,19 +319,33 @@ def distill(
         "temperature": temperature,
         "alpha": alpha,
     }
-    loss_fn = DistillationLoss(teacher, temperature=temperature, alpha=alpha, cache=cache if cached else None)
-    result = train(
-        student,
-        windows,
-        cfg,
-        out_dir=output.out_dir,
-        loss_fn=loss_fn,
-        pad_token_id=tokenizer.pad_token_id,
-        resume=resume,
-        save_every=save_every,
-        progress=progress,
-        recipe=recipe,
+    loss_fn: Any = DistillationLoss(
+        teacher, temperature=temperature, alpha=alpha, cache=cache if cached else None
     )
+    trainable, layered = student, None
+    if transfer is not None and transfer.enabled:
+        from qagate.training.transfer import TransferLoss
+
+        layered = TransferLoss(
+            teacher, student, transfer, temperature=temperature, alpha=alpha, copied=student_layers
+        )
+        loss_fn, trainable, recipe["transfer"] = layered, layered.trainable, layered.recipe()
+    try:
+        result = train(
+            trainable,
+            windows,
+            cfg,
+            out_dir=output.out_dir,
+            loss_fn=loss_fn,
+            pad_token_id=tokenizer.pad_token_id,
+            resume=resume,
+            save_every=save_every,
+            progress=progress,
+            recipe=recipe,
+        )
+    finally:
+        if layered is not None:
+            layered.close()  # the hooks
     _drop_cache(cache_path)
     return finish(
         student,

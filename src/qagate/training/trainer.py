@@ -278,15 +278,24 @@ def _replace_into(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+def _load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, expect: dict) -> dict:
+    """The saved state; its settings are checked first (others may mean other tensors)."""
     import torch
     from safetensors.torch import load_model
 
+    state = torch.load(path / _STATE, weights_only=True)
+    diff = [k for k in expect if state.get(k) != expect[k]]
+    if diff:
+        raise QagateError(
+            f"cannot resume: the checkpoint was made with different {', '.join(diff)}",
+            path=path,
+            hint="rerun with the original options, or use another --out",
+        )
     load_model(model, str(path / _WEIGHTS))
     opt = torch.load(path / _OPTIMIZER, weights_only=True)
     optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
-    return torch.load(path / _STATE, weights_only=True)
+    return state
 
 
 # --------------------------------------------------------------------------- the loop
@@ -343,15 +352,7 @@ def train(
             hint="pass --resume to continue it, or choose another --out",
         )
     if resume and checkpoint is not None:
-        state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
-        saved = {k: state.get(k) for k in settings}
-        if saved != settings:
-            diff = [k for k in settings if saved[k] != settings[k]]
-            raise QagateError(
-                f"cannot resume: the checkpoint was made with different {', '.join(diff)}",
-                path=checkpoint,
-                hint="rerun with the original options, or use another --out",
-            )
+        state = _load_checkpoint(checkpoint, model, optimizer, scheduler, settings)
         step, losses, resumed_from = int(state["step"]), list(state["losses"]), int(state["step"])
         _restore_rng(state["rng"])
     elif resume and progress:
