@@ -90,34 +90,16 @@ def causal_student_from_layers(teacher: Any, layers: Sequence[int]) -> Any:
     layer ``layers[i]``); embeddings, final norm, LM head and generation config copied."""
     import copy
 
-    state = teacher.state_dict()
-    matches = {key: _LAYER_KEY.match(key) for key in state}
-    count = len({int(m["index"]) for m in matches.values() if m})
-    if not count:
-        raise QagateError(
-            f"cannot find the stacked decoder layers of a {type(teacher).__name__}",
-            hint="use --student DIR with a student you built",
-        )
-    bad = [i for i in layers if not 0 <= i < count]
-    if bad or len(set(layers)) != len(layers):
-        raise QagateError(
-            f"--student-layers {','.join(map(str, layers))} must be distinct layer numbers in 0-{count - 1}",
-            hint=f"the teacher has {count} layers, e.g. {','.join(map(str, range(0, count, 2)))}",
-        )
-    config = copy.deepcopy(teacher.config)
-    config.num_hidden_layers = len(layers)
-    kinds = getattr(config, "layer_types", None)  # per-layer attention kind (Qwen2, Gemma, ...)
-    if isinstance(kinds, list) and len(kinds) == count:
-        config.layer_types = [kinds[i] for i in layers]
-    student = type(teacher)(config)
-    new_state = {}
-    for key, value in state.items():
-        m = matches[key]
-        if m is None:
-            new_state[key] = value.clone()
-        elif int(m["index"]) in layers:
-            new_state[f"{m['prefix']}.{layers.index(int(m['index']))}.{m['rest']}"] = value.clone()
-    student.load_state_dict(new_state, strict=True)
+    from qagate.training.students import student_from_layers
+
+    def keep_layer_types(config: Any, count: int) -> None:
+        kinds = getattr(config, "layer_types", None)  # per-layer attention kind (Qwen2, Gemma, ...)
+        if isinstance(kinds, list) and len(kinds) == count:
+            config.layer_types = [kinds[i] for i in layers]
+
+    student = student_from_layers(
+        teacher, layers, layer_key=_LAYER_KEY, stack="decoder", configure=keep_layer_types
+    )
     student.generation_config = copy.deepcopy(teacher.generation_config)
     return student
 

@@ -4,7 +4,7 @@ embeddings and span head copied), or a given QA model checked against the teache
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +32,28 @@ def parse_layers(text: str) -> list[int]:
     return layers
 
 
-def student_from_layers(teacher: Any, layers: Sequence[int]) -> Any:
-    """A copy of ``teacher`` keeping only encoder ``layers`` (student layer i = teacher layer
-    ``layers[i]``); embeddings, head and everything else copied unchanged."""
+def student_from_layers(
+    teacher: Any,
+    layers: Sequence[int],
+    *,
+    layer_key: re.Pattern[str] = _LAYER_KEY,
+    stack: str = "encoder",
+    configure: Callable[[Any, int], None] | None = None,
+) -> Any:
+    """A copy of ``teacher`` keeping only the ``layers`` of its stack (student layer i = teacher
+    layer ``layers[i]``); embeddings, head and everything else copied unchanged. ``layer_key``
+    finds the stacked layers' weights; ``configure(config, count)`` adjusts the student's config
+    (per-layer settings) before it is built."""
     import copy
 
     state = teacher.state_dict()
-    matches = {key: _LAYER_KEY.match(key) for key in state}
-    indices = sorted({int(m["index"]) for m in matches.values() if m})
-    if not indices:
+    matches = {key: layer_key.match(key) for key in state}
+    count = len({int(m["index"]) for m in matches.values() if m})
+    if not count:
         raise QagateError(
-            f"cannot find the stacked encoder layers of a {type(teacher).__name__}",
+            f"cannot find the stacked {stack} layers of a {type(teacher).__name__}",
             hint="use --student DIR with a student you built",
         )
-    count = len(indices)
     bad = [i for i in layers if not 0 <= i < count]
     if bad or len(set(layers)) != len(layers):
         raise QagateError(
@@ -54,6 +62,8 @@ def student_from_layers(teacher: Any, layers: Sequence[int]) -> Any:
         )
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
+    if configure is not None:
+        configure(config, count)
     student = type(teacher)(config)
     new_state = {}
     for key, value in state.items():
