@@ -15,6 +15,9 @@
 #   all             + all three
 #   all-uniform     + all three with the uniform map 0:1,1:3,2:5 instead of the copied layers 0:0,1:2,2:4
 #   longer          logits, twice the epochs (a longer schedule)
+#   augment         logits on the questions plus one perturbed copy of each (--augment
+#                   question_noise,swap_entities,reorder): the teacher's answers on new
+#                   contexts, at the step count of "longer"
 #
 # Teacher: the demo zoo's MiniLM-L6 teacher, rebuilt from the packed zoo (or TEACHER=DIR, e.g.
 # the one bench/train_zoo.sh trains). Data: the SQuAD v1.1 dev set in ../shared, articles 0-37
@@ -41,7 +44,8 @@ EVAL=${EVAL:-38-47}
 HIDDEN_W=${HIDDEN_W:-1}
 ATTENTION_W=${ATTENTION_W:-1}
 VALUE_W=${VALUE_W:-1}
-ROWS=${ROWS:-hard-labels logits hidden attention value-relation all all-uniform longer}
+AUGMENT=${AUGMENT:-question_noise,swap_entities,reorder}
+ROWS=${ROWS:-hard-labels logits hidden attention value-relation all all-uniform longer augment}
 TEACHER=${TEACHER:-$("$PY" -c 'from qagate.inference.zoo import materialize, zoo_path
 print(materialize(zoo_path("minilm6-squad-teacher")))')}
 
@@ -62,6 +66,7 @@ options() {  # the options that make a row
         all) echo --alpha 0.5 "${ALL[@]}" --epochs "$EPOCHS" ;;
         all-uniform) echo --alpha 0.5 "${ALL[@]}" --layer-map 0:1,1:3,2:5 --epochs "$EPOCHS" ;;
         longer) echo --alpha 0.5 --cache-teacher-logits --epochs $((2 * EPOCHS)) ;;
+        augment) echo --alpha 0.5 --cache-teacher-logits --augment "$AUGMENT" --epochs "$EPOCHS" ;;
         *) echo "unknown row: $1" >&2; return 1 ;;
     esac
 }

@@ -517,6 +517,8 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(
                     "--student-layers",
                     "1",
                     "--cache-teacher-logits",
+                    "--augment",
+                    "reorder,question_noise",
                     "--out",
                     str(tmp_path / "student"),
                     *common,
@@ -552,6 +554,8 @@ def test_finetune_then_distill_write_models_that_load_through_qa_models(
     assert "| EM | F1 | s/question |" in card
     assert re.search(r"\| \d+\.\d{4} \| \d+\.\d{4} \| \d\.\d{5} \|", card)  # the held-out row
     assert "articles 0-0" in card and "articles 1-1" in card
+    assert "each also as a perturbed copy (reorder, question_noise)" in card
+    assert "--augment reorder,question_noise" in card
 
 
 @pytest.mark.parametrize(
@@ -760,3 +764,50 @@ def test_cards_show_paths_that_read_the_same_on_every_machine(monkeypatch, tmp_p
         "--train '../my data.json'"
     )
     assert portable_command("qagate distill --teacher zoo/t") == "qagate distill --teacher zoo/t"
+
+
+def test_augment_adds_one_perturbed_copy_per_question_with_valid_spans_and_unique_ids():
+    from qagate.data import load_dataset
+    from qagate.data.perturb import with_perturbed_copy
+    from qagate.training.finetune import DataPlan
+
+    sample = load_dataset("sample")
+    kinds = ("question_noise", "swap_entities", "reorder")
+    augmented = with_perturbed_copy(sample, kinds, seed=3)
+    assert len(augmented) == 2 * len(sample)
+    assert augmented.examples[: len(sample)] == sample.examples
+    assert len({ex.id for ex in augmented}) == len(augmented)
+    copies = augmented.examples[len(sample) :]
+    for ex in copies:
+        assert ex.id.endswith("+question_noise+swap_entities+reorder")
+        for text, start in zip(ex.answers, ex.answer_starts):
+            assert ex.context[start : start + len(text)] == text
+    assert (
+        sum(c.context != o.context or c.question != o.question for c, o in zip(copies, sample))
+        > len(sample) // 2
+    )
+    assert with_perturbed_copy(sample, kinds, seed=3).fingerprint == augmented.fingerprint
+    assert with_perturbed_copy(sample, kinds, seed=4).fingerprint != augmented.fingerprint
+    plan = DataPlan(train="sample", limit=10, augment=("reorder",), augment_seed=1)
+    assert len(plan.load_train()) == 20
+
+
+def test_augment_is_parsed_checked_and_recorded_in_the_command():
+    from qagate.cli import distill as distill_cmd
+
+    argv = ["--teacher", "t", "--student-layers", "0", "--train", "t.json", "--out", "o"]
+    args = _parse(distill_cmd, [*argv, "--augment", "reorder, question_noise"])
+    assert args.augment == ("reorder", "question_noise")
+    assert distill_cmd.data_plan(args).augment == ("reorder", "question_noise")
+    assert "--augment reorder,question_noise" in distill_cmd.recorded_command("distill", args)
+    assert distill_cmd.data_plan(_parse(distill_cmd, argv)).augment == ()
+
+
+def test_an_unknown_augment_kind_is_a_one_line_error_naming_the_kinds(capsys):
+    from qagate import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["finetune", "--base", "b", "--train", "t.json", "--out", "o", "--augment", "shuffle"])
+    assert info.value.code == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(error) == 1 and "argument --augment:" in error[0] and "question_noise" in error[0]

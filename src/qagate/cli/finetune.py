@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qagate.argtypes import parse_articles, parse_int, parse_positive_int
+from qagate.data.perturb import parse_kinds
 from qagate.errors import QagateError
 
 #: Model names as ``qa_models/`` declarations accept them (qagate.inference.config).
@@ -59,6 +60,14 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, role: str) -> Non
     )
     data.add_argument(
         "--limit", type=parse_positive_int, metavar="N", help="train on the first N questions only"
+    )
+    data.add_argument(
+        "--augment",
+        type=parse_kinds,
+        metavar="KINDS",
+        help="also train on one perturbed copy of every training question, e.g. "
+        "question_noise,swap_entities,reorder (answer spans kept valid; seeded by --seed; "
+        "a distilled student learns the teacher's answers on the copies too)",
     )
 
     out = parser.add_argument_group("output")
@@ -211,6 +220,8 @@ def data_plan(args: argparse.Namespace) -> Any:
         eval_articles=args.eval_articles,
         eval_data=args.eval_data,
         limit=args.limit,
+        augment=args.augment or (),
+        augment_seed=args.seed,
     )
 
 
@@ -247,9 +258,9 @@ def recorded_command(command: str, args: argparse.Namespace) -> str:
 
 def _as_typed(value: Any) -> str:
     """An option's parsed value as it is written on the command line (an article range back
-    to ``FIRST-LAST``)."""
+    to ``FIRST-LAST``, perturbation kinds back to ``a,b``)."""
     if isinstance(value, tuple):
-        return "-".join(str(part) for part in value)
+        return ("," if all(isinstance(part, str) for part in value) else "-").join(map(str, value))
     return str(value)
 
 

@@ -255,3 +255,20 @@ def perturb_dataset(dataset: "Dataset", kinds: Sequence[str], seed: int = 0) -> 
         version=dataset.version,
         language=dataset.language,  # a perturbed MLQA copy is still scored by MLQA's rules
     )
+
+
+def with_perturbed_copy(dataset: "Dataset", kinds: Sequence[str], seed: int = 0) -> "Dataset":
+    """``dataset`` followed by its :func:`perturb_dataset` copy, whose ids get ``+<kinds>`` so
+    that every id stays unique: training data augmented with questions whose spans stay valid."""
+    from qagate.data import Dataset
+
+    copy = perturb_dataset(dataset, kinds, seed)
+    suffix = "+" + "+".join(check_kinds(kinds))
+    renamed = tuple(replace(ex, id=ex.id + suffix) for ex in copy.examples)
+    return Dataset(
+        name=copy.name.replace(dataset.name, dataset.name + "+copy", 1),
+        source=f"{dataset.source} and a perturbed copy ({', '.join(kinds)}; seed {seed})",
+        examples=dataset.examples + renamed,
+        version=dataset.version,
+        language=dataset.language,
+    )

@@ -180,6 +180,7 @@ def render_model_card(info: Mapping[str, Any]) -> str:
         "",
         f"- Training: `{train['source']}`, {_articles(train['articles'])}"
         + (f", first {train['limit']} questions" if train.get("limit") else "")
+        + (f", each also as a perturbed copy ({', '.join(train['augment'])})" if train.get("augment") else "")
         + f": {train['questions']:,} questions -> "
         + (
             f"{train['windows']:,} prompt/answer pairs; "

@@ -23,6 +23,8 @@ class DataPlan:
     eval_articles: tuple[int, int] | None = None
     eval_data: str | None = None
     limit: int | None = None
+    augment: tuple[str, ...] = ()  # perturbation kinds of a training copy (--augment)
+    augment_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -37,7 +39,12 @@ class DataPlan:
     def load_train(self) -> Any:
         from qagate.data import load_dataset
 
-        return load_dataset(self.train, articles=self.articles, limit=self.limit)
+        dataset = load_dataset(self.train, articles=self.articles, limit=self.limit)
+        if not self.augment:
+            return dataset
+        from qagate.data.perturb import with_perturbed_copy
+
+        return with_perturbed_copy(dataset, self.augment, self.augment_seed)
 
     def load_eval(self) -> Any | None:
         from qagate.data import load_dataset
@@ -159,6 +166,7 @@ def _data_summary(plan: DataPlan, dataset: Any, windows: TrainingData) -> dict[s
         "name": dataset.name,
         "articles": plan.articles,
         "limit": plan.limit,
+        "augment": list(plan.augment),
         "questions": len(dataset),
         "windows": len(windows),
         "answerable_windows": getattr(windows, "answerable", None),  # causal pairs: all
