@@ -125,24 +125,30 @@ def run_qagate(model: Path, examples, args) -> tuple[dict, dict, float]:
     return predictions.answers, predictions.confidence, time.perf_counter() - began
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model, questions, threads and the pipeline's settings: what every engine-vs-pipeline
+    script takes (this one and bench_engine_split.py)."""
     parser.add_argument("--data", type=Path, default=SHARED / "data/squad/dev-v1.1.json")
     parser.add_argument("--model", type=Path, default=SHARED / "models/reference-minilm6-squad")
     parser.add_argument("--articles", default="38-47", help="held-out split of the shared data")
     parser.add_argument("--limit", type=int, default=400, help="first N questions (default 400)")
     parser.add_argument("--all", action="store_true", help="every question of the articles")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-len", type=int, default=384)
     parser.add_argument("--doc-stride", type=int, default=128)
     parser.add_argument("--max-answer-len", type=int, default=15)
+    parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "qagate-tf4-venv")
+    parser.add_argument("--json", type=Path, help="also write the numbers to this file")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; best of each")
-    parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "qagate-tf4-venv")
     parser.add_argument("--show", type=int, default=10, help="disagreements to print")
-    parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args(argv)
 
     from qagate.data import load_dataset

@@ -52,12 +52,15 @@ def providers(device: str) -> list[Any]:
 
 def session_options(threads: int) -> Any:
     """All graph optimisations, ``threads`` intra-op threads (torch's count: the same budget as
-    the PyTorch variants get, so speed comparisons are fair), one inter-op thread."""
+    the PyTorch variants get, so speed comparisons are fair), one inter-op thread, no spinning."""
     ort = _ort()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1
+    # Idle intra-op threads sleep instead of spinning: the engine's span search (torch) runs
+    # between two forwards on the same cores, and spinning threads starved it.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: no optimiser chatter in captured test output
     return options
 
