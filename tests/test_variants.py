@@ -97,6 +97,26 @@ def test_fingerprints_differ_per_variant_and_plain_torch_keeps_its_own(teacher_d
     assert isinstance(fp32_size, float) and info["size_on_disk_mb"] < 0.5 * fp32_size
 
 
+def test_int8_fingerprints_follow_the_batching_and_fp32_ones_do_not(teacher_dir, home):
+    """Dynamic int8 quantises activations with one scale per batch, so the same question can get
+    another answer in another batch: a cached int8 prediction is only reused for the same batching."""
+    from qagate.inference.engine import EngineSettings
+
+    def printed(runtime, quantize, tokens):
+        return ExtractiveModel(
+            "tiny",
+            str(teacher_dir),
+            runtime=runtime,
+            quantize=quantize,
+            device="cpu",
+            settings=EngineSettings(cpu_batch_tokens=tokens),
+        ).fingerprint()
+
+    for runtime in ("torch", "onnxruntime"):
+        assert printed(runtime, "int8", 1024) != printed(runtime, "int8", 4096)
+        assert printed(runtime, "none", 1024) == printed(runtime, "none", 4096)
+
+
 def test_the_export_is_cached_and_reused(teacher_dir, home, monkeypatch, answers):
     first = variant(teacher_dir, "onnxruntime", "int8").onnx_file()
     assert first.is_relative_to(home / "onnx") and first.name == "model-int8.onnx"

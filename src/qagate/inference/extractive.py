@@ -334,6 +334,10 @@ class ExtractiveModel:
             settings["null_threshold"] = float(self.settings.null_threshold)
         if is_variant(self.runtime, self.quantize):  # plain torch keeps the fingerprint of before
             settings.update(runtime=self.runtime, quantize=self.quantize)
+        if self.quantize == "int8":  # dynamic int8 scales activations per batch: batching changes answers
+            settings.update(
+                batch_size=self.settings.batch_size, cpu_batch_tokens=self.settings.cpu_batch_tokens
+            )
         if self.runtime == "onnxruntime":
             from qagate.inference.onnx_export import FORMAT, OPSET
 
