@@ -156,7 +156,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--batch-tokens", default="4096", help="comma-separated cpu_batch_tokens values, one run each"
     )
-    parser.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch")
+    parser.add_argument(
+        "--runtime", default="torch", help="comma-separated: torch, onnxruntime (one run each per batch size)"
+    )
     parser.add_argument("--no-pipeline", action="store_true", help="engine runs only")
     parser.add_argument("--child", nargs=2, metavar=("JOB", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -175,8 +177,11 @@ def main(argv=None) -> int:
         "max_seq_len": args.max_seq_len,
         "doc_stride": args.doc_stride,
         "max_answer_len": args.max_answer_len,
-        "runtime": args.runtime,
     }
+    runtimes = args.runtime.split(",")
+    unknown = sorted(set(runtimes) - {"torch", "onnxruntime"})
+    if unknown:
+        parser.error(f"--runtime {','.join(unknown)}: choose from torch, onnxruntime")
     from qagate.data import load_dataset
 
     examples = load_dataset(args.data, articles=(lo, hi), limit=limit).examples
@@ -188,11 +193,12 @@ def main(argv=None) -> int:
             job_file.write_text(json.dumps(common))
             python = ensure_venv(args.venv, "cpu")
             runs["pipeline 4.x"] = run_child([str(python), "-c", PIPELINE_CHILD, str(job_file)], env)
-        for tokens in (int(t) for t in args.batch_tokens.split(",")):
-            job_file = Path(tmp) / f"engine-{tokens}.json"
-            job_file.write_text(json.dumps({**common, "batch_tokens": tokens}))
-            label = f"engine {args.runtime} {tokens} tok"
-            runs[label] = run_child([sys.executable, __file__, "--child", str(job_file)], env)
+        for runtime in runtimes:
+            for tokens in (int(t) for t in args.batch_tokens.split(",")):
+                job_file = Path(tmp) / f"engine-{runtime}-{tokens}.json"
+                job_file.write_text(json.dumps({**common, "runtime": runtime, "batch_tokens": tokens}))
+                label = f"engine {runtime} {tokens} tok"
+                runs[label] = run_child([sys.executable, __file__, "--child", str(job_file)], env)
 
     n = len(next(iter(runs.values()))[0]["answers"])
     print(f"{n} questions (articles {args.articles}), {args.threads} threads, whole processes")

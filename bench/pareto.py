@@ -110,10 +110,15 @@ def plot(rows: list[dict], path: Path, ratio_target: float, speed_target: float)
             capsize=2,
             markersize=7,
         )
-        ax.annotate(
-            r["label"], (r["speedup"], r["em_ratio"]), fontsize=6, xytext=(4, 3), textcoords="offset points"
-        )
-    front = [r for r in rows if r["frontier"]]
+        if r["frontier"]:  # only the frontier is labelled: the legend tells the rest apart
+            ax.annotate(
+                r["label"],
+                (r["speedup"], r["em_ratio"]),
+                fontsize=7,
+                xytext=(5, 4),
+                textcoords="offset points",
+            )
+    front = sorted((r for r in rows if r["frontier"]), key=lambda r: r["speedup"])
     ax.plot(
         [r["speedup"] for r in front], [r["em_ratio"] for r in front], "k--", lw=0.8, label="Pareto frontier"
     )
@@ -129,6 +134,9 @@ def plot(rows: list[dict], path: Path, ratio_target: float, speed_target: float)
         va="bottom",
     )
     ax.set_xscale("log", base=2)
+    ticks = [t for t in (0.75, 1, 1.5, 2, 3, 4, 6, 8) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("speed-up against the fp32 PyTorch teacher at 384 tokens (paired, 95% interval)")
     ax.set_ylabel("EM / teacher EM (held-out SQuAD v1.1 articles 38-47)")
     handles = [plt.Line2D([], [], color=colours[m], marker="o", ls="", label=m) for m in models]
@@ -176,7 +184,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ratio-target", type=float, default=0.95)
     parser.add_argument("--speed-target", type=float, default=4.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    parser.add_argument("--replot", action="store_true", help="redraw pareto.png from --out's pareto.json")
     args = parser.parse_args(argv)
+    if args.replot:
+        rows = json.loads((args.out / "pareto.json").read_text())
+        plot(rows, args.out / "pareto.png", args.ratio_target, args.speed_target)
+        return 0
 
     import torch
 

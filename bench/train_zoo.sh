@@ -64,7 +64,7 @@ fi
 
 # Issue 12's attempt at the card's 95%: the shipped student trained one more pass with every
 # intermediate loss on the questions plus a perturbed copy of each (1,234 steps; ~36 min on 2 CPU
-# cores). Held-out EM 52.87 / F1 65.91 (92.0% of the teacher's EM) when run from the packed zoo
+# cores). Held-out EM 52.87 / F1 65.94 (92.0% of the teacher's EM) when run from the packed zoo
 # models; not shipped (the card's 95% is still out of reach, and the zoo's size budget). Only
 # with STEP=plus.
 if [[ $STEP == plus ]]; then
