@@ -166,7 +166,6 @@ def main(argv=None) -> int:
         engine_child(*args.child)
         return 0
 
-    lo, hi = (int(x) for x in args.articles.split("-"))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     limit = None if args.all else args.limit
@@ -184,7 +183,7 @@ def main(argv=None) -> int:
         parser.error(f"--runtime {','.join(unknown)}: choose from torch, onnxruntime")
     from qagate.data import load_dataset
 
-    examples = load_dataset(args.data, articles=(lo, hi), limit=limit).examples
+    examples = load_dataset(args.data, articles=args.articles, limit=limit).examples
     common["questions"] = [{"id": e.id, "question": e.question, "context": e.context} for e in examples]
     runs: dict[str, tuple[dict, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,7 +200,8 @@ def main(argv=None) -> int:
                 runs[label] = run_child([sys.executable, __file__, "--child", str(job_file)], env)
 
     n = len(next(iter(runs.values()))[0]["answers"])
-    print(f"{n} questions (articles {args.articles}), {args.threads} threads, whole processes")
+    articles = "-".join(map(str, args.articles))
+    print(f"{n} questions (articles {articles}), {args.threads} threads, whole processes")
     stage_names: list[str] = []
     for report, _ in runs.values():
         stage_names += [s for s in report["stages"] if s not in stage_names]

@@ -25,6 +25,8 @@ import time
 import venv
 from pathlib import Path
 
+from qagate.argtypes import parse_articles
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QAGATE_SHARED", ROOT.parent / "shared"))
 
@@ -130,7 +132,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     script takes (this one and bench_engine_split.py)."""
     parser.add_argument("--data", type=Path, default=SHARED / "data/squad/dev-v1.1.json")
     parser.add_argument("--model", type=Path, default=SHARED / "models/reference-minilm6-squad")
-    parser.add_argument("--articles", default="38-47", help="held-out split of the shared data")
+    parser.add_argument(
+        "--articles", type=parse_articles, default="38-47", help="held-out split of the shared data"
+    )
     parser.add_argument("--limit", type=int, default=400, help="first N questions (default 400)")
     parser.add_argument("--all", action="store_true", help="every question of the articles")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
@@ -154,8 +158,7 @@ def main(argv=None) -> int:
     from qagate.data import load_dataset
     from qagate.scoring.squad import normalize_answer, score
 
-    lo, hi = (int(x) for x in args.articles.split("-"))
-    dataset = load_dataset(args.data, articles=(lo, hi), limit=None if args.all else args.limit)
+    dataset = load_dataset(args.data, articles=args.articles, limit=None if args.all else args.limit)
     examples = list(dataset.examples)
 
     python = ensure_venv(args.venv, args.device)
@@ -195,8 +198,9 @@ def main(argv=None) -> int:
         },
         "speedup": reference["seconds"] / seconds,
     }
+    articles = "-".join(map(str, args.articles))
     print(
-        f"{n} questions (articles {args.articles}), {args.threads} threads, device {args.device}, "
+        f"{n} questions (articles {articles}), {args.threads} threads, device {args.device}, "
         f"4.x pipeline = transformers {reference['transformers']}"
     )
     print(

@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from qagate.argtypes import parse_articles
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QAGATE_SHARED", ROOT.parent / "shared"))
 TEACHER = "zoo:minilm6-squad-teacher"
@@ -83,7 +85,7 @@ def layers(model) -> int:
     return int(config.get("num_hidden_layers", 0))
 
 
-def plot(rows: list[dict], path: Path, ratio_target: float, speed_target: float) -> None:
+def plot(rows: list[dict], path: Path, ratio_target: float, speed_target: float, articles: str) -> None:
     """EM ratio against speed-up (log scale), the frontier joined, the card's targets dashed."""
     import matplotlib
 
@@ -138,7 +140,7 @@ def plot(rows: list[dict], path: Path, ratio_target: float, speed_target: float)
     ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("speed-up against the fp32 PyTorch teacher at 384 tokens (paired, 95% interval)")
-    ax.set_ylabel("EM / teacher EM (held-out SQuAD v1.1 articles 38-47)")
+    ax.set_ylabel(f"EM / teacher EM (held-out SQuAD v1.1 articles {articles})")
     handles = [plt.Line2D([], [], color=colours[m], marker="o", ls="", label=m) for m in models]
     handles += [
         plt.Line2D([], [], color="k", marker=mk, ls="", markerfacecolor="none", label=f"{rt} {q}")
@@ -176,7 +178,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quantize", default="none,int8")
     parser.add_argument("--seq-lens", default="384:128,256:96", help="max_seq_len:doc_stride pairs")
     parser.add_argument("--data", default=str(SHARED / "data" / "squad" / "dev-v1.1.json"))
-    parser.add_argument("--articles", default="38-47", help="held-out split of the shared data")
+    parser.add_argument(
+        "--articles", type=parse_articles, default="38-47", help="held-out split of the shared data"
+    )
     parser.add_argument("--limit", type=int, help="first N questions of the articles (default: all)")
     parser.add_argument("--time-questions", type=int, default=64, help="questions per timed round")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of paired timing per variant")
@@ -186,9 +190,21 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument("--replot", action="store_true", help="redraw pareto.png from --out's pareto.json")
     args = parser.parse_args(argv)
+    articles = "-".join(map(str, args.articles))
+    runtimes, quantize = args.runtimes.split(","), args.quantize.split(",")
+    if not set(runtimes) <= {"torch", "onnxruntime"} or not set(quantize) <= {"none", "int8"}:
+        parser.error("--runtimes takes torch,onnxruntime and --quantize none,int8 (comma-separated)")
+    try:
+        windows = [tuple(int(v) for v in pair.split(":", 1)) for pair in args.seq_lens.split(",")]
+        if any(len(window) != 2 for window in windows):
+            raise ValueError
+    except ValueError:
+        parser.error(
+            f"--seq-lens {args.seq_lens!r}: expected max_seq_len:doc_stride pairs such as 384:128,256:96"
+        )
     if args.replot:
         rows = json.loads((args.out / "pareto.json").read_text())
-        plot(rows, args.out / "pareto.png", args.ratio_target, args.speed_target)
+        plot(rows, args.out / "pareto.png", args.ratio_target, args.speed_target, articles)
         return 0
 
     import torch
@@ -201,8 +217,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     quiet_model_loading()
-    lo, hi = (int(x) for x in args.articles.split("-"))
-    dataset = load_dataset(args.data, articles=(lo, hi), limit=args.limit)
+    dataset = load_dataset(args.data, articles=args.articles, limit=args.limit)
     examples = list(dataset.examples)
     timed = examples[: args.time_questions]
 
@@ -210,15 +225,16 @@ def main(argv=None) -> int:
         return Path(source.removeprefix("zoo:")).name, resolve_source(source, "extractive", Path.cwd())
 
     models = [named(args.teacher)] + [named(s) for s in (args.student or [STUDENT])]
-    windows = [tuple(int(v) for v in pair.split(":")) for pair in args.seq_lens.split(",")]
+    reference_variant = Variant(*models[0], "torch", "none", *windows[0])
     grid = [
         Variant(name, source, runtime, quant, length, stride)
         for name, source in models
         for length, stride in windows
-        for runtime in args.runtimes.split(",")
-        for quant in args.quantize.split(",")
+        for runtime in runtimes
+        for quant in quantize
     ]
-    reference_variant = Variant(*models[0], "torch", "none", *windows[0])
+    if reference_variant not in grid:  # the ratios need the reference's own row
+        grid.insert(0, reference_variant)
     reference = load(reference_variant, args.threads)
     plan = TimingPlan(budget_seconds=args.budget)
     rows = []
@@ -262,7 +278,7 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     header = (
-        f"{len(examples)} held-out questions (articles {args.articles}); speed-up timed paired on "
+        f"{len(examples)} held-out questions (articles {articles}); speed-up timed paired on "
         f"{len(timed)} of them against {reference_variant.label}; {args.threads} threads, torch "
         f"{torch.__version__}.\n\n"
     )
@@ -272,7 +288,7 @@ def main(argv=None) -> int:
     )
     (args.out / "pareto.md").write_text(header + table(rows) + verdict)
     (args.out / "pareto.json").write_text(json.dumps(rows, indent=1) + "\n")
-    plot(rows, args.out / "pareto.png", args.ratio_target, args.speed_target)
+    plot(rows, args.out / "pareto.png", args.ratio_target, args.speed_target, articles)
     print(header + table(rows) + verdict)
     return 0
 
