@@ -233,12 +233,15 @@ class ExtractiveModel:
         import torch
         from transformers import AutoModelForQuestionAnswering
 
-        kwargs = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-        if self.local_dir is not None and any(self.local_dir.glob("*.safetensors")):
-            kwargs["use_safetensors"] = True
+        # safetensors whenever the folder has them (None lets transformers choose for hub ids)
+        has_safetensors = self.local_dir is not None and any(self.local_dir.glob("*.safetensors"))
         try:
             model, loading = AutoModelForQuestionAnswering.from_pretrained(
-                self._where(), output_loading_info=True, **kwargs
+                self._where(),
+                output_loading_info=True,
+                revision=self.revision,
+                trust_remote_code=self.trust_remote_code,
+                use_safetensors=True if has_safetensors else None,
             )
         except (OSError, ValueError, KeyError) as exc:
             raise self._loading_error(exc) from None
