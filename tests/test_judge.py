@@ -59,9 +59,12 @@ def test_confidence_rules_need_per_question_values():
     verdict = judge(rule, "m", Evidence(90.0, reference=95.0))
     assert verdict.status == "fail" and "needs per-question f1" in verdict.notes[0]
     mine, theirs = [100.0] * 50 + [0.0] * 50, [100.0] * 52 + [0.0] * 48
+    # +3.2 points on 100 questions is within what a valid interval cannot exclude; on 400 it is decided
     verdict = judge(rule, "m", Evidence(50.0, 52.0, mine, theirs))
+    assert verdict.status == "undecided" and verdict.interval is not None
+    verdict = judge(rule, "m", Evidence(50.0, 52.0, mine * 4, theirs * 4))
     assert verdict.status == "pass" and verdict.interval is not None
-    assert verdict.interval.low >= 0
+    assert verdict.interval.low >= 0 and verdict.interval.estimate == pytest.approx(3.2)
 
 
 def test_a_question_without_a_prediction_counts_zero_and_is_noted():

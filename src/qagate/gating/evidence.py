@@ -1,7 +1,7 @@
 """Evidence for the judge: where each value comes from, one function per decision.
 
 Both front ends (gate items and ``assert_gate``) gather evidence here, so a metric's value,
-the per-question values of the paired bootstrap, the treatment of questions a model did not
+the per-question values of a confidence interval, the treatment of questions a model did not
 answer, and the baseline policy are the same everywhere.
 """
 

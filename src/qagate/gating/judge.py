@@ -1,7 +1,7 @@
 """The judge: the one function that decides a rule, for gate items and ``assert_gate`` alike.
 
 :func:`judge` takes a rule and its :class:`Evidence` (the value, the reference value, the
-per-question values for the paired bootstrap, and any problem that forbids a pass) and returns
+per-question values for a confidence rule's interval, and any problem that forbids a pass) and returns
 a :class:`Verdict`. It is pure: gathering the evidence (evaluations, timings, baselines) is
 :mod:`qagate.gating.evidence`'s job.
 """
@@ -83,7 +83,7 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
         if evidence.per_question is None or (
             rule.reference == "teacher" and evidence.reference_per_question is None
         ):
-            problems.append(f"{rule.id} needs per-question {rule.metric} values for its bootstrap interval")
+            problems.append(f"{rule.id} needs per-question {rule.metric} values for its confidence interval")
         else:
             interval = rule_interval(rule, evidence.per_question, evidence.reference_per_question, seed=seed)
     if problems:
@@ -159,25 +159,58 @@ def decide_interval(op: str, low: float, high: float) -> str:
 
 
 def rule_interval(
-    rule: Rule, scores: Sequence[float], teacher_scores: Sequence[float] | None, *, seed: int = 0
+    rule: Rule,
+    scores: Sequence[float],
+    teacher_scores: Sequence[float] | None,
+    *,
+    seed: int = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> Interval:
-    """The bootstrap interval of (left - right) for a confidence rule, in the metric's units.
+    """The interval of (left - right) for a confidence rule, in the metric's units.
 
-    Against the teacher: the paired bootstrap of mean(student) - coef * mean(teacher) over the
-    same questions, minus the offset. Against a number: the bootstrap of the mean, minus it.
+    Against the teacher: mean(student) - coef * mean(teacher) over the same questions, minus
+    the offset; against a number: the mean minus it. The interval is one look of the
+    anytime-valid confidence sequence of :mod:`qagate.scoring.confseq` on the per-question
+    values (paired differences against the teacher), so each one-sided error is at most
+    (1 - confidence) / 2 at every number of questions. ``bounds``: the range of one
+    question's value (default: the metric's, from the registry). The questions are taken in a
+    permutation drawn from ``seed``, so the verdict does not depend on the dataset's order.
     """
-    from qagate.scoring import stats  # numpy lives there, imported only when a confidence rule runs
+    import numpy as np  # numpy only when a confidence rule runs
+
+    from qagate.scoring import confseq
 
     assert rule.confidence is not None
+    lo, hi = bounds if bounds is not None else value_bounds(rule)
+    mine = np.asarray(scores, dtype=np.float64)
+    if mine.ndim != 1 or mine.size == 0:
+        raise ValueError("a confidence rule needs a non-empty sequence of per-question values")
     if rule.reference == "teacher":
         if teacher_scores is None:
             raise ValueError("a teacher-relative confidence rule needs the teacher's scores")
-        raw = stats.paired_bootstrap(scores, teacher_scores, coef=rule.coef, level=rule.confidence, seed=seed)
+        theirs = np.asarray(teacher_scores, dtype=np.float64)
+        if theirs.shape != mine.shape:
+            raise ValueError(f"paired samples need equal lengths, got {mine.size} and {theirs.size}")
+        values = mine - rule.coef * theirs
+        scaled = (rule.coef * lo, rule.coef * hi)
+        lo, hi = lo - max(scaled), hi - min(scaled)
     else:
-        raw = stats.bootstrap_ci(scores, level=rule.confidence, seed=seed)
-    return Interval(
-        raw.estimate - rule.offset, raw.low - rule.offset, raw.high - rule.offset, rule.confidence
-    )
+        values = mine
+    order = np.random.default_rng(seed).permutation(values.size)
+    raw = confseq.mean_interval(values[order], lo, hi, rule.confidence)
+    estimate = float(values.mean())
+    return Interval(estimate - rule.offset, raw.low - rule.offset, raw.high - rule.offset, rule.confidence)
+
+
+def value_bounds(rule: Rule) -> tuple[float, float]:
+    """The range of one question's value of ``rule``'s left side (a drop: clean - perturbed)."""
+    from qagate.scoring.registry import METRICS
+
+    info = METRICS.get(rule.metric)
+    if info is None or info.bounds is None:
+        raise ValueError(f"{rule.metric} declares no per-question range for a confidence interval")
+    lo, hi = info.bounds
+    return (lo - hi, hi - lo) if rule.drop else (lo, hi)
 
 
 def updating_can_pass(rule: Rule, obtained: float) -> bool:

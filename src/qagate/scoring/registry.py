@@ -16,7 +16,8 @@ class Metric:
     """What qagate knows about one metric.
 
     ``higher_is_better``: the direction a regression goes. ``per_question``: the metric has
-    per-question values, so a rule on it can be decided by the (paired) bootstrap.
+    per-question values, so a ``confidence:`` rule on it is decided by the interval engine of
+    :mod:`qagate.scoring.confseq`, which needs ``bounds``, the range of one question's value.
     ``baseline``: it may be stored in a baseline (quality and size; never timings, which do not
     carry across machines). ``timing``: measured afresh in the run, never read from a cache.
     ``decimals``/``suffix``/``thousands`` say how a value is printed; ``label`` is the short
@@ -36,6 +37,7 @@ class Metric:
     thousands: bool = False
     summary: bool = True  # shown in the terminal's per-model metrics table
     rounds: bool = False  # timed in repeated rounds: a rule on it can be decided by the bootstrap
+    bounds: tuple[float, float] | None = None  # range of one question's value (confidence intervals)
 
     @property
     def bootstrappable(self) -> bool:
@@ -79,6 +81,7 @@ METRICS: dict[str, Metric] = {
             higher_is_better=True,
             per_question=True,
             baseline=True,
+            bounds=(0.0, 100.0),
         ),
         Metric(
             "f1",
@@ -88,6 +91,7 @@ METRICS: dict[str, Metric] = {
             higher_is_better=True,
             per_question=True,
             baseline=True,
+            bounds=(0.0, 100.0),
         ),
         Metric(
             "bertscore_f1",
@@ -186,6 +190,7 @@ METRICS: dict[str, Metric] = {
             "share of questions answered the same on a perturbed copy as on the clean data (0-1)",
             higher_is_better=True,
             summary=False,  # only in robustness rules (invariance@KIND), which pair their own values
+            bounds=(0.0, 1.0),
         ),
     )
 }

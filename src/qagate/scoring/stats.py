@@ -1,4 +1,9 @@
-"""Bootstrap confidence intervals, so that gates compare intervals instead of noisy points.
+"""Bootstrap confidence intervals, and the :class:`Interval` record every interval uses.
+
+``confidence:`` rules on per-question scores are decided by :mod:`qagate.scoring.confseq`
+(valid at every n); the percentile bootstrap here serves ``qagate score``'s intervals, the
+timed rounds of speed rules, and the bench's comparison with what the gate used before. At a
+few questions it is too narrow: a constant sample has a zero-width interval.
 
 Per-question scores are resampled with replacement (percentile bootstrap). Everything is
 seeded with a numpy ``Generator``: the same inputs, seed and settings always give the same
@@ -22,7 +27,7 @@ _BLOCK_CELLS = 4_000_000
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with its two-sided percentile bootstrap interval at ``level``."""
+    """A point estimate with its two-sided interval at ``level`` (each side (1 - level) / 2)."""
 
     estimate: float
     low: float
