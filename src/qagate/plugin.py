@@ -34,6 +34,9 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 STARTED_KEY = pytest.StashKey[float]()
 HISTORY_NOTE_KEY = pytest.StashKey[str]()
 PARTIAL_KEY = pytest.StashKey[bool]()
+#: pytest's exit status under --qagate-strict when the gates passed but the run could not be
+#: written to the history (it waits in the outbox); pytest itself uses 0-5.
+EXIT_NOT_RECORDED = 6
 
 
 class QagateHookspecs:
@@ -210,6 +213,10 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     """Keep skips and errors of gate items for the summary (verdicts are recorded in runtest)."""
     report = yield
+    if isinstance(item, GateItem) and report.user_properties:  # JUnit properties: no secret shown
+        from qagate.store.target import mask_secrets
+
+        report.user_properties = [(name, mask_secrets(value)) for name, value in report.user_properties]
     if isinstance(item, (GateItem, GateSkipped)) and (report.skipped or report.failed):
         status = "skipped" if report.skipped else "error"
         if isinstance(item, GateItem):
@@ -257,15 +264,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         incomplete=bool(qsession.not_gated),
         baselines=qsession.baseline_changes(lambda path: relative(path, config)),
     )
-    try:
-        history.append_run(settings.history, run)
-        where = relative(settings.history, config) if isinstance(settings.history, Path) else settings.history
-        config.stash[HISTORY_NOTE_KEY] = f"run {run['id']} ({run['outcome']}) appended to {where}"
-    except OSError as exc:
-        config.stash[HISTORY_NOTE_KEY] = (
-            f"WARNING: run history not written: {settings.history}: "
-            f"{exc.strerror or exc} (set --qagate-history to a "
-            f"writable file, or none)"
+    from qagate.store import outbox
+
+    def shown(where: Any) -> str:
+        return str(relative(where, config)) if isinstance(where, Path) else str(where)
+
+    recorded = outbox.record(settings.history, run, Path(config.rootpath), shown=shown)
+    config.stash[HISTORY_NOTE_KEY] = "\n".join(recorded.lines)
+    if not recorded.written and settings.strict and session.exitstatus == 0:
+        session.exitstatus = EXIT_NOT_RECORDED  # --qagate-strict: an unrecorded run is an error
+        config.stash[HISTORY_NOTE_KEY] += (
+            f"\nERROR: --qagate-strict: the run was not recorded in the history "
+            f"(exit status {EXIT_NOT_RECORDED})"
         )
 
 
@@ -306,9 +316,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         baselines={relative(path, config): action for path, action in actions.items()},
     ):
         write(line)
-    note = config.stash.get(HISTORY_NOTE_KEY, None)
-    if note and verbosity >= 0:
-        write(f"history: {note}")
+    for line in (config.stash.get(HISTORY_NOTE_KEY, None) or "").splitlines():
+        warning = line.startswith(("WARNING", "ERROR"))  # shown at every verbosity, -q too
+        if warning or verbosity >= 0:
+            write(f"history: {line}", red=warning, bold=warning)
 
 
 def dataset_label(request: Any, config: pytest.Config) -> str:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from qagate.argtypes import parse_positive_int
-from qagate.cli.history import add_history_argument
+from qagate.cli.history import add_history_argument, history_target, warn_skipped
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from qagate.reports.site import site_pages, write_site
     from qagate.store.history import read_history
 
-    history = read_history(args.history)
+    history = read_history(history_target(args))
+    warn_skipped(history, "dashboard")
     out: Path = args.out
     if out.suffix.lower() in (".html", ".htm"):
         page = render(history.runs, title=args.title, last=args.last, skipped_lines=history.skipped)

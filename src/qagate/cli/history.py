@@ -1,6 +1,12 @@
 """``qagate history``: the recorded runs of the quality gates, newest first, one line each, with
 filters (``--model``, ``--rule``, ``--branch``, ``--since``, ``--failed``), ``show RUN_ID`` for one
-run, ``import FILE`` to copy a JSON Lines history into the database store, and ``--json``."""
+run, ``import FILE`` to copy a JSON Lines history into the database store, ``push [FILE...]`` to
+deliver the outbox (runs the store could not take), ``redact`` to mask secrets already stored, and
+``--json``.
+
+The store is the plugin's: ``--history``, else ``$QAGATE_HISTORY_URL``, else the ini key
+``qagate_history`` of the pytest ini file pytest would use (found the same way, from the current
+folder up), else ``.qagate/history.db`` in that ini file's folder (the rootdir) or here."""
 
 from __future__ import annotations
 
@@ -13,45 +19,115 @@ from typing import Any
 
 from qagate.argtypes import parse_positive_int
 from qagate.errors import QagateError
-from qagate.store.target import DEFAULT, ENV_VAR, HistoryURL, display, is_url
+from qagate.store.target import DEFAULT, ENV_VAR, HistoryURL, display, resolve_history
 
 OLD_DEFAULT = ".qagate/history.jsonl"
+INI_KEY = "qagate_history"
+OFF = ("none", "off", "false", "0")
 
 
 def parse_target(text: str) -> Path | HistoryURL:
-    """``--history``: a URL (kept, shown masked) or a path (``~`` expanded)."""
+    """``--history``: a URL (kept, shown masked; one that can never work is refused) or a path
+    (``${VAR}`` and ``~`` expanded, relative to the current folder)."""
     text = text.strip()
     if not text:
         raise argparse.ArgumentTypeError("expected a path or a database URL")
-    return HistoryURL(text) if is_url(text) else Path(os.path.expandvars(text)).expanduser()
-
-
-def default_target() -> Path | HistoryURL:
-    """The plugin's default store: ``$QAGATE_HISTORY_URL``, else ``.qagate/history.db`` here."""
-    env = os.environ.get(ENV_VAR, "").strip()
-    return parse_target(env) if env else Path(DEFAULT)
+    try:
+        return resolve_history(text, Path.cwd())
+    except QagateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_history_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history",
         type=parse_target,
-        default=default_target(),
+        default=None,
         metavar="URL|PATH",
         help=f"the store the pytest runs write: an SQLite file, a database URL or a .jsonl file "
-        f"(default: ${ENV_VAR}, else {DEFAULT}, the plugin's --qagate-history default)",
+        f"(default: the plugin's: ${ENV_VAR}, else the ini key {INI_KEY}, else {DEFAULT} in the rootdir)",
     )
+
+
+def history_target(args: argparse.Namespace) -> Path | HistoryURL:
+    """The store a command reads: ``--history``, else the plugin's setting (see the module)."""
+    if args.history is not None:
+        return args.history
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return _resolve(env, Path.cwd(), f"${ENV_VAR}")
+    ini, value = find_ini(Path.cwd())
+    if ini is not None and value is not None and value.strip():
+        if value.strip().lower() in OFF:
+            raise QagateError(
+                f"the run history is turned off ({INI_KEY} = {value.strip()})",
+                path=ini,
+                hint="pass --history with the store to read",
+            )
+        return _resolve(value, ini.parent, f"{ini}: ini key {INI_KEY}")
+    return (ini.parent if ini is not None else Path.cwd()) / DEFAULT
+
+
+def project_root(args: argparse.Namespace) -> Path:
+    """The rootdir pytest would use here: the ini file's folder, else the current folder."""
+    ini, _ = find_ini(Path.cwd())
+    return ini.parent if ini is not None else Path.cwd()
+
+
+def _resolve(text: str, base: Path, where: str) -> Path | HistoryURL:
+    try:
+        return resolve_history(text, base)
+    except QagateError as exc:
+        raise QagateError(f"{where}: {exc}") from None
+
+
+def find_ini(start: Path) -> tuple[Path | None, str | None]:
+    """The ini file pytest would read from ``start`` (pytest.ini, .pytest.ini, pyproject.toml with
+    [tool.pytest.ini_options] or [tool.pytest], tox.ini with [pytest], setup.cfg with
+    [tool:pytest], nearest folder first) and its ``qagate_history`` value (None when unset)."""
+    import configparser
+
+    for folder in (start, *start.parents):
+        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+            path = folder / name
+            if not path.is_file():
+                continue
+            try:
+                if name == "pyproject.toml":
+                    import tomllib
+
+                    with open(path, "rb") as handle:
+                        tool = tomllib.load(handle).get("tool", {}).get("pytest")
+                    if not isinstance(tool, dict):
+                        continue
+                    options = tool.get("ini_options", tool)
+                    value = options.get(INI_KEY) if isinstance(options, dict) else None
+                    return path, None if value is None else str(value)
+                parser = configparser.ConfigParser(interpolation=None)
+                parser.read(path, encoding="utf-8")
+            except (OSError, ValueError, configparser.Error) as exc:
+                raise QagateError(f"cannot read the ini file: {exc}", path=path) from None
+            section = {"tox.ini": "pytest", "setup.cfg": "tool:pytest"}.get(name, "pytest")
+            if name in ("pytest.ini", ".pytest.ini") or parser.has_section(section):
+                if parser.has_section(section):
+                    return path, parser.get(section, INI_KEY, fallback=None)
+                return path, None
+    return None, None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=("list", "show", "import"),
+        choices=("list", "show", "import", "push", "redact"),
         default="list",
-        help="list the runs (default), show RUN_ID, or import FILE (a JSON Lines history) into the store",
+        help="list the runs (default), show RUN_ID, import FILE (a JSON Lines history) into the store, "
+        "push [FILE...] (deliver the outbox, .qagate/outbox/, or the outbox files given), or redact "
+        "(mask the secrets of the runs already stored, in place)",
     )
-    parser.add_argument("argument", nargs="?", metavar="RUN_ID|FILE", help="for show and import")
+    parser.add_argument(
+        "argument", nargs="*", metavar="RUN_ID|FILE", help="for show and import; files for push"
+    )
     add_history_argument(parser)
     parser.add_argument(
         "--last",
@@ -98,6 +174,14 @@ def parse_since(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "push":
+        return push(args)
+    if args.action == "redact":
+        return redact(args)
+    words = list(args.argument)
+    if len(words) > 1:
+        raise QagateError(f"{args.action} takes one argument, got {len(words)}: {' '.join(words[:3])}")
+    args.argument = words[0] if words else None
     if args.action == "import":
         return import_file(args)
     from qagate.store.history import read_history
@@ -105,13 +189,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "show":
         if not args.argument:
             raise QagateError("which run? (qagate history show RUN_ID; 'qagate history' lists the ids)")
-        history = read_history(args.history)
-        _warn_skipped(history)
+        history = read_history(history_target(args))
+        warn_skipped(history)
         return show(history.runs, args.argument, as_json=args.as_json)
     if args.argument:
         raise QagateError(f"unexpected argument {args.argument!r} (did you mean 'show {args.argument}'?)")
-    history = read_history(args.history)
-    _warn_skipped(history)
+    history = read_history(history_target(args))
+    warn_skipped(history)
+    check_model(history.runs, args.model)
     runs = [entry for entry in history.runs if matches(entry, args)][-args.last :]
     if args.as_json:
         print(json.dumps([json_entry(entry) for entry in reversed(runs)], indent=1, ensure_ascii=False))
@@ -239,7 +324,7 @@ def import_file(args: argparse.Namespace) -> int:
 
     if not args.argument:
         raise QagateError(f"which file? (qagate history import {OLD_DEFAULT})")
-    target = args.history
+    target = history_target(args)
     if is_jsonl(target):
         raise QagateError("the store to import into is a .jsonl file", path=target, hint="pass --history DB")
     added, present, skipped = import_history(Path(args.argument), target)
@@ -250,13 +335,72 @@ def import_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_skipped(history: Any) -> None:
-    if history.skipped:
-        print(
-            f"qagate history: warning: {history.path}: skipped {len(history.skipped)} unreadable "
-            f"line(s) ({', '.join(map(str, history.skipped[:10]))})",
-            file=sys.stderr,
-        )
+def warn_skipped(history: Any, command: str = "history") -> None:
+    """One line on stderr per run the reader left out (torn, edited or malformed), naming it."""
+    problems = list(history.problems) or [f"line {n}: unreadable" for n in history.skipped]
+    for problem in problems[:10]:
+        print(f"qagate {command}: warning: {history.path}: skipped {problem}", file=sys.stderr)
+    if len(problems) > 10:
+        print(f"qagate {command}: warning: {history.path}: and {len(problems) - 10} more", file=sys.stderr)
+
+
+def check_model(runs: list[dict[str, Any]], model: str | None) -> None:
+    """``--model NAME`` that no run judged is a mistake: say so, with the closest names."""
+    if not model:
+        return
+    names = {str(r.get("model")) for entry in runs for r in entry.get("results") or [] if r.get("model")}
+    if not names or model in names:
+        return
+    from qagate.argtypes import did_you_mean
+
+    listed = ", ".join(sorted(names)[:8]) + (", ..." if len(names) > 8 else "")
+    raise QagateError(
+        f"no run judged a model named {model!r}{did_you_mean(model, sorted(names))}",
+        hint=f"the history has: {listed}",
+    )
+
+
+def push(args: argparse.Namespace) -> int:
+    """``qagate history push [FILE...]``: deliver the outbox (or the files given) to the store,
+    oldest first, each run once (the store skips the ids it has)."""
+    from qagate.store import outbox
+
+    target = history_target(args)
+    folder = outbox.outbox_dir(project_root(args))
+    files = [Path(word) for word in args.argument] if args.argument else outbox.pending(project_root(args))
+    if not files:
+        print(f"qagate history push: nothing to push: the outbox {folder} is empty")
+        return 0
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise QagateError("no such file", path=missing[0], hint="pass the .json files of an outbox")
+    try:
+        delivery = outbox.deliver(target, files, outbox=folder)
+    except OSError as exc:
+        raise QagateError(
+            f"cannot push to the run history: {exc}", hint="the runs stay where they are; push again later"
+        ) from None
+    for line in delivery.lines(target):
+        print(f"qagate history push: {line}", file=sys.stderr if line.startswith("WARNING") else sys.stdout)
+    if not delivery.delivered:
+        print(f"qagate history push: no run delivered ({len(delivery.rejected)} file(s) not runs)")
+        return 2
+    return 0
+
+
+def redact(args: argparse.Namespace) -> int:
+    """``qagate history redact``: mask the secrets of the stored runs, in place, in one transaction."""
+    from qagate.store.history import redact as redact_store
+
+    if args.argument:
+        raise QagateError(f"redact takes no argument, got {args.argument[0]!r} (pass --history URL)")
+    target = history_target(args)
+    try:
+        changed = redact_store(target)
+    except OSError as exc:
+        raise QagateError(f"cannot redact the run history: {exc}") from None
+    print(f"qagate history redact: {display(target)}: masked the secrets of {changed} run(s)")
+    return 0
 
 
 def _versions(entry: dict[str, Any]) -> str:

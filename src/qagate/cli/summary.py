@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from qagate.cli.history import add_history_argument
+from qagate.cli.history import add_history_argument, history_target, warn_skipped
 
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from qagate.reports.markdown import summary
     from qagate.store.history import read_history
 
-    history = read_history(args.history)
+    history = read_history(history_target(args))
+    warn_skipped(history, "summary")
     index = find_run(history.runs, args.run)
     if index is None:
         raise QagateError(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qagate.errors import QagateError
-from qagate.store.target import HistoryURL, display, is_jsonl, is_url
+from qagate.store.target import HistoryURL, display, is_jsonl, is_url, mask_secrets, sqlite_file
 
 SCHEMA = 1
 
@@ -150,7 +150,9 @@ def ci_job_url() -> str | None:
 def append_run(target: str | os.PathLike[str], run: Mapping[str, Any]) -> str | os.PathLike[str]:
     """Write ``run`` to the store ``target`` (a path or a URL; see the module docstring), in one
     transaction or as one locked line. Any failure (an unwritable folder, a server down, a lock held
-    too long) is an OSError whose message never shows a password."""
+    too long) is an OSError whose message never shows a password. Secrets in the run (a password
+    in its command line, say) are masked before anything is written (:func:`mask_secrets`)."""
+    run = mask_secrets(run)
     if not is_jsonl(target):
         from qagate.store.history_db import HistoryStore
 
@@ -165,18 +167,91 @@ def _append_line(path: Path, run: Mapping[str, Any]) -> Path:
     there: if the file's last line was torn by a crash, the new line starts on a line of its own."""
     from filelock import FileLock
 
-    line = json.dumps(run, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S), open(path, "a+b") as handle:
+    with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S):
+        _write_lines(path, [run])
+    return path
+
+
+def _write_lines(path: Path, runs: Iterable[Mapping[str, Any]]) -> None:
+    """Append ``runs`` (masked) to ``path``, one line each, fsynced; the caller holds the lock."""
+    text = "".join(
+        json.dumps(mask_secrets(run), sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        for run in runs
+    )
+    with open(path, "a+b") as handle:
         handle.seek(0, os.SEEK_END)
         if handle.tell():
             handle.seek(-1, os.SEEK_END)
             if handle.read(1) != b"\n":
-                line = "\n" + line
-        handle.write(line.encode("utf-8"))
+                text = "\n" + text
+        handle.write(text.encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
-    return path
+
+
+def store_runs(target: str | os.PathLike[str], runs: list[Mapping[str, Any]]) -> int:
+    """Write the runs whose id the store lacks, in the order given, in one transaction (a database)
+    or under the lock (JSON Lines): writing the same runs again adds nothing. How many were added;
+    an OSError (masked) when the store cannot take them."""
+    if not is_jsonl(target):
+        from qagate.store.history_db import HistoryStore
+
+        with HistoryStore(target) as store:
+            return store.import_runs(runs)
+    from filelock import FileLock
+
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S):
+        have = {str(run.get("id")) for run in _read_lines(path).runs} if path.is_file() else set()
+        new = []
+        for run in runs:
+            if str(run.get("id")) not in have:
+                have.add(str(run.get("id")))
+                new.append(run)
+        if new:
+            _write_lines(path, new)
+    return len(new)
+
+
+def redact(target: str | os.PathLike[str]) -> int:
+    """Mask the secrets of every run already in the store, in place and in one transaction (a
+    database; an SQLite file is then vacuumed so the old bytes are gone) or by rewriting the file
+    atomically under its lock (JSON Lines). How many runs changed; a QagateError when the store is
+    not there, an OSError (masked) when it cannot be written."""
+    _require_store(target)
+    if not is_jsonl(target):
+        from qagate.store.history_db import HistoryStore
+
+        with HistoryStore(target, create=False) as store:
+            return store.redact()
+    from filelock import FileLock
+
+    from qagate.files import atomic_write_text
+
+    path = Path(target)
+    with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        changed = 0
+        out = []
+        for text in lines:
+            try:
+                run = json.loads(text)
+            except (json.JSONDecodeError, RecursionError):
+                masked = mask_secrets(text)  # an unreadable line is masked as text
+                changed += masked != text
+                out.append(masked)
+                continue
+            masked_run = mask_secrets(run)
+            if masked_run != run:
+                changed += 1
+                out.append(json.dumps(masked_run, sort_keys=True, ensure_ascii=False) + "\n")
+            else:
+                out.append(text)
+        if changed:
+            atomic_write_text(path, "".join(out))
+    return changed
 
 
 def lock_path(path: str | os.PathLike[str]) -> Path:
@@ -208,37 +283,168 @@ def baseline_changes(run: Mapping[str, Any]) -> dict[str, list[str]]:
 @dataclass
 class History:
     """The runs of one store, oldest first, and the line numbers it had to skip (JSON Lines).
-    ``path``: the file, or the URL with its password masked."""
+    ``path``: the file, or the URL with its password masked. Runs are masked (secrets) and
+    well-formed (:func:`run_problem`): a malformed run is left out and named in ``problems``."""
 
     path: Path | str
     runs: list[dict[str, Any]]
     skipped: list[int] = field(default_factory=list)
+    #: One line per run left out, naming it (``line 3: ...``, ``run 'ab12': ...``) and why.
+    problems: list[str] = field(default_factory=list)
 
 
 def read_history(target: str | os.PathLike[str]) -> History:
     """Every run of the store ``target`` (a path or a URL), oldest first; a QagateError when there is
     no history there or the store cannot be read."""
-    url = isinstance(target, HistoryURL) or is_url(os.fspath(target))
-    if not url and not Path(target).is_file():
-        old = Path(target).with_suffix(".jsonl")
-        hint = (
-            f"runs before the database store are in {old}: import them with "
-            f"'qagate history import {old}', or pass --history {old}"
-            if old.is_file()
-            else "run 'pytest quality_tests/' first (each run appends to .qagate/history.db), "
-            "or pass --history with the store your runs write (--qagate-history)"
-        )
-        raise QagateError("no run history here", path=Path(target), hint=hint)
+    url = _require_store(target)
     if not is_jsonl(target):
         from qagate.store.history_db import HistoryStore
 
         try:
-            with HistoryStore(target) as store:
-                runs = store.read()
+            with HistoryStore(target, create=False) as store:
+                rows = store.read()
         except OSError as exc:
             raise QagateError(f"cannot read the run history: {exc}") from None
-        return History(Path(target) if not url else display(target), runs)
+        runs, problems = [], []
+        for run in rows:
+            problem = run_problem(run)
+            if problem:
+                problems.append(f"run {_safe_id(run)}: {problem}")
+            else:
+                runs.append(mask_secrets(run))
+        return History(Path(target) if not url else display(target), runs, problems=problems)
     return _read_lines(Path(target))
+
+
+def _require_store(target: str | os.PathLike[str]) -> bool:
+    """Whether ``target`` is a URL; a QagateError when it names a file that is not there (a reader
+    never creates a store: a mistyped path or ``sqlite:///`` URL is an error, not an empty history)."""
+    url = isinstance(target, HistoryURL) or is_url(os.fspath(target))
+    file = sqlite_file(target) if url else Path(target)
+    if file is not None and not file.is_file():
+        old = file.with_suffix(".jsonl")
+        near = _similar_files(file)
+        hint = (
+            f"runs before the database store are in {old}: import them with "
+            f"'qagate history import {old}', or pass --history {old}"
+            if old.is_file() and not url
+            else f"did you mean {' or '.join(near)}?"
+            if near
+            else "run 'pytest quality_tests/' first (each run appends to .qagate/history.db), "
+            "or pass --history with the store your runs write (--qagate-history)"
+        )
+        where = display(target) if url else Path(target)
+        raise QagateError(
+            "no run history here" + (f" (no file {file})" if url else ""), path=where, hint=hint
+        )
+    return url
+
+
+def _similar_files(file: Path) -> list[str]:
+    """History files beside ``file`` whose name is close to its name (a typo)."""
+    import difflib
+
+    try:
+        names = [
+            p.name for p in file.parent.iterdir() if p.suffix in (".db", ".sqlite", ".sqlite3", ".jsonl")
+        ]
+    except OSError:
+        return []
+    return [str(file.with_name(n)) for n in difflib.get_close_matches(file.name, names, 2, 0.6)]
+
+
+def run_problem(run: Any) -> str | None:
+    """Why ``run`` is not a run this version can read, or None: the shape the readers rely on
+    (``results`` a list of objects, ``counts`` a mapping of numbers, ``git``/``settings`` mappings,
+    text fields text, ``exit_status`` a 32-bit integer) and text that is valid Unicode."""
+    if not isinstance(run, Mapping):
+        return f"not a JSON object but {_kind(run)}"
+    if not isinstance(run.get("results"), list):
+        return f"'results' is {_kind(run.get('results'))}, not a list"
+    if not all(isinstance(r, Mapping) for r in run["results"]):
+        return "'results' holds an entry that is not an object"
+    if not isinstance(run.get("metrics", []), list) or not all(
+        isinstance(m, Mapping) for m in run.get("metrics", [])
+    ):
+        return "'metrics' is not a list of objects"
+    checks: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+        ("id", (str, int)),
+        ("started", str),
+        ("finished", str),
+        ("outcome", str),
+        ("label", str),
+        ("ci_url", str),
+        ("host", str),
+        ("python", str),
+        ("qagate", str),
+        ("counts", Mapping),
+        ("git", Mapping),
+        ("settings", Mapping),
+        ("packages", Mapping),
+        ("baselines", Mapping),
+        ("partial", bool),
+        ("incomplete", bool),
+        ("exit_status", int),
+        ("schema", int),
+        ("duration_s", (int, float)),
+    )
+    for key, kind in checks:
+        value = run.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (
+            isinstance(value, bool) and kind in (int, (int, float), (str, int))
+        ):
+            return f"'{key}' is {_kind(value)}"
+    for key in ("exit_status", "schema"):
+        if isinstance(run.get(key), int) and not -(2**31) <= run[key] < 2**31:
+            return f"'{key}' is out of range ({str(run[key])[:20]})"
+    counts = run.get("counts") or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**31 for v in counts.values()):
+        return "'counts' holds a value that is not a count"
+    git = run.get("git") or {}
+    for key in ("commit", "branch"):
+        if git.get(key) is not None and not isinstance(git[key], str):
+            return f"'git.{key}' is {_kind(git[key])}"
+    if not _valid_text(run):
+        return "it holds text that is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _kind(value: Any) -> str:
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "text",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _valid_text(value: Any, depth: int = 0) -> bool:
+    """No lone surrogate in any string (they cannot be printed, stored in PostgreSQL or encoded)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if depth > 100:
+        return False
+    if isinstance(value, Mapping):
+        return all(_valid_text(k, depth + 1) and _valid_text(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_valid_text(v, depth + 1) for v in value)
+    return True
+
+
+def _safe_id(run: Any) -> str:
+    """The run's id as a message can show it (bounded, printable)."""
+    value = run.get("id") if isinstance(run, Mapping) else None
+    text = str(value)[:40].encode("utf-8", "replace").decode("utf-8")
+    return repr(text) if value is not None else "(no id)"
 
 
 def import_history(
@@ -278,21 +484,25 @@ def _read_lines(path: Path) -> History:
     """A JSON Lines history: one run per line; unreadable lines are skipped and numbered."""
     if not path.is_file():
         raise QagateError("no run history here", path=path, hint="pass the JSON Lines file your runs wrote")
-    runs, skipped = [], []
+    runs, skipped, problems = [], [], []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
             try:
                 run = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError, ValueError):
                 skipped.append(number)
+                problems.append(f"line {number}: not JSON (a torn or edited line)")
                 continue
-            if not isinstance(run, dict) or not isinstance(run.get("results"), list):
+            problem = run_problem(run)
+            if problem:
                 skipped.append(number)
+                name = f" (run {_safe_id(run)})" if isinstance(run, Mapping) and "id" in run else ""
+                problems.append(f"line {number}{name}: {problem}")
                 continue
-            runs.append(run)
-    return History(path, runs, skipped)
+            runs.append(mask_secrets(run))
+    return History(path, runs, skipped, problems)
 
 
 def _number(value: Any) -> float | None:

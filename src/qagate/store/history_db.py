@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from qagate.store.history_schema import TABLES, SchemaTooNew, current_version, migrate
-from qagate.store.target import mask_url, sqlalchemy_url
+from qagate.store.target import mask_secrets, mask_url, sqlalchemy_url
 
 #: Seconds SQLite waits for another writer, then attempts per write on "database is locked".
 BUSY_TIMEOUT_S = 30.0
@@ -67,8 +67,9 @@ FLOAT_COLUMNS = {"duration_s", "value", "threshold", "interval_low", "interval_h
 class HistoryStore:
     """One database store with its own engine (one per process); :meth:`close` disposes it."""
 
-    def __init__(self, target: str | os.PathLike[str]) -> None:
-        """Connect lazily to ``target`` (a URL, or a path for an SQLite file)."""
+    def __init__(self, target: str | os.PathLike[str], *, create: bool = True) -> None:
+        """Connect lazily to ``target`` (a URL, or a path for an SQLite file). ``create=False``
+        (readers): never make the SQLite file's folder."""
         self.url = sqlalchemy_url(target)
         self.display = mask_url(self.url)
         self._migrated = False
@@ -81,7 +82,7 @@ class HistoryStore:
         self.display = mask_url(parsed.render_as_string(hide_password=True))
         self._secret = parsed.password
         self.sqlite = parsed.get_backend_name() == "sqlite"
-        if self.sqlite and parsed.database and parsed.database != ":memory:":
+        if create and self.sqlite and parsed.database and parsed.database != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
         try:
             self.engine = self._engine(parsed)
@@ -187,6 +188,49 @@ class HistoryStore:
 
         return int(self._retrying(work))
 
+    def redact(self) -> int:
+        """Mask the secrets of every stored run in place (every text and JSON column of the three
+        tables), in one transaction; then SQLite is vacuumed and PostgreSQL's tables rewritten
+        (``VACUUM FULL``, where the user may) so no old byte stays in the file. Runs changed."""
+
+        def work() -> int:
+            changed: set[Any] = set()
+            with self._write() as conn:
+                for table in TABLES.values():
+                    key = table.c.seq if table.name == "runs" else table.c.pk
+                    owner = table.c.seq if table.name == "runs" else table.c.run_seq
+                    columns = [c for c in table.columns if isinstance(c.type, (sa.String, sa.JSON))]
+                    for row in conn.execute(sa.select(key, owner, *columns)).all():
+                        values = dict(zip([c.name for c in columns], row[2:]))
+                        masked = {name: mask_secrets(value) for name, value in values.items()}
+                        update = {name: value for name, value in masked.items() if value != values[name]}
+                        if update:
+                            conn.execute(sa.update(table).where(key == row[0]).values(**update))
+                            changed.add(row[1])
+            if changed:
+                self._compact()
+            return len(changed)
+
+        return int(self._retrying(work))
+
+    def _compact(self) -> None:
+        """Rewrite the database so the bytes of replaced values are gone (best effort on a server)."""
+        if self.sqlite:  # the driver connection is in autocommit mode (see _engine)
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            finally:
+                raw.close()
+            return
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                for table in ("runs", "verdicts", "metrics"):
+                    conn.exec_driver_sql(f"VACUUM FULL {table}")
+            except sa.exc.SQLAlchemyError:
+                pass  # not the tables' owner: the values are masked, the old row versions are dead
+
     def read(self) -> list[dict[str, Any]]:
         """Every run, oldest first, as the dicts :func:`build_run` made."""
 
@@ -200,7 +244,8 @@ class HistoryStore:
 
 
 def insert_run(conn: Connection, run: Mapping[str, Any]) -> None:
-    """The run's row, verdicts and metrics, inside the caller's transaction."""
+    """The run's row, verdicts and metrics (secrets masked), inside the caller's transaction."""
+    run = mask_secrets(run)
     runs, verdicts, metrics = TABLES["runs"], TABLES["verdicts"], TABLES["metrics"]
     row, extra = _split(run, RUN_COLUMNS, skip={"git", "results", "metrics"})
     git = run.get("git")
