@@ -73,7 +73,10 @@ def mask_url(url: str) -> str:
             masked = [(k, "***" if k.lower() == "password" else v) for k, v in pairs]
             query = urlencode(masked, safe="*")
     if (netloc, query) == (parts.netloc, parts.query):
-        return url  # nothing to hide (urlunsplit would also drop sqlite:///'s empty host)
+        return url  # nothing to hide
+    if "://" in url:  # by hand: urlunsplit would drop sqlite:///'s empty host
+        text = f"{parts.scheme}://{netloc}{parts.path}"
+        return text + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -83,11 +86,11 @@ _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
 #: (``GITHUB_TOKEN=...``, ``password=...``, ``--db-password=...``; not ``tokenizer:``): the
 #: value is masked up to a space, ``&``, ``;``, a quote or a comma.
 _SECRET_PAIR = re.compile(
-    r"(?i)(?P<key>\b[A-Za-z0-9_.\-]*(?:token|passwd|password|secret|api_?key))"
+    r"(?i)(?P<key>\b[A-Za-z0-9_.\-]*(?:token|passwd|password|secret|api[_-]?key))"
     r"(?P<sep>=|:\s*)(?P<value>(?!\*\*\*)[^\s&;,\"']+)"
 )
 #: A mapping key that names a secret (``{"API_TOKEN": "..."}``): its string value is masked.
-_SECRET_NAME = re.compile(r"(?i)(?:token|passwd|password|secret|api_?key)$")
+_SECRET_NAME = re.compile(r"(?i)(?:token|passwd|password|secret|api[_-]?key)$")
 MASK = "***"
 
 
