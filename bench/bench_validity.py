@@ -1,0 +1,200 @@
+"""How often a ``confidence: 0.95`` verdict is wrong: the valid engine against the old bootstrap.
+
+Real per-question scores: the SQuAD v1.1 leaderboard prediction files on the full dev set
+(10,570 questions). Each repetition draws a random sample of n questions (without
+replacement) and judges an EM rule on it, the way the gate would on a dataset of n questions:
+
+- teacher-relative ``exact_match >= c * teacher``, with c set so that on the full dev set the
+  student's EM minus c x the teacher's is exactly the margin (in EM points);
+- absolute ``exact_match >= T``, with T = the student's full-set EM minus the margin.
+
+At a margin <= 0 the rule truly fails (0: on the boundary), so every PASS is a false pass: at
+``confidence: 0.95`` the promise is at most 2.5% per verdict. At +1 and +3 the rule truly
+holds and the pass rate is the power. Two engines judge the same samples:
+
+- new: :func:`qagate.scoring.confseq.batch_bounds`, the code the judge runs (one look of the
+  betting confidence sequence, bets tuned to n);
+- old: the percentile bootstrap of ``qagate.scoring.stats`` (2,000 resamples, paired for the
+  teacher-relative rule). EM per question is 0 or 1, so a bootstrap resample of a sample is a
+  multinomial draw over the four (student, teacher) outcomes; the script draws those counts
+  directly, which is the same distribution as ``stats.paired_bootstrap``'s resampling and far
+  cheaper. ``--check`` repeats one small cell with ``stats.paired_bootstrap`` itself.
+
+    python bench/bench_validity.py [--reps 4000] [--seed 0] [--check] [--json out.json]
+
+numpy only; a few minutes on 2 CPU cores at the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qagate.data import load_dataset, load_predictions
+from qagate.scoring import stats
+from qagate.scoring.confseq import batch_bounds
+from qagate.scoring.squad import score
+
+SYSTEMS = {
+    "BERT": "bert-ensemble-google.json",
+    "r-net": "r-net-msra.json",
+    "SLQA+": "slqa-alibaba.json",
+    "Match-LSTM": "match-lstm-smu.json",
+}
+PAIRS = [("r-net", "BERT"), ("SLQA+", "r-net"), ("Match-LSTM", "BERT")]  # (student, teacher)
+SIZES = [20, 65, 200, 1000]
+MARGINS = [-1.0, -0.5, 0.0, 1.0, 3.0]
+LEVEL = 0.95
+CHUNK = 250  # repetitions per block of bootstrap counts (memory: resamples x CHUNK x 4)
+
+
+def em_vectors(shared: Path) -> dict[str, np.ndarray]:
+    """Per-question EM (0 or 1) of every system on the dev set, in the dataset's order."""
+    squad = shared / "data" / "squad"
+    dataset = load_dataset(squad / "dev-v1.1.json")
+    ids = [example.id for example in dataset.examples]
+    out = {}
+    for name, file in SYSTEMS.items():
+        scores = score(dataset, load_predictions(squad / "predictions" / file))
+        out[name] = np.array([scores.per_question_em.get(i, 0.0) for i in ids])
+    return out
+
+
+def bootstrap_lower(counts: np.ndarray, values: np.ndarray, n: int, resamples: int, rng) -> np.ndarray:
+    """The old engine's lower bound (2.5% quantile of the resampled means) for each sample.
+
+    ``counts``: (reps, 4) outcome counts of each sample; ``values``: (margins, 4) the value of
+    each outcome under each rule. Returns (margins, reps).
+    """
+    reps = counts.shape[0]
+    low = np.empty((values.shape[0], reps))
+    for start in range(0, reps, CHUNK):
+        stop = min(start + CHUNK, reps)
+        drawn = rng.multinomial(n, counts[start:stop] / n, size=(resamples, stop - start))
+        means = drawn @ values.T / n  # (resamples, block, margins)
+        low[:, start:stop] = np.quantile(means, (1 - LEVEL) / 2, axis=0).T
+    return low
+
+
+def simulate(em: dict[str, np.ndarray], reps: int, resamples: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    size = next(iter(em.values())).size
+    rows = []
+    for n in SIZES:
+        samples = np.stack([rng.choice(size, n, replace=False) for _ in range(reps)])
+        for student, teacher in PAIRS:
+            s, t = em[student], em[teacher]
+            mu_s, mu_t = 100 * s.mean(), 100 * t.mean()
+            xs, xt = s[samples], t[samples]  # (reps, n) of 0/1
+            outcome = (2 * xs + xt).astype(int)  # 0: both wrong, 1: teacher only, 2: student only, 3: both
+            counts = np.stack([(outcome == k).sum(axis=1) for k in range(4)], axis=1)
+            coefs = [(mu_s - margin) / mu_t for margin in MARGINS]
+            # each outcome's value: student - c * teacher (relative), student (absolute), in points
+            relative = np.array([[0.0, -100 * c, 100.0, 100 - 100 * c] for c in coefs])
+            absolute = np.array([[0.0, 0.0, 100.0, 100.0]])
+            old_rel = bootstrap_lower(counts, relative, n, resamples, rng)
+            old_abs = bootstrap_lower(counts, absolute, n, resamples, rng)[0]
+            new_abs, _ = batch_bounds(100 * xs, 0, 100, LEVEL)
+            for i, (margin, c) in enumerate(zip(MARGINS, coefs)):
+                new_rel, _ = batch_bounds(100 * xs - 100 * c * xt, -100 * c, 100, LEVEL)
+                threshold = mu_s - margin
+                for rule, old, new in (
+                    (f"EM >= {c:.5f} x teacher", old_rel[i] >= 0, new_rel >= 0),
+                    (f"EM >= {threshold:.2f}", old_abs >= threshold, new_abs >= threshold),
+                ):
+                    rows.append(
+                        {
+                            "pair": f"{student}/{teacher}",
+                            "kind": "relative" if "teacher" in rule else "absolute",
+                            "rule": rule,
+                            "margin": margin,
+                            "n": n,
+                            "old_pass": float(old.mean()),
+                            "new_pass": float(new.mean()),
+                        }
+                    )
+            print(f"  n={n} {student}/{teacher} done", file=sys.stderr, flush=True)
+    return rows
+
+
+def check_shortcut(em: dict[str, np.ndarray], reps: int, seed: int) -> tuple[float, float]:
+    """r-net/BERT, n=20, 0.5 points short: the multinomial shortcut against stats.paired_bootstrap."""
+    rng = np.random.default_rng(seed + 1)
+    s, t = em["r-net"], em["BERT"]
+    n, c = 20, (100 * s.mean() + 0.5) / (100 * t.mean())
+    direct = shortcut = 0
+    for i in range(reps):
+        idx = rng.choice(s.size, n, replace=False)
+        interval = stats.paired_bootstrap(100 * s[idx], 100 * t[idx], coef=c, level=LEVEL, seed=i)
+        direct += interval.low >= 0
+        counts = np.bincount((2 * s[idx] + t[idx]).astype(int), minlength=4)[None, :]
+        values = np.array([[0.0, -100 * c, 100.0, 100 - 100 * c]])
+        shortcut += bootstrap_lower(counts, values, n, 2000, rng)[0, 0] >= 0
+    return direct / reps, shortcut / reps
+
+
+def table(rows: list[dict], margins: list[float]) -> str:
+    head = "| pair | rule | margin | " + " | ".join(f"n={n} old / new" for n in SIZES) + " |"
+    lines = [head, "|" + "---|" * (3 + len(SIZES))]
+    for pair in [f"{s}/{t}" for s, t in PAIRS]:
+        for kind in ("relative", "absolute"):
+            for margin in margins:
+                cells = {
+                    r["n"]: r for r in rows if (r["pair"], r["kind"], r["margin"]) == (pair, kind, margin)
+                }
+                rule = cells[SIZES[0]]["rule"]
+                values = " | ".join(
+                    f"{100 * cells[n]['old_pass']:.1f}% / {100 * cells[n]['new_pass']:.1f}%" for n in SIZES
+                )
+                lines.append(f"| {pair} | `{rule}` | {margin:+g} | {values} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--shared", type=Path, default=Path(os.environ.get("QAGATE_SHARED") or here.parent / "shared")
+    )
+    parser.add_argument("--reps", type=int, default=4000, help="random samples per cell (default 4000)")
+    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--check", action="store_true", help="also run one cell with stats.paired_bootstrap")
+    parser.add_argument("--json", type=Path, help="write the rows here")
+    args = parser.parse_args()
+    if args.reps < 1 or args.resamples < 1:
+        parser.error("--reps and --resamples must be positive")
+    if not (args.shared / "data" / "squad" / "dev-v1.1.json").is_file():
+        print(f"bench_validity: no SQuAD dev set under {args.shared} (pass --shared)", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    em = em_vectors(args.shared)
+    rows = simulate(em, args.reps, args.resamples, args.seed)
+    se = 100 * (0.025 * 0.975 / args.reps) ** 0.5
+    print(f"False passes (true margin <= 0; nominal <= 2.5%), {args.reps} samples per cell, Monte Carlo SE")
+    print(f"{se:.2f} points at 2.5%, at most {100 * (0.25 / args.reps) ** 0.5:.2f}:\n")
+    print(table(rows, [m for m in MARGINS if m <= 0]))
+    print("\nPower (true margin > 0: share of samples that pass):\n")
+    print(table(rows, [m for m in MARGINS if m > 0]))
+    if args.check:
+        direct, shortcut = check_shortcut(em, 2000, args.seed)
+        print(
+            f"\nCheck (r-net/BERT, n=20, -0.5 points, 2000 samples): stats.paired_bootstrap passes "
+            f"{100 * direct:.1f}%, the multinomial shortcut {100 * shortcut:.1f}%"
+        )
+    print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if args.json:
+        args.json.write_text(
+            json.dumps({"reps": args.reps, "resamples": args.resamples, "rows": rows}, indent=1)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
