@@ -141,3 +141,53 @@ def test_the_registry_declares_each_metric_once():
     assert baseline_metrics({"f1": 1.0, "speedup": 2.0, "seconds_per_question": 0.1, "x": 3}) == {"f1": 1.0}
     assert fmt(1234567, "parameter_count") == "1,234,567" and fmt(2.0, "speedup") == "2.00x"
     assert fmt(None, "f1") == "-" and METRICS["seconds_per_question"].higher_is_better is False
+
+
+def test_a_teacher_relative_rule_on_different_questions_never_passes():
+    rule = parse_rule("exact_match >= 0.95 * teacher")
+    student = FakeScores({"a": 1.0, "b": 1.0, "c": 0.0})
+    other_questions = FakeScores({"a": 1.0, "x": 1.0, "y": 1.0})
+    evidence = quality_evidence(
+        rule,
+        "s",
+        {"exact_match": 66.7},
+        student,
+        teacher_metrics={"exact_match": 10.0},
+        teacher_scores=other_questions,
+    )
+    verdict = judge(rule, "s", evidence)
+    assert (
+        verdict.status == "fail"
+        and "were scored on different questions (2 only s's, 2 only teacher's)" in (verdict.notes[0])
+    )
+
+
+def test_missing_teacher_answers_that_lower_the_bar_forbid_a_pass():
+    """3 of 4 answers missing make the teacher's EM 25: without the check 'EM >= 0.95 * teacher' passes."""
+    student = FakeScores({"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.0})
+    teacher = FakeScores({"a": 1.0, "b": 0.0, "c": 0.0, "d": 0.0}, missing=("b", "c", "d"))
+    teacher.total = 4
+    for confidence in (None, 0.95):
+        rule = parse_rule("exact_match >= 0.95 * teacher", confidence=confidence)
+        evidence = quality_evidence(
+            rule,
+            "s",
+            {"exact_match": 75.0},
+            student,
+            teacher_metrics={"exact_match": 25.0},
+            teacher_scores=teacher,
+            ids=["a", "b", "c", "d"],
+            teacher_name="t",
+        )
+        verdict = judge(rule, "s", evidence)
+        assert verdict.status == "fail"
+        assert "t has no answer for 3 question(s) that s answered (e.g. b)" in verdict.notes[0]
+        assert any("t has no prediction for 3 of 4 questions" in note for note in verdict.notes)
+    # the student's own missing answers only make '>=' harder: noted, the rule is judged
+    rule = parse_rule("exact_match >= 0.5 * teacher")
+    lacking = FakeScores({"a": 1.0, "b": 0.0}, missing=("b",))
+    full = FakeScores({"a": 1.0, "b": 1.0})
+    evidence = quality_evidence(
+        rule, "s", {"exact_match": 50.0}, lacking, teacher_metrics={"exact_match": 100.0}, teacher_scores=full
+    )
+    assert not evidence.problems and judge(rule, "s", evidence).status == "pass"

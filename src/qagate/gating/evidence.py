@@ -120,16 +120,51 @@ def quality_evidence(
     if METRICS[rule.metric].timing and latency is not None:
         notes = (timing_note(model, latency, teacher_name, teacher_latency),)
     values = reference_values = None
+    problems: tuple[str, ...] = ()
     if METRICS[rule.metric].per_question and scores is not None:
         notes = missing_note(model, scores)
         if rule.reference == "teacher" and teacher_scores is not None:
             notes += missing_note(teacher_name, teacher_scores)
+            problems = pairing_problems(rule, model, scores, teacher_name, teacher_scores)
         if rule.confidence is not None:
             order = list(ids) if ids is not None else list(scores.per_question_f1)
             values = per_question(scores, rule.metric, order)
             if teacher_scores is not None:
                 reference_values = per_question(teacher_scores, rule.metric, order)
-    return Evidence(value, reference, values, reference_values, notes=notes)
+    return Evidence(value, reference, values, reference_values, problems=problems, notes=notes)
+
+
+def pairing_problems(
+    rule: Rule, model: str, scores: Any, teacher: str, teacher_scores: Any
+) -> tuple[str, ...]:
+    """Why a teacher-relative rule cannot pass on these two score tables (empty: it can).
+
+    Both must be scored on the same questions. A question without an answer counts 0 (as in
+    the official script), so the teacher's missing answers lower the bar of a ``>=`` rule (and
+    the model's its own value under a ``<=`` rule): where they favour the rule, the verdict
+    cannot be a pass. Missing answers that only make the rule harder are just noted.
+    """
+    mine, theirs = set(scores.per_question_f1), set(teacher_scores.per_question_f1)
+    if mine != theirs:
+        return (
+            f"{model} and {teacher} were scored on different questions ({len(mine - theirs)} only "
+            f"{model}'s, {len(theirs - mine)} only {teacher}'s): {rule.text} compares the same "
+            f"questions, so it cannot pass",
+        )
+    model_missing = set(getattr(scores, "missing", None) or ())
+    teacher_missing = set(getattr(teacher_scores, "missing", None) or ())
+    if rule.op in (">=", ">"):
+        favouring, lacking, answered = teacher_missing - model_missing, teacher, model
+    else:
+        favouring, lacking, answered = model_missing - teacher_missing, model, teacher
+    if not favouring:
+        return ()
+    example = sorted(favouring)[0]
+    return (
+        f"{lacking} has no answer for {len(favouring)} question(s) that {answered} answered "
+        f"(e.g. {example}); they count 0 and would make {rule.text} easier to pass, so it cannot "
+        f"pass: answer every question with both models",
+    )
 
 
 def baseline_evidence(
