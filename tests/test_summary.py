@@ -88,7 +88,7 @@ def test_the_summary_lists_every_gate_worst_first_and_what_changed(tmp_path):
     ]
     assert (
         "| \u2753 UNDECIDED | student | `f1>=85` | sample | 86.0000 | &gt;= 85.0000 "
-        "| 95% [84.5000, 87.5000] |" in text
+        "| 95% interval [84.5000, 87.5000] of f1 |" in text  # the one labelled form (issue 28)
     )
     changes = text[text.index("### Since the previous run") :]
     assert f"Compared with run `{runs[0]['id']}`" in changes  # the previous run on main, not on other

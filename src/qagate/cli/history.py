@@ -425,7 +425,7 @@ def _notes(entry: dict) -> str:
 
 def _gate_line(result: dict) -> str:
     """``FAIL m1::f1>=0.9*teacher [sample] obtained 80.0000, threshold 85.0000`` (+ interval)."""
-    from qagate.reports.terminal import interval_text
+    from qagate.reports.changes import value_interval_text
     from qagate.scoring.registry import fmt
 
     metric = result.get("metric")
@@ -435,7 +435,7 @@ def _gate_line(result: dict) -> str:
         f"obtained {fmt(_number(result.get('obtained')), metric)}, "
         f"threshold {fmt(_number(result.get('threshold')), metric)}"
     )
-    interval = interval_text(result)
+    interval = value_interval_text(result)
     if interval:
         line += f", {interval}"
     if status == "new":

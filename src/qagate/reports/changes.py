@@ -234,3 +234,20 @@ def value_interval(result: Mapping[str, Any]) -> tuple[float, float] | None:
     if abs(middle - (value - threshold)) < abs(middle - value):
         return threshold + low, threshold + high
     return low, high
+
+
+def value_interval_text(result: Mapping[str, Any], *, label: Any = None) -> str:
+    """``95% interval [76.0000, 78.0000] of exact_match``: a confidence rule's interval of the value
+    (:func:`value_interval`), labelled with what it bounds; ``""`` when the gate recorded none. The
+    one form ``qagate history``, the Markdown summary and the dashboard all show. ``label``: the
+    metric's name as the caller writes it (escaped for Markdown, say)."""
+    from qagate.scoring.registry import fmt
+
+    band = value_interval(result)
+    if band is None:
+        return ""
+    metric = str(result.get("metric") or "") or None
+    level = number(result.get("level"))
+    word = "interval" if level is None else f"{level * 100 if level <= 1 else level:g}% interval"
+    name = label if label is not None else metric or "the value"
+    return f"{word} [{fmt(band[0], metric)}, {fmt(band[1], metric)}] of {name}"

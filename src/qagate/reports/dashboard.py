@@ -18,9 +18,8 @@ from typing import Any
 
 import jinja2
 
-from qagate.reports.changes import flaky, steps, value_interval
+from qagate.reports.changes import flaky, steps, value_interval, value_interval_text
 from qagate.reports.charts import COLOURS, MISSING, Chart, Point, trend
-from qagate.reports.terminal import interval_text
 from qagate.scoring.registry import METRICS, fmt
 from qagate.store.history import BASELINE_ACTIONS, STATUS_ORDER, baseline_changes, is_partial
 
@@ -301,10 +300,7 @@ def gate_text(result: Mapping[str, Any], metric: str | None = None) -> str:
 
 def _interval(result: Mapping[str, Any]) -> str:
     """The interval on the value's scale, as the trend draws it (the history keeps the margin's)."""
-    band = value_interval(result)
-    if band is None:
-        return ""
-    text = interval_text({**result, "interval_low": band[0], "interval_high": band[1]})
+    text = value_interval_text(result)
     return f", {text}" if text else ""
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qagate.reports.changes import Comparison, branch_of, commit_of, compare, number, value_interval
+from qagate.reports.changes import Comparison, branch_of, commit_of, compare, number, value_interval_text
 from qagate.scoring.registry import fmt
 from qagate.store.history import STATUS_ORDER
 
@@ -147,12 +147,7 @@ def _gate_name(result: Mapping[str, Any]) -> str:
 
 def _row(result: Mapping[str, Any]) -> str:
     metric = _metric(result)
-    band = value_interval(result)
-    interval = ""
-    if band is not None:
-        level = number(result.get("level"))
-        interval = f"{level * 100:g}% " if level is not None and level <= 1 else ""
-        interval += f"[{fmt(band[0], metric)}, {fmt(band[1], metric)}]"
+    interval = value_interval_text(result, label=escape(metric or "the value"))
     reason = f" ({escape(result['reason'])})" if result.get("reason") else ""
     op = escape(result.get("op") or "")
     threshold = number(result.get("threshold"))

@@ -328,7 +328,7 @@ def _require_store(target: str | os.PathLike[str]) -> bool:
             f"runs before the database store are in {old}: import them with "
             f"'qagate history import {old}', or pass --history {old}"
             if old.is_file() and not url
-            else f"did you mean {' or '.join(near)}?"
+            else f"did you mean {' or '.join(near)} (in {file.parent})?"
             if near
             else "run 'pytest quality_tests/' first (each run appends to .qagate/history.db), "
             "or pass --history with the store your runs write (--qagate-history)"
@@ -341,7 +341,7 @@ def _require_store(target: str | os.PathLike[str]) -> bool:
 
 
 def _similar_files(file: Path) -> list[str]:
-    """History files beside ``file`` whose name is close to its name (a typo)."""
+    """The names of history files beside ``file`` whose name is close to its name (a typo)."""
     import difflib
 
     try:
@@ -350,7 +350,7 @@ def _similar_files(file: Path) -> list[str]:
         ]
     except OSError:
         return []
-    return [str(file.with_name(n)) for n in difflib.get_close_matches(file.name, names, 2, 0.6)]
+    return difflib.get_close_matches(file.name, names, 2, 0.6)
 
 
 def run_problem(run: Any) -> str | None:

@@ -229,7 +229,8 @@ def _plugin_dialect(dialect: str, driver: str) -> bool:
 
 
 def resolve_history(text: str, base: Path) -> Path | HistoryURL:
-    """A URL as it is (masked for display), a path resolved against ``base`` (``${VAR}``, ``~``).
+    """A URL as it is (masked for display; an SQLite URL's relative path resolved against ``base``,
+    like a path), a path resolved against ``base`` (``${VAR}``, ``~``).
     A URL that can never work (see :func:`check_url`) and ``sqlite:/path`` (one slash: not a URL,
     and as a path it would make a folder named ``sqlite:``) are a QagateError."""
     from qagate.argtypes import expand_path
@@ -237,6 +238,11 @@ def resolve_history(text: str, base: Path) -> Path | HistoryURL:
     text = text.strip()
     if is_url(text):
         check_url(text)
+        file = sqlite_file(text)
+        if file is not None and not file.is_absolute():  # sqlite:///rel.db: where it was written
+            scheme, _, rest = text.partition("://")
+            query = rest.partition("?")[2]
+            text = f"{scheme}:///{(base / file).resolve()}" + (f"?{query}" if query else "")
         return HistoryURL(text)
     one_slash = _ONE_SLASH.match(text)
     if one_slash:
