@@ -191,3 +191,18 @@ def test_missing_teacher_answers_that_lower_the_bar_forbid_a_pass():
         rule, "s", {"exact_match": 50.0}, lacking, teacher_metrics={"exact_match": 100.0}, teacher_scores=full
     )
     assert not evidence.problems and judge(rule, "s", evidence).status == "pass"
+
+
+def test_assert_gate_undecided_skips_only_when_not_strict():
+    from types import SimpleNamespace
+
+    from qagate.assertions import GateAssertionError, assert_gate
+
+    ids = [f"q{i}" for i in range(20)]
+    student = SimpleNamespace(
+        metrics={"exact_match": 90.0}, scores=FakeScores({q: float(i < 18) for i, q in enumerate(ids)})
+    )
+    with pytest.raises(pytest.skip.Exception, match="UNDECIDED"):
+        assert_gate("exact_match >= 85", student, confidence=0.95, undecided="skip")
+    with pytest.raises(GateAssertionError, match="UNDECIDED"):
+        assert_gate("exact_match >= 85", student, confidence=0.95, undecided="skip", strict=True)

@@ -247,6 +247,18 @@ def test_undecided_can_be_reported_as_skip(project):
     assert "UNDECIDED" in result.stdout.str()
 
 
+def test_undecided_fails_under_strict_whatever_undecided_says(project):
+    project.model("good", "student", 0.905)
+    project.gate(
+        "rules:\n  - apply_to: [good]\n    confidence: true\n    require: [exact_match >= 0.9 * teacher]\n"
+    )
+    result = project.run("-rA", "--qagate-undecided=skip", "--qagate-strict")
+    result.assert_outcomes(failed=1)
+    assert (
+        "--qagate-strict: an undecided verdict fails, whatever --qagate-undecided says" in result.stdout.str()
+    )
+
+
 @pytest.mark.parametrize(
     "body, line, message",
     [

@@ -203,7 +203,9 @@ class GateItem(pytest.Item):
                     f"are shown once, under its first failed rule)"
                 )
         if verdict.status == "undecided" and settings.undecided == "skip":
-            pytest.skip(text.replace("\n", " "))
+            if not settings.strict:
+                pytest.skip(text.replace("\n", " "))
+            text += "\n  --qagate-strict: an undecided verdict fails, whatever --qagate-undecided says"
         raise GateFailure(text)
 
     def _attach_properties(self, outcome: "CaseOutcome") -> None:
