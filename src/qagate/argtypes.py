@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.errors import QagateError, quote
+from qagate.files import path_problem
 
 UNDECIDED_CHOICES = ("fail", "skip")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -50,9 +51,35 @@ def expand_vars(text: str) -> str:
     return _VAR_RE.sub(replace, text)
 
 
+def expand_user(text: str) -> str:
+    """``~`` and ``~user`` expanded as a shell would; a user without a home is a QagateError."""
+    expanded = os.path.expanduser(text)  # leaves '~nosuchuser/...' as it is
+    if expanded.startswith("~"):
+        first = expanded.split("/", 1)[0].split(os.sep, 1)[0]
+        raise QagateError(
+            f"cannot expand {quote(first, 40)} in {quote(text)}: no such user, or no home directory",
+            hint="write the full path, or ./~name for a file whose name starts with '~'",
+        )
+    return expanded
+
+
 def expand_path(text: str, base: Path) -> Path:
-    """``${VAR}`` and ``~`` expanded, then resolved against ``base`` (where the value was written)."""
-    return (Path(base) / Path(expand_vars(str(text))).expanduser()).resolve()
+    """``${VAR}`` and ``~`` expanded, then resolved against ``base`` (where the value was written).
+
+    The one place a path a user wrote (an option, an ini key, a YAML value) becomes a ``Path``:
+    an unknown ``~user``, a NUL byte, an over-long name and a symbolic link loop are one-line
+    QagateErrors here, never a traceback later.
+    """
+    expanded = expand_user(expand_vars(str(text)))
+    problem = path_problem(expanded)
+    if problem is not None:
+        raise QagateError(f"{problem}: {quote(str(text))}")
+    try:
+        return (Path(base) / expanded).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        loop = "loop" in str(exc).lower()
+        why = "a symbolic link loop" if loop else getattr(exc, "strerror", None) or type(exc).__name__
+        raise QagateError(f"cannot resolve {quote(str(text))}: {why}") from None
 
 
 def did_you_mean(word: str, choices: Any, aliases: Mapping[str, str] | None = None) -> str:
@@ -63,6 +90,8 @@ def did_you_mean(word: str, choices: Any, aliases: Mapping[str, str] | None = No
     """
     import difflib
 
+    if len(str(word)) > 100:  # nobody mistypes that much; difflib would take its time
+        return ""
     names = [str(c) for c in choices]
     lowered = str(word).strip().lower()
     folded = [name for name in names if name.lower() == lowered and name != word]
@@ -79,9 +108,9 @@ def parse_positive_int(text: str) -> int:
     try:
         value = int(str(text).strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {quote(text)}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {quote(text)}")
     return value
 
 
@@ -89,18 +118,20 @@ def parse_int(text: str) -> int:
     try:
         return int(str(text).strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an integer, got {quote(text)}") from None
 
 
 def parse_articles(text: str) -> tuple[int, int]:
     """``38-47`` (inclusive, articles in file order) or a single article ``12``."""
     match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
     if not match:
-        raise argparse.ArgumentTypeError(f"expected an article range such as 38-47 (inclusive), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected an article range such as 38-47 (inclusive), got {quote(text)}"
+        )
     first = int(match.group(1))
     last = int(match.group(2)) if match.group(2) is not None else first
     if last < first:
-        raise argparse.ArgumentTypeError(f"article range {text!r} ends before it starts")
+        raise argparse.ArgumentTypeError(f"article range {quote(text)} ends before it starts")
     return first, last
 
 
@@ -110,7 +141,7 @@ def parse_device(text: str) -> str:
     if value in DEVICE_CHOICES or re.fullmatch(r"cuda:\d+", value):
         return value
     hint = did_you_mean(value, [c for c in DEVICE_CHOICES if c != "cuda:N"], DEVICE_ALIASES)
-    raise argparse.ArgumentTypeError(f"expected one of {', '.join(DEVICE_CHOICES)}; got {text!r}{hint}")
+    raise argparse.ArgumentTypeError(f"expected one of {', '.join(DEVICE_CHOICES)}; got {quote(text)}{hint}")
 
 
 def parse_level(text: str) -> float:
@@ -120,7 +151,7 @@ def parse_level(text: str) -> float:
         value = -1.0
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(
-            f"expected a confidence level strictly between 0 and 1 (e.g. 0.95), got {text!r}"
+            f"expected a confidence level strictly between 0 and 1 (e.g. 0.95), got {quote(text)}"
         )
     return value
 
@@ -128,7 +159,7 @@ def parse_level(text: str) -> float:
 def parse_undecided(text: str) -> str:
     value = str(text).strip().lower()
     if value not in UNDECIDED_CHOICES:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(UNDECIDED_CHOICES)}; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(UNDECIDED_CHOICES)}; got {quote(text)}")
     return value
 
 
@@ -156,7 +187,7 @@ def parse_bool(text: str) -> bool:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected true or false, got {quote(text)}")
 
 
 def parse_positive_float(text: str) -> float:
@@ -164,9 +195,9 @@ def parse_positive_float(text: str) -> float:
     try:
         value = float(str(text).strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {quote(text)}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {quote(text)}")
     return value
 
 
@@ -175,7 +206,7 @@ def parse_non_negative_float(text: str) -> float:
     try:
         value = float(str(text).strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {quote(text)}") from None
     if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {quote(text)}")
     return value
