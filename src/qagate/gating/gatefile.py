@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qagate import safeyaml
 from qagate.argtypes import did_you_mean as _did_you_mean
 from qagate.argtypes import (
     expand_path,
@@ -37,7 +38,8 @@ from qagate.argtypes import (
     parse_int,
     parse_positive_int,
 )
-from qagate.errors import QagateError
+from qagate.errors import QagateError, quote
+from qagate.files import read_user_text
 from qagate.gating.rules import Rule, parse_rule
 
 APPLY_TO_GROUPS = ("students", "teacher", "all")
@@ -96,20 +98,13 @@ class RuleBlock:
 
 def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
     """Read and validate a gate file; every error names the file and line and the valid choices."""
-    import yaml  # PyYAML: light, but only needed when a gate file is collected
-
     path = Path(path)
+    text = read_user_text(path, "gate file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QagateError(f"cannot read gate file: {exc}", path=path) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise QagateError(f"invalid YAML: {problem}", path=where) from None
+        root = safeyaml.compose(text)
+    except safeyaml.YAMLProblem as exc:
+        where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+        raise QagateError(f"invalid YAML: {exc.problem}", path=where) from None
     reader = _Reader(path)
     if root is None:
         raise QagateError("empty gate file; it needs at least 'rules:'", path=f"{path}:1")
@@ -161,7 +156,7 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
             unknown = [name for name in block.apply_to if name not in roles]
             if unknown:
                 raise QagateError(
-                    f"unknown model {unknown[0]!r}{_did_you_mean(unknown[0], roles)} in apply_to; "
+                    f"unknown model {quote(unknown[0])}{_did_you_mean(unknown[0], roles)} in apply_to; "
                     f"models declared in {models_source}: {', '.join(roles) or '(none)'}; groups: "
                     f"{', '.join(APPLY_TO_GROUPS)}",
                     path=where,
@@ -170,7 +165,7 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
             explicit = True
         if not names:
             raise QagateError(
-                f"apply_to {block.apply_to!r} matches no model declared in "
+                f"apply_to {quote(block.apply_to)} matches no model declared in "
                 f"{models_source} (models: {', '.join(roles) or '(none)'})",
                 path=where,
             )
@@ -218,7 +213,10 @@ class _Reader:
         return f"{self.file}:{node.start_mark.line + 1}"
 
     def value(self, node: Any) -> Any:
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return safeyaml.construct(self._constructor, node)
+        except safeyaml.YAMLProblem as exc:
+            raise QagateError(exc.problem, path=f"{self.file}:{exc.line}") from None
 
     def mapping(self, node: Any, what: str, keys: Sequence[str]) -> dict[str, Any]:
         import yaml
@@ -230,18 +228,19 @@ class _Reader:
             key = str(self.value(key_node))
             if key not in keys:
                 raise QagateError(
-                    f"unknown key {key!r} in {what}{_did_you_mean(key, keys)}; valid keys: {', '.join(keys)}",
+                    f"unknown key {quote(key)} in {what}{_did_you_mean(key, keys)}; "
+                    f"valid keys: {', '.join(keys)}",
                     path=self.at(key_node),
                 )
             if key in result:
-                raise QagateError(f"duplicate key {key!r} in {what}", path=self.at(key_node))
+                raise QagateError(f"duplicate key {quote(key)} in {what}", path=self.at(key_node))
             result[key] = value_node
         return result
 
     def string(self, node: Any, what: str) -> str:
         value = self.value(node)
         if not isinstance(value, str) or not value.strip():
-            raise QagateError(f"{what} must be a non-empty string, got {value!r}", path=self.at(node))
+            raise QagateError(f"{what} must be a non-empty string, got {quote(value)}", path=self.at(node))
         return value.strip()
 
     def expand(self, node: Any, what: str) -> str:
@@ -302,7 +301,7 @@ class _Reader:
                 )
                 raise QagateError(
                     f"dataset perturb must list perturbations from {', '.join(KINDS)}; "
-                    f"got {self.value(fields['perturb'])!r}{_did_you_mean(wrong, KINDS)}",
+                    f"got {quote(self.value(fields['perturb']))}{_did_you_mean(wrong, KINDS)}",
                     path=self.at(fields["perturb"]),
                 )
             perturb = tuple(dict.fromkeys(kinds))
@@ -344,7 +343,7 @@ class _Reader:
         else:
             raise QagateError(
                 f"apply_to must be {', '.join(APPLY_TO_GROUPS)}, a model name or a "
-                f"list of model names; got {apply_value!r}",
+                f"list of model names; got {quote(apply_value)}",
                 path=self.at(apply_node),
             )
         block_level = self.confidence(fields["confidence"], default_level) if "confidence" in fields else None
@@ -389,7 +388,7 @@ class _Reader:
             return float(value)
         raise QagateError(
             f"confidence must be a level between 0 and 1 (e.g. 0.95), true (the "
-            f"--qagate-confidence level) or false; got {value!r}",
+            f"--qagate-confidence level) or false; got {quote(value)}",
             path=self.at(node),
         )
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from qagate.argtypes import did_you_mean as _did_you_mean
-from qagate.errors import QagateError
+from qagate.errors import QagateError, quote
 from qagate.scoring.registry import METRICS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -69,6 +70,9 @@ _RELATIVE_RE = re.compile(
     rf"(?:(?P<sign>[+-])(?P<off>{_NUM}))?"
 )
 
+#: Longer than any rule people write; a longer "rule" is a paste gone wrong.
+MAX_RULE_LENGTH = 200
+
 RULE_FORMS = (
     "'f1 >= 80'",
     "'exact_match >= 0.95 * teacher'",
@@ -114,6 +118,28 @@ def parse_rule(
     text: str, *, confidence: float | None = None, line: int | None = None, where: str = ""
 ) -> Rule:
     """Parse ``"exact_match >= 0.95 * teacher"`` and friends; QagateError names what is wrong."""
+    if len(str(text)) > MAX_RULE_LENGTH:
+        raise QagateError(
+            f"rule {quote(text)} is {len(str(text))} characters long (at most {MAX_RULE_LENGTH}); "
+            f"a rule reads like {RULE_FORMS[1]}",
+            path=where or None,
+        )
+    return _finite(_parse_rule(text, confidence, line, where), text, where)
+
+
+def _finite(rule: Rule, text: str, where: str) -> Rule:
+    """A rule whose numbers overflow (``f1 >= 1e999``) would be judged against infinity: refused."""
+    for value in (rule.coef, rule.offset):
+        if not math.isfinite(value):
+            raise QagateError(
+                f"rule {quote(text)}: a number in it is too large to be a threshold ({value}); "
+                "write an ordinary number",
+                path=where or None,
+            )
+    return rule
+
+
+def _parse_rule(text: str, confidence: float | None, line: int | None, where: str) -> Rule:
     _check_head(str(text), where)
     compact = re.sub(r"\s+", "", str(text))
     if "@" in compact:
@@ -121,26 +147,26 @@ def parse_rule(
     match = _RULE_RE.fullmatch(compact)
     if not match:
         raise QagateError(
-            f"malformed rule {text!r}: expected '<metric> <op> <value>' such as {', '.join(RULE_FORMS)}",
+            f"malformed rule {quote(text)}: expected '<metric> <op> <value>' such as {', '.join(RULE_FORMS)}",
             path=where or None,
         )
     metric, op, rhs = match["metric"], match["op"], match["rhs"]
     if metric not in METRICS:
         raise QagateError(
-            f"unknown metric {metric!r} in rule {text!r}{_suggest_metric(metric)};"
+            f"unknown metric {quote(metric)} in rule {quote(text)}{_suggest_metric(metric)};"
             f" valid metrics: {', '.join(METRICS)}",
             path=where or None,
         )
     if op not in OPERATORS:
         raise QagateError(
-            f"unsupported operator {op!r} in rule {text!r}; use one of "
+            f"unsupported operator {quote(op)} in rule {quote(text)}; use one of "
             f"{', '.join(OPERATORS)} (equality is not meaningful for measured "
             f"numbers)",
             path=where or None,
         )
     if metric in ROBUSTNESS_METRICS and metric not in ("exact_match", "f1"):
         raise QagateError(
-            f"rule {text!r}: {metric} compares answers on a perturbed copy with the clean ones; "
+            f"rule {quote(text)}: {metric} compares answers on a perturbed copy with the clean ones; "
             f"name the perturbation, e.g. '{metric}@question_noise {op} {rhs}'",
             path=where or None,
         )
@@ -152,7 +178,7 @@ def parse_rule(
         relative = _RELATIVE_RE.fullmatch(rhs)
         if not relative:
             raise QagateError(
-                f"malformed right-hand side {rhs!r} in rule {text!r}: expected a "
+                f"malformed right-hand side {quote(rhs)} in rule {quote(text)}: expected a "
                 f"number, '<coef> * teacher|baseline', or 'teacher|baseline +/- "
                 f"<number>' (forms: {', '.join(RULE_FORMS)})",
                 path=where or None,
@@ -160,40 +186,40 @@ def parse_rule(
         ref = relative["ref"]
         if ref not in REFERENCES:
             raise QagateError(
-                f"unknown reference {ref!r} in rule {text!r}"
+                f"unknown reference {quote(ref)} in rule {quote(text)}"
                 f"{_did_you_mean(ref, REFERENCES)}; valid references: "
                 f"{', '.join(REFERENCES)} (or a plain number)",
                 path=where or None,
             )
         if relative["coef"] and relative["coef2"]:
             raise QagateError(
-                f"rule {text!r} has two coefficients; write one, e.g. '0.95 * {ref}'", path=where or None
+                f"rule {quote(text)} has two coefficients; write one, e.g. '0.95 * {ref}'", path=where or None
             )
         coef = float(relative["coef"] or relative["coef2"] or 1.0)
         offset = float(relative["off"] or 0.0) * (-1.0 if relative["sign"] == "-" else 1.0)
         rule = Rule(metric, op, ref, coef, offset, confidence, compact, line)
     if metric == "speedup" and rule.reference is not None:
         raise QagateError(
-            f"rule {text!r}: speedup is already relative to the teacher measured "
+            f"rule {quote(text)}: speedup is already relative to the teacher measured "
             f"in this session; compare it with a number, e.g. 'speedup >= 4'",
             path=where or None,
         )
     if rule.reference == "baseline" and not info.baseline and not info.timing:
         raise QagateError(
-            f"rule {text!r}: {metric} is not stored in baselines; "
+            f"rule {quote(text)}: {metric} is not stored in baselines; "
             f"baseline metrics: {', '.join(m for m in METRICS if METRICS[m].baseline)}",
             path=where or None,
         )
     if confidence is not None:
         if not info.bootstrappable:
             raise QagateError(
-                f"rule {text!r}: confidence needs per-question scores or timed rounds; it works "
+                f"rule {quote(text)}: confidence needs per-question scores or timed rounds; it works "
                 f"for {', '.join(m for m in METRICS if METRICS[m].bootstrappable)}",
                 path=where or None,
             )
         if rule.reference == "baseline":
             raise QagateError(
-                f"rule {text!r}: confidence works against the teacher or a "
+                f"rule {quote(text)}: confidence works against the teacher or a "
                 f"number; a stored baseline (or compared run) keeps no per-question values",
                 path=where or None,
             )
@@ -222,19 +248,19 @@ def _robustness_rule(text: str, compact: str, confidence: float | None, line: in
     match = _ROBUST_RE.fullmatch(compact)
 
     def error(message: str) -> QagateError:
-        return QagateError(f"rule {text!r}: {message}", path=where or None)
+        return QagateError(f"rule {quote(text)}: {message}", path=where or None)
 
     if not match:
         raise error(f"malformed robustness rule; forms: {', '.join(ROBUSTNESS_FORMS)}")
     metric, op, rhs, drop = match["metric"], match["op"], match["rhs"], bool(match["drop"])
     if metric not in ROBUSTNESS_METRICS:
         raise error(
-            f"unknown robustness metric {metric!r}{_did_you_mean(metric, ROBUSTNESS_METRICS)}; "
+            f"unknown robustness metric {quote(metric)}{_did_you_mean(metric, ROBUSTNESS_METRICS)}; "
             f"use one of {', '.join(ROBUSTNESS_METRICS)}"
         )
     if op not in OPERATORS:
-        raise error(f"unsupported operator {op!r}; use one of {', '.join(OPERATORS)}")
-    kinds = check_kinds(re.split(r"[+,]", match["kinds"]), where=f"rule {text!r}")
+        raise error(f"unsupported operator {quote(op)}; use one of {', '.join(OPERATORS)}")
+    kinds = check_kinds(re.split(r"[+,]", match["kinds"]), where=f"rule {quote(text)}")
     if drop and metric == "invariance":
         raise error(
             "invariance is already a comparison with the clean answers; drop() is for f1 and exact_match"
@@ -247,7 +273,7 @@ def _robustness_rule(text: str, compact: str, confidence: float | None, line: in
     if not relative or relative["ref"] not in references:
         found = relative["ref"] if relative else rhs
         raise error(
-            f"compare with a number or {' or '.join(references)} (not {found!r}); "
+            f"compare with a number or {' or '.join(references)} (not {quote(found)}); "
             f"forms: {', '.join(ROBUSTNESS_FORMS)}"
         )
     if relative["coef"] and relative["coef2"]:
@@ -274,7 +300,7 @@ def _check_head(text: str, where: str) -> None:
         fixed = metric.replace("-", "_")
         hint = f" (did you mean {fixed!r}?)" if fixed in METRICS else _suggest_metric(fixed)
         raise QagateError(
-            f"metric {metric!r} in rule {text!r} has a hyphen; metric names use "
+            f"metric {quote(metric)} in rule {quote(text)} has a hyphen; metric names use "
             f"underscores{hint}; valid metrics: {', '.join(METRICS)}",
             path=where or None,
         )
@@ -284,7 +310,8 @@ def _check_head(text: str, where: str) -> None:
     why = f" (did you mean {meant!r}?)" if meant else ""
     note = "" if meant else " (equality is not meaningful for measured numbers)"
     raise QagateError(
-        f"unsupported operator {op!r} in rule {text!r}{why}; use one of {', '.join(OPERATORS)}{note}",
+        f"unsupported operator {quote(op)} in rule {quote(text)}{why}; "
+        f"use one of {', '.join(OPERATORS)}{note}",
         path=where or None,
     )
 

@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from qagate.argtypes import DEVICE_CHOICES, did_you_mean, expand_path, expand_vars, parse_device
-from qagate.errors import QagateError
+from qagate import safeyaml
+from qagate.argtypes import DEVICE_CHOICES, did_you_mean, expand_path, expand_user, expand_vars, parse_device
+from qagate.errors import QagateError, quote
+from qagate.files import read_user_text
 from qagate.inference.generation import DEFAULT_PROMPT
 from qagate.inference.registry import KINDS
 from qagate.inference.variants import QUANTIZE, RUNTIMES, variant_problem
@@ -25,7 +27,9 @@ DEVICES = DEVICE_CHOICES  # one set for declarations, --device and --qagate-devi
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 REQUIRED = ("name", "kind", "source")
 ZOO_PREFIX = "zoo:"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: "$" would let "rnet\n" through
+#: Model names become file names (baselines, caches) and table cells: kept short.
+MAX_NAME_LENGTH = 100
 _INT_KEYS = ("max_seq_len", "doc_stride", "max_answer_len", "batch_size", "max_new_tokens")
 # Keys that only one family of models understands: using one with the other kind is an error.
 GENERATIVE_KEYS = ("shots", "prompt", "max_new_tokens", "stop", "chat_template")
@@ -96,11 +100,11 @@ def resolve_source(source: str, kind: str, base: Path) -> str:
 
         if kind == "replay":
             raise QagateError(
-                f"{source!r} is a packed model, not a predictions file",
+                f"{quote(source)} is a packed model, not a predictions file",
                 hint="zoo models are 'kind: extractive'",
             )
         return str(zoo_path(source[len(ZOO_PREFIX) :]))
-    expanded = os.path.expanduser(expand_vars(source))
+    expanded = expand_user(expand_vars(source))
     candidate = expand_path(source, base)
     if kind == "replay" or candidate.exists() or _looks_like_path(expanded):
         return str(candidate)
@@ -115,17 +119,17 @@ def _check_types(path: Path, raw: dict) -> None:
     for key, value in raw.items():
         if key in _INT_KEYS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise _bad(path, key, f"must be a positive integer, got {value!r}")
+                raise _bad(path, key, f"must be a positive integer, got {quote(value)}")
         elif key == "shots":
             if value not in (0, 1) or isinstance(value, bool):
-                raise _bad(path, key, f"must be 0 or 1, got {value!r}")
+                raise _bad(path, key, f"must be 0 or 1, got {quote(value)}")
         elif key == "stop":
             _check_stop(path, value)
         elif key == "prompt":
             _check_prompt(path, value)
         elif key in ("trust_remote_code", "chat_template"):
             if not isinstance(value, bool):
-                raise _bad(path, key, f"must be true or false, got {value!r}")
+                raise _bad(path, key, f"must be true or false, got {quote(value)}")
         elif key == "null_threshold":
             _check_null_threshold(path, value)
         elif key in ("revision", "description"):
@@ -133,11 +137,11 @@ def _check_types(path: Path, raw: dict) -> None:
                 raise _bad(
                     path,
                     key,
-                    f"must be a string, got {value!r}",
+                    f"must be a string, got {quote(value)}",
                     hint="quote it in the YAML file" if key == "revision" else None,
                 )
         elif not isinstance(value, str) or not value.strip():
-            raise _bad(path, key, f"must be a non-empty string, got {value!r}")
+            raise _bad(path, key, f"must be a non-empty string, got {quote(value)}")
 
 
 def _check_null_threshold(path: Path, value: object) -> None:
@@ -148,7 +152,7 @@ def _check_null_threshold(path: Path, value: object) -> None:
         raise _bad(
             path,
             "null_threshold",
-            f"must be a number, got {value!r}",
+            f"must be a number, got {quote(value)}",
             hint='e.g. 0.0 (SQuAD v2.0: answer "" when the null score beats the best span '
             "by more than it); remove the key to always answer",
         )
@@ -158,7 +162,7 @@ def _check_stop(path: Path, value: object) -> None:
     """``stop`` is one non-empty string or a list of them (an empty list: no stop strings)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(s, str) and s for s in items):
-        raise _bad(path, "stop", f"must be a string or a list of non-empty strings, got {value!r}")
+        raise _bad(path, "stop", f"must be a string or a list of non-empty strings, got {quote(value)}")
 
 
 def _check_prompt(path: Path, value: object) -> None:
@@ -166,7 +170,7 @@ def _check_prompt(path: Path, value: object) -> None:
     import string
 
     if not isinstance(value, str) or not value.strip():
-        raise _bad(path, "prompt", f"must be a non-empty string, got {value!r}")
+        raise _bad(path, "prompt", f"must be a non-empty string, got {quote(value)}")
     try:
         found = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
     except ValueError as exc:
@@ -198,7 +202,7 @@ def _check_kind_keys(path: Path, raw: dict) -> None:
             raise _bad(
                 path,
                 key,
-                f"{key!r} only applies to kind: {owner} models, not kind: {kind}",
+                f"{quote(key)} only applies to kind: {owner} models, not kind: {kind}",
                 hint=f"remove it, or declare kind: {owner}",
             )
     for key in ("runtime", "quantize"):
@@ -224,7 +228,7 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
             raise _bad(
                 path,
                 key,
-                f"unknown key {key!r}{did_you_mean(key, KEYS)}",
+                f"unknown key {quote(key)}{did_you_mean(key, KEYS)}",
                 hint=f"allowed keys: {', '.join(KEYS)}",
             )
     for key in REQUIRED:
@@ -238,11 +242,18 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
         _check_kind_keys(path, raw)
     if "stop" in values:
         values["stop"] = (values["stop"],) if isinstance(values["stop"], str) else tuple(values["stop"])
-    if not _NAME.match(values["name"]):
+    if len(values["name"]) > MAX_NAME_LENGTH:
         raise _bad(
             path,
             "name",
-            f"{values['name']!r} is not a valid name",
+            f"{quote(values['name'], 40)} is {len(values['name'])} characters long",
+            hint=f"at most {MAX_NAME_LENGTH}: the name becomes baseline and cache file names",
+        )
+    if not _NAME.fullmatch(values["name"]):
+        raise _bad(
+            path,
+            "name",
+            f"{quote(values['name'])} is not a valid name",
             hint="use letters, digits, '_', '-' and '.', starting with a letter or digit",
         )
     choices = {
@@ -257,7 +268,7 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
             raise _bad(
                 path,
                 key,
-                f"{values[key]!r} is not allowed{did_you_mean(values[key], allowed)}",
+                f"{quote(values[key])} is not allowed{did_you_mean(values[key], allowed)}",
                 hint=f"allowed: {', '.join(allowed)}",
             )
     if "device" in values:
@@ -287,22 +298,15 @@ def spec_from_mapping(raw: object, path: Path) -> ModelSpec:
 
 def load_model_spec(path: str | os.PathLike) -> ModelSpec:
     """Read and validate one model declaration (YAML)."""
-    import yaml
-
     path = Path(path)
+    if not os.path.lexists(path):
+        raise QagateError("model declaration not found", path=path)
+    text = read_user_text(path, "model declaration")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QagateError("model declaration not found", path=path) from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
-        raise QagateError(f"cannot read model declaration: {exc.__class__.__name__}", path=path) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise QagateError(f"not valid YAML: {where}{problem}", path=path) from None
+        raw = safeyaml.load(text)
+    except safeyaml.YAMLProblem as exc:
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        raise QagateError(f"not valid YAML: {where}{exc.problem}", path=path) from None
     if raw is None:
         raise QagateError("empty model declaration", path=path, hint=f"required keys: {', '.join(REQUIRED)}")
     return spec_from_mapping(raw, path)
@@ -321,7 +325,7 @@ def load_model_specs(folder: str | os.PathLike) -> list[ModelSpec]:
         spec = load_model_spec(file)
         if spec.name in specs:
             raise QagateError(
-                f"duplicate model name {spec.name!r} (also declared in {specs[spec.name].path})",
+                f"duplicate model name {quote(spec.name)} (also declared in {specs[spec.name].path})",
                 path=file,
                 item="name",
                 hint="model names must be unique",
@@ -339,18 +343,19 @@ def missing_source(spec: ModelSpec) -> str | None:
     if (spec.kind != "replay" and not source.is_absolute()) or source.exists():
         return None
     written = _written_source(spec.path) or spec.source
-    return f"source {written!r} does not exist (resolved to {source}); fix the path or build the model first"
+    return (
+        f"source {quote(written)} does not exist (resolved to {source}); "
+        "fix the path or build the model first"
+    )
 
 
 def _written_source(declaration: Path | None) -> str | None:
     """The ``source`` exactly as the declaration file wrote it (for error messages)."""
     if declaration is None:
         return None
-    import yaml
-
     try:
-        raw = yaml.safe_load(Path(declaration).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        raw = safeyaml.load(read_user_text(declaration))
+    except (QagateError, safeyaml.YAMLProblem):
         return None
     value = raw.get("source") if isinstance(raw, dict) else None
     return value if isinstance(value, str) else None
