@@ -7,9 +7,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from qagate.data.records import QAExample
-from qagate.errors import QagateError
+from qagate.errors import QagateError, quote
 
 _PREVIEW = 5  # how many offending ids an error message names before "and N more"
+
+
+def check_text(value: str, path: object, where: str, what: str) -> None:
+    """Text that is not Unicode (a lone surrogate escape such as ``"\\ud800"`` in JSON, which
+    Python decodes but no file, cache or database can store) is a one-line QagateError."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise QagateError(
+            f"{what} holds a lone surrogate escape (\\u{ord(value[exc.start]):04x} at offset "
+            f"{exc.start}), which is not a character",
+            path=path,
+            item=where,
+            hint="fix the \\uXXXX escapes: a character beyond U+FFFF is written as a pair",
+        ) from None
 
 
 def _answers(raw: Any, path: object, where: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -52,6 +69,7 @@ def build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[Q
     duplicates: list[str] = []
     mismatched: list[tuple[str, str, int, str]] = []
     article_of_title: dict[str, int] = {}
+    last_context = None  # SQuAD's questions share their paragraph's context: checked once
     for n, rec in enumerate(records):
         where = rec.get("_where") or f"record {n}"
         qid = rec.get("id")
@@ -59,7 +77,7 @@ def build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[Q
             qid = str(qid)
         if not isinstance(qid, str) or not qid:
             raise QagateError('question without a string "id"', path=source, item=where)
-        where = f"question {qid}"
+        where = f"question {quote(qid, 60) if not qid.isprintable() or len(qid) > 60 else qid}"
         for key in ("context", "question"):
             if not isinstance(rec.get(key), str):
                 raise QagateError(
@@ -68,10 +86,18 @@ def build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[Q
         title = rec.get("title") or ""
         if not isinstance(title, str):
             raise QagateError(f'"title" must be a string, found {kind_of(title)}', path=source, item=where)
+        check_text(qid, source, where, '"id"')
+        check_text(title, source, where, '"title"')
+        check_text(rec["question"], source, where, '"question"')
+        if rec["context"] is not last_context:
+            check_text(rec["context"], source, where, '"context"')
+            last_context = rec["context"]
         impossible = rec.get("is_impossible", False)
         if not isinstance(impossible, bool):
             raise QagateError('"is_impossible" must be true or false', path=source, item=where)
         texts, starts = _answers(rec.get("answers"), source, where)
+        for text in texts:
+            check_text(text, source, where, "an answer")
         if impossible and texts:
             raise QagateError(
                 "marked is_impossible but has answers",
@@ -119,7 +145,7 @@ def build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[Q
         raise QagateError(
             f"{len(mismatched)} reference answer(s) in {len(ids)} question(s) do not match "
             f"context[answer_start:answer_start+len(text)]: {preview(ids)}; first: {qid} "
-            f"answer {text!r} at {start} reads {got!r}",
+            f"answer {quote(text)} at {start} reads {quote(got)}",
             path=source,
             hint="fix answer_start"
             + (
@@ -168,7 +194,7 @@ def subset(
         suffix += f"-articles-{lo}-{hi}"
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise QagateError(f"limit must be a positive integer, got {limit!r}", path=source)
+            raise QagateError(f"limit must be a positive integer, got {quote(limit)}", path=source)
         if limit < len(examples):
             if seed is None:
                 examples = examples[:limit]
@@ -194,6 +220,10 @@ def kind_of(value: Any) -> str:
 
 
 def preview(items: Sequence[str]) -> str:
-    shown = ", ".join(str(i) for i in items[:_PREVIEW])
+    shown = ", ".join(_short(str(i)) for i in items[:_PREVIEW])
     more = len(items) - _PREVIEW
     return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 and text.isprintable() else quote(text, 60)

@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from qagate.data.examples import build_examples, kind_of, preview, subset
+from qagate.data.examples import build_examples, check_text, kind_of, preview, subset
 from qagate.data.mlqa import check_language, language_of
 from qagate.data.records import SAMPLE, Dataset, sample_path
-from qagate.errors import QagateError
+from qagate.errors import QagateError, quote
+from qagate.files import check_user_file, path_problem, read_user_bytes
 
 
 def load_dataset(
@@ -82,10 +83,7 @@ def load_dataset(
 def read_json(path: str | os.PathLike) -> Any:
     """Parse a JSON file, turning every way it can be unreadable into a one-line QagateError."""
     text = _read_text(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _json_error(exc, text, path) from None
+    return _loads(text, path)
 
 
 def load_predictions(path: str | os.PathLike) -> dict[str, str]:
@@ -97,6 +95,10 @@ def load_predictions(path: str | os.PathLike) -> dict[str, str]:
             path=path,
             hint='write {"<question id>": "<answer text>", ...}',
         )
+    for key, value in obj.items():
+        check_text(key, path, quote(key), "question id")
+        if isinstance(value, str):
+            check_text(value, path, quote(key), "answer")
     bad = [key for key, value in obj.items() if not isinstance(value, str)]
     if bad:
         hint = 'each value must be the answer text; use "" for no answer'
@@ -104,7 +106,7 @@ def load_predictions(path: str | os.PathLike) -> dict[str, str]:
             hint = "this looks like a SQuAD dataset file: give the dataset first, predictions second"
         first = obj[bad[0]]
         raise QagateError(
-            f"{len(bad)} prediction(s) are not strings ({preview(bad)}; {bad[0]!r} is {kind_of(first)})",
+            f"{len(bad)} prediction(s) are not strings ({preview(bad)}; {quote(bad[0])} is {kind_of(first)})",
             path=path,
             hint=hint,
         )
@@ -115,15 +117,7 @@ def load_predictions(path: str | os.PathLike) -> dict[str, str]:
 
 
 def _read_text(path: str | os.PathLike) -> str:
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise QagateError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise QagateError("is a directory, expected a file", path=path) from None
-    except OSError as exc:
-        raise QagateError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    raw = read_user_bytes(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -135,6 +129,39 @@ def _read_text(path: str | os.PathLike) -> str:
     if not text.strip():
         raise QagateError("file is empty", path=path)
     return text
+
+
+#: Python refuses to turn longer digit strings into integers (CVE-2020-10735); say so in one line.
+MAX_INT_DIGITS = 4300
+
+
+class _NumberTooLong(Exception):
+    def __init__(self, digits: int) -> None:
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _NumberTooLong(len(text))
+    return int(text)
+
+
+def _loads(text: str, path: object, line_offset: int = 0) -> Any:
+    """``json.loads`` with every way it fails as one QagateError naming the file (and line)."""
+    line = f" (line {line_offset + 1})" if line_offset else ""
+    try:
+        return json.loads(text, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        raise _json_error(exc, text, path, line_offset=line_offset) from None
+    except _NumberTooLong as exc:
+        raise QagateError(
+            f"a number{line} has {exc.digits} digits (at most {MAX_INT_DIGITS})", path=path
+        ) from None
+    except RecursionError:
+        raise QagateError(
+            f"JSON{line} is nested too deeply (lists or objects ~1,000 levels deep)", path=path
+        ) from None
 
 
 def _json_error(exc: json.JSONDecodeError, text: str, path: object, line_offset: int = 0) -> QagateError:
@@ -149,27 +176,30 @@ def _json_error(exc: json.JSONDecodeError, text: str, path: object, line_offset:
 def _read_path(path: Path) -> tuple[str, list[dict]]:
     """(file version, raw records) for a local file, by extension and content."""
     suffix = path.suffix.lower()
-    if not path.exists():
+    if not os.path.lexists(path) and path_problem(path) is None:
         raise QagateError(
             "no such file",
             path=path,
             hint=f"give a SQuAD .json, .jsonl or .parquet file, {SAMPLE!r}, or hf:<hub id>",
         )
+    check_user_file(path, "dataset")
     if suffix in (".parquet", ".arrow"):
         return "1.1", _read_local_with_datasets(path, suffix)
     if suffix in (".jsonl", ".ndjson"):
         return "1.1", _read_json_lines(path)
     text = _read_text(path)
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # a .json file holding JSON Lines (datasets' to_json)
             return "1.1", _records_from_lines(text, path)
-        raise _json_error(exc, text, path) from None
+        obj = _loads(text, path)  # raises the one-line error
+    except (_NumberTooLong, RecursionError):
+        obj = _loads(text, path)
     if isinstance(obj, dict) and "data" in obj:
         return _squad_records(obj, path)
     if isinstance(obj, list):
-        return "1.1", [_require_object(r, path, f"record {i}") for i, r in enumerate(obj)]
+        return "1.1", [_user_record(r, path, f"record {i}") for i, r in enumerate(obj)]
     raise QagateError(
         f'expected official SQuAD JSON (an object with a "data" list) or a list '
         f"of question records, found {kind_of(obj)}"
@@ -194,11 +224,8 @@ def _records_from_lines(text: str, path: Path) -> list[dict]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _json_error(exc, line, path, line_offset=number - 1) from None
-        records.append(_require_object(obj, path, f"line {number}"))
+        obj = _loads(line, path, line_offset=number - 1)
+        records.append(_user_record(obj, path, f"line {number}"))
     return records
 
 
@@ -237,7 +264,7 @@ def _records_from_columns(table: Any, source: object) -> list[dict]:
             path=source,
             hint="expected the SQuAD schema: id, title, context, question, answers",
         )
-    return table.to_list()
+    return [_user_record(record, source, f"row {n}") for n, record in enumerate(table.to_list())]
 
 
 # --- shapes --------------------------------------------------------------------------------
@@ -281,6 +308,19 @@ def _require_object(value: Any, path: object, where: str) -> dict:
     if not isinstance(value, dict):
         raise QagateError(f"expected a JSON object, found {kind_of(value)}", path=path, item=where)
     return value
+
+
+def _user_record(value: Any, path: object, where: str) -> dict:
+    """A question record from a user's file, without the fields the loaders use internally
+    (``_article``, ``_where``: SQuAD JSON's article number and location), which a record must
+    not be able to set."""
+    record = _require_object(value, path, where)
+    if any(key in record for key in _INTERNAL_KEYS):
+        record = {key: item for key, item in record.items() if key not in _INTERNAL_KEYS}
+    return record
+
+
+_INTERNAL_KEYS = ("_article", "_where")
 
 
 def _require_list(obj: dict, key: str, path: object, where: str) -> list:
