@@ -45,9 +45,19 @@ class Baseline:
         return (self.provenance.get("model") or {}).get("fingerprint")
 
 
+#: Longest safe name kept as it is; a longer one is cut and given a hash of the whole name, so the
+#: file name (and the temporary file beside it while it is written) stays under 255 bytes.
+MAX_SAFE_NAME = 200
+
+
 def safe_name(name: str) -> str:
     """A file-name-safe form of a dataset or model name (letters, digits, ``.``, ``_``, ``-``)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "unnamed"
+    if len(cleaned) > MAX_SAFE_NAME:
+        import hashlib
+
+        digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        cleaned = f"{cleaned[: MAX_SAFE_NAME - 13]}-{digest}"
     return cleaned
 
 
