@@ -55,6 +55,34 @@ def is_gate_file(path: Path) -> bool:
     return path.suffix in GATE_FILE_SUFFIXES and path.name.startswith(GATE_FILE_PREFIX)
 
 
+def unreadable_gate_files(folder: pytest.Directory) -> list["GateFileCollector"]:
+    """Collectors for the ``gate_*.yaml`` entries of a folder that pytest passes over because they
+    are neither a file nor a folder (a dangling or looping symbolic link): collecting them fails
+    with the reason, so a gate that cannot be read is never green. (A folder named like a gate
+    file reaches :class:`GateFileCollector` through ``pytest_collect_directory``.)"""
+    from qagate.files import file_problem
+
+    try:
+        entries = sorted(os.scandir(folder.path), key=lambda entry: entry.name)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        path = Path(entry.path)
+        if not is_gate_file(path):
+            continue
+        try:
+            seen_by_pytest = entry.is_file() or entry.is_dir()
+        except OSError:
+            seen_by_pytest = False
+        if seen_by_pytest or file_problem(path) is None:
+            continue
+        if folder.ihook.pytest_ignore_collect(collection_path=path, config=folder.config):
+            continue
+        found.append(GateFileCollector.from_parent(folder, path=path))
+    return found
+
+
 class GateFileCollector(pytest.File):
     """A ``gate_*.yaml`` file: one child per model, one test per (rule, model)."""
 

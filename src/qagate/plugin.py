@@ -23,6 +23,7 @@ from qagate.collect import (
     is_gate_file,
     relative,
     session_of,
+    unreadable_gate_files,
 )
 from qagate.errors import QagateError
 from qagate.settings import OPTIONS, Settings, SettingsError, build_settings
@@ -79,7 +80,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from qagate import workers
+    from qagate.rootdir import check_path_options
 
+    paths = [option.flag for option in OPTIONS if option.is_path or option.name == "dataset"]
+    moved = check_path_options(config, paths, creates=["--qagate-history"])
+    if moved:
+        raise pytest.UsageError(moved)
     try:
         settings = build_settings(
             {option.name: config.getoption(option.ini) for option in OPTIONS},
@@ -161,6 +167,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if is_gate_file(file_path):
         return GateFileCollector.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A folder named like a gate file is a gate that cannot be read (an error), not tests."""
+    return GateFileCollector.from_parent(parent, path=path) if is_gate_file(path) else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """Gate files pytest passes over (a dangling or looping symbolic link) fail collection too."""
+    report = yield
+    if isinstance(collector, pytest.Directory) and report.passed and isinstance(report.result, list):
+        report.result.extend(unreadable_gate_files(collector))
+    return report
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
