@@ -112,6 +112,22 @@ def test_bad_rules_name_the_problem(text, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text, meant",
+    [
+        ("f1 >= 0.9", "would pass almost any model; did you mean 'f1 >= 90'?"),
+        ("exact_match<.5", "would fail almost any model; did you mean 'exact_match < 50'?"),
+        ("f1@question_noise >= 0.8", "did you mean 'f1@question_noise >= 80'?"),
+    ],
+)
+def test_a_fraction_threshold_on_a_percent_metric_is_refused(text, meant):
+    with pytest.raises(QagateError, match="is in percent \\(0-100\\)") as error:
+        parse_rule(text)
+    assert meant in str(error.value)
+    for fine in ("f1 >= 1", "f1 >= 0", "drop(f1@addsent) <= 0.5", "invariance@question_noise >= 0.9"):
+        parse_rule(fine)
+
+
 def test_confidence_needs_per_question_scores():
     with pytest.raises(QagateError, match="confidence needs per-question scores"):
         parse_rule("size_on_disk_mb <= 10", confidence=0.95)

@@ -223,6 +223,23 @@ def _parse_rule(text: str, confidence: float | None, line: int | None, where: st
                 f"number; a stored baseline (or compared run) keeps no per-question values",
                 path=where or None,
             )
+    return _percent_threshold(rule, text, where)
+
+
+def _percent_threshold(rule: Rule, text: str, where: str) -> Rule:
+    """``f1 >= 0.9`` on a 0-100 metric passes a model with F1 12: a threshold between 0 and 1
+    on a percent metric is refused, with the rule that was probably meant (``f1 >= 90``)."""
+    info = METRICS.get(rule.metric)
+    if rule.reference is not None or rule.drop or info is None or info.unit != "%":
+        return rule
+    if 0.0 < rule.offset < 1.0:
+        left = rule.metric + (f"@{'+'.join(rule.perturb)}" if rule.perturb else "")
+        meant = f"{left} {rule.op} {_format_number(rule.offset * 100)}"
+        raise QagateError(
+            f"rule {quote(text)}: {rule.metric} is in percent (0-100), so {_format_number(rule.offset)} "
+            f"would {'pass' if rule.op in ('>=', '>') else 'fail'} almost any model; did you mean '{meant}'?",
+            path=where or None,
+        )
     return rule
 
 
@@ -267,7 +284,8 @@ def _robustness_rule(text: str, compact: str, confidence: float | None, line: in
         )
     absolute = _ABSOLUTE_RE.fullmatch(rhs)
     if absolute:
-        return Rule(metric, op, None, 1.0, float(absolute["num"]), confidence, compact, line, kinds, drop)
+        rule = Rule(metric, op, None, 1.0, float(absolute["num"]), confidence, compact, line, kinds, drop)
+        return _percent_threshold(rule, text, where)
     relative = _RELATIVE_RE.fullmatch(rhs)
     references = ("teacher",) if drop or metric == "invariance" else ("clean", "teacher")
     if not relative or relative["ref"] not in references:
