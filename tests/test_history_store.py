@@ -264,7 +264,10 @@ def test_the_history_setting_takes_paths_urls_and_the_environment(tmp_path, monk
 
     assert history() == tmp_path / ".qagate" / "history.db"
     assert history("runs.jsonl") == tmp_path / "here" / "runs.jsonl"
-    assert history(ini_value="sqlite:///rel.db") == HistoryURL("sqlite:///rel.db")
+    # a relative SQLite URL resolves where it was written, like a path (the ini file's folder), so
+    # pytest run from a sub-folder and the qagate command agree on the file
+    assert history(ini_value="sqlite:///rel.db") == HistoryURL(f"sqlite:///{tmp_path / 'rel.db'}")
+    assert history("sqlite:///rel.db") == HistoryURL(f"sqlite:///{tmp_path / 'here' / 'rel.db'}")
     secret = history("postgresql://ci:s3cret@db/q")
     assert (
         isinstance(secret, HistoryURL)

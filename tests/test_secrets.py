@@ -44,6 +44,8 @@ HUB_PASSWORD = "hubPW-77x"
         ("tokenizer: bert, max_new_tokens=32", "tokenizer: bert, max_new_tokens=32"),
         ("sqlite:///.qagate/history.db", "sqlite:///.qagate/history.db"),
         ("https://example.com/a?b=c", "https://example.com/a?b=c"),
+        ("gate.yaml::bert-secret::f1>=0.9*teacher", "gate.yaml::bert-secret::f1>=0.9*teacher"),
+        ("Password: hunter2", "Password: ***"),
     ],
 )
 def test_mask_secrets_masks_credentials_and_nothing_else(text, masked):

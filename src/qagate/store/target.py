@@ -87,7 +87,7 @@ _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
 #: value is masked up to a space, ``&``, ``;``, a quote or a comma.
 _SECRET_PAIR = re.compile(
     r"(?i)(?P<key>\b[A-Za-z0-9_.\-]*(?:token|passwd|password|secret|api[_-]?key))"
-    r"(?P<sep>=|:\s*)(?P<value>(?!\*\*\*)[^\s&;,\"']+)"
+    r"(?P<sep>=|:\s+)(?P<value>(?!\*\*\*)[^\s&;,\"']+)"
 )
 #: A mapping key that names a secret (``{"API_TOKEN": "..."}``): its string value is masked.
 _SECRET_NAME = re.compile(r"(?i)(?:token|passwd|password|secret|api[_-]?key)$")
