@@ -107,12 +107,12 @@ def mask_secrets(value: Any) -> Any:
     """
     if isinstance(value, str):
         return _mask_text(value)
+    if isinstance(value, (int, float)) or value is None:
+        return value
     if isinstance(value, Mapping):
         return {
             (_mask_text(k) if isinstance(k, str) else k): (
-                MASK
-                if isinstance(k, str) and isinstance(v, str) and v and _SECRET_NAME.search(k)
-                else mask_secrets(v)
+                MASK if isinstance(v, str) and v and _is_secret_name(k) else mask_secrets(v)
             )
             for k, v in value.items()
         }
@@ -127,15 +127,27 @@ def mask_secrets(value: Any) -> Any:
 
 
 def _is_secret_flag(word: object) -> bool:
-    return isinstance(word, str) and word.startswith("-") and bool(_SECRET_NAME.search(word))
+    return isinstance(word, str) and word.startswith("-") and _is_secret_name(word)
+
+
+def _is_secret_name(word: object) -> bool:
+    """Whether a key or flag names a secret (``API_TOKEN``, ``--db-password``)."""
+    if not isinstance(word, str) or not any(w in word.lower() for w in _SECRET_WORDS):
+        return False
+    return bool(_SECRET_NAME.search(word))
 
 
 def _mask_text(text: str) -> str:
-    if "://" not in text and "=" not in text and ":" not in text:
-        return text  # the common case: nothing that could hold a secret
+    if "=" not in text and ":" not in text:
+        return text  # most keys and values: nothing that could hold a secret
     if "://" in text:
         text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
-    return _SECRET_PAIR.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
+    if ("=" in text or ":" in text) and any(word in text.lower() for word in _SECRET_WORDS):
+        text = _SECRET_PAIR.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
+    return text  # the common case (a node id, a rule, a path) costs two substring checks
+
+
+_SECRET_WORDS = ("token", "passw", "secret", "key")
 
 
 #: SQLAlchemy's own dialects and the modules their default driver needs (any one of them).
