@@ -137,11 +137,12 @@ def test_an_unreachable_store_warns_under_q_names_the_outbox_file_and_the_next_r
         warning = [line for line in text.splitlines() if "run history not written" in line]
         assert len(warning) == 1, text
         assert outbox_files(project)[-1].name in warning[0] and ".qagate/outbox/" in warning[0]
+        assert warning[0].count("127.0.0.1:1/qagate") == 1 and "Connection refused" in warning[0]
     assert len(outbox_files(project)) == 2
 
     store = project.root / "team.db"
     result = project.run(f"--qagate-history={store}")
-    assert "delivered 2 run(s) from the outbox" in result.stdout.str()
+    assert "delivered 2 run(s) from the outbox to team.db (2 added, 0 already there)" in result.stdout.str()
     runs = read_history(store).runs
     assert len(runs) == 3 and runs[0]["started"] <= runs[1]["started"] <= runs[2]["started"]
     assert outbox_files(project) == []
@@ -164,7 +165,10 @@ def test_strict_makes_an_unrecorded_run_an_error(passing):
             "unknown database scheme 'postgres://' (did you mean postgresql://",
         ),
         ("htp://db.example/qagate", "unknown database scheme 'htp://' (did you mean postgresql://"),
-        ("postgresql+pg8000://db/qagate", "needs the database driver pg8000, which is not installed"),
+        (
+            "postgresql+pg8000://db/qagate",
+            "needs the database driver pg8000, which is not installed (pip install pg8000)",
+        ),
         ("sqlite:/tmp/qagate-one-slash.db", "not a database URL (a URL has two slashes after the scheme)"),
     ],
 )

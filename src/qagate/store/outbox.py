@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,7 @@ class Delivery:
         ]
         if self.delivered:
             out.append(
-                f"delivered {len(self.delivered)} run(s) from the outbox to {display(target)} "
+                f"delivered {len(self.delivered)} run(s) from the outbox to {shown(target)} "
                 f"({self.added} added, {self.already} already there)"
             )
         return out
@@ -177,6 +178,7 @@ def record(
         append_run(target, run)
     except OSError as exc:
         reason = str(exc.strerror or exc)
+        reason = re.sub(r"^[A-Za-z][\w+.\-]*://\S*: ", "", reason)  # the store's errors name it already
         try:
             kept = keep(run, rootdir)
         except OSError as again:

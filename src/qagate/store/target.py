@@ -216,7 +216,7 @@ def check_url(text: str) -> None:
     if modules and not any(_installed(name, find_spec) for name in modules):
         install = (
             "pip install 'pytest-qagate[postgres]'"
-            if dialect == "postgresql"
+            if dialect == "postgresql" and modules[0].startswith("psycopg")
             else f"pip install {PIP_NAMES.get(modules[0], modules[0])}"
         )
         raise QagateError(
