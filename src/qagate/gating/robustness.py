@@ -2,7 +2,7 @@
 ``invariance@question_noise >= 0.9``): evidence from paired clean and perturbed runs.
 
 The perturbed copy keeps every question id, so each question has a clean and a perturbed
-value; the paired bootstrap of a confidence rule pairs them (against ``clean``) or pairs the
+value; the interval of a confidence rule pairs them (against ``clean``) or pairs the
 model's per-question drops with the teacher's (against ``teacher``). The copy is the gate's data
 with the rule's perturbations at the gate's ``perturb_seed``; "clean" is the gate's data without
 any perturbation.

@@ -74,8 +74,14 @@ def interval_line(verdict: Verdict) -> str | None:
         "fail": "entirely on the failing side",
         "undecided": "straddles 0: the sample cannot decide",
     }[verdict.status]
+    info = METRICS.get(rule.metric)
+    kind = (
+        "bootstrap interval over timed rounds"
+        if info is not None and info.rounds
+        else "interval (valid at every n)"
+    )
     return (
-        f"{iv.level:.0%} paired-bootstrap interval of {rule.metric} - ({right}): "
+        f"{iv.level:.0%} {kind} of {rule.metric} - ({right}): "
         f"[{iv.low:+.4f}, {iv.high:+.4f}] (estimate {iv.estimate:+.4f}), {side}"
     )
 
