@@ -388,7 +388,10 @@ class QagateSession:
             try:
                 teacher = self.teacher_name(folder)
                 t_latency = self._latency.get((folder, teacher, key))
-                if latency is not None and t_latency is not None and name != teacher:
+                paired = self._paired.get((folder, name, teacher, key))
+                if paired is not None:  # the speed-up a rule judged: this pairing's rounds, not another's
+                    speedup = paired.speedup
+                elif latency is not None and t_latency is not None and name != teacher:
                     speedup = t_latency.seconds_per_question / latency.seconds_per_question
             except QagateError:
                 pass

@@ -77,6 +77,8 @@ class ComparedRun:
     this_machine: dict[str, Any] = field(default_factory=dict)
     any_machine: bool = False
     unavailable: str | None = None
+    #: names the stored run holds more than once (runs before one record per model and dataset)
+    repeated: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -99,6 +101,16 @@ class ComparedRun:
             return None, [problem]
         kind = "serving" if metric in SERVING else "batched"
         name = record_name(dataset, model, kind)
+        if name in self.repeated:
+            partners = sorted(
+                {str((r.get("extra_info") or {}).get("paired_with") or "-") for r in self.repeated[name]}
+            )
+            return None, [
+                f"the compared run {self.label} holds {len(self.repeated[name])} timings named {name} "
+                f"(paired with: {', '.join(partners)}), so its baseline is ambiguous; store a run with "
+                f"this qagate ('pytest --benchmark-autosave': one timing per model and dataset) and "
+                f"compare with it"
+            ]
         record = self.records.get(name)
         if record is None:
             return None, [
@@ -131,9 +143,13 @@ def compared_run(config: Any, any_machine: bool = False) -> ComparedRun:
             unavailable=f"--benchmark-compare: no stored run matches {compare!r} in {session.storage}",
         )
     path, data = runs[-1]
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for bench in data.get("benchmarks", []):
+        by_name.setdefault(bench["fullname"], []).append(bench)
     return ComparedRun(
         path=str(path),
-        records={bench["fullname"]: bench for bench in data.get("benchmarks", [])},
+        records={name: benches[-1] for name, benches in by_name.items()},
+        repeated={name: benches for name, benches in by_name.items() if len(benches) > 1},
         machine=dict(data.get("machine_info") or {}),
         this_machine=dict(session.get_machine_info()),
         any_machine=any_machine,
