@@ -54,16 +54,59 @@ LEVEL = 0.95
 CHUNK = 250  # repetitions per block of bootstrap counts (memory: resamples x CHUNK x 4)
 
 
-def em_vectors(shared: Path) -> dict[str, np.ndarray]:
-    """Per-question EM (0 or 1) of every system on the dev set, in the dataset's order."""
+def per_question(shared: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-question EM (0 or 1) and F1 (0..1) of every system on the dev set, in dataset order."""
     squad = shared / "data" / "squad"
     dataset = load_dataset(squad / "dev-v1.1.json")
     ids = [example.id for example in dataset.examples]
-    out = {}
+    em, f1 = {}, {}
     for name, file in SYSTEMS.items():
         scores = score(dataset, load_predictions(squad / "predictions" / file))
-        out[name] = np.array([scores.per_question_em.get(i, 0.0) for i in ids])
-    return out
+        em[name] = np.array([scores.per_question_em.get(i, 0.0) for i in ids])
+        f1[name] = np.array([scores.per_question_f1.get(i, 0.0) for i in ids])
+    return em, f1
+
+
+def simulate_f1(f1: dict[str, np.ndarray], reps: int, seed: int) -> list[dict]:
+    """F1 (continuous per-question values): the boundary (margin 0) and 0.5 points short, at
+    n = 20, 65 and 200, with ``stats.paired_bootstrap`` / ``stats.bootstrap_ci`` called as the
+    judge called them (no shortcut exists for continuous values, hence fewer samples)."""
+    rng = np.random.default_rng(seed + 2)
+    size = next(iter(f1.values())).size
+    rows = []
+    for n in SIZES[:3]:
+        samples = [rng.choice(size, n, replace=False) for _ in range(reps)]
+        for student, teacher in PAIRS:
+            s, t = 100 * f1[student], 100 * f1[teacher]
+            for margin in (-0.5, 0.0):
+                c, threshold = (s.mean() - margin) / t.mean(), s.mean() - margin
+                xs, xt = np.stack([s[i] for i in samples]), np.stack([t[i] for i in samples])
+                new_rel, _ = batch_bounds(xs - c * xt, -100 * c, 100, LEVEL)
+                new_abs, _ = batch_bounds(xs, 0, 100, LEVEL)
+                old_rel = np.array(
+                    [
+                        stats.paired_bootstrap(a, b, coef=c, level=LEVEL, seed=k).low
+                        for k, (a, b) in enumerate(zip(xs, xt))
+                    ]
+                )
+                old_abs = np.array([stats.bootstrap_ci(a, level=LEVEL, seed=k).low for k, a in enumerate(xs)])
+                for kind, rule, old, new in (
+                    ("relative", f"F1 >= {c:.5f} x teacher", old_rel >= 0, new_rel >= 0),
+                    ("absolute", f"F1 >= {threshold:.2f}", old_abs >= threshold, new_abs >= threshold),
+                ):
+                    rows.append(
+                        {
+                            "pair": f"{student}/{teacher}",
+                            "kind": kind,
+                            "rule": rule,
+                            "margin": margin,
+                            "n": n,
+                            "old_pass": float(old.mean()),
+                            "new_pass": float(new.mean()),
+                        }
+                    )
+        print(f"  F1 n={n} done", file=sys.stderr, flush=True)
+    return rows
 
 
 def bootstrap_lower(counts: np.ndarray, values: np.ndarray, n: int, resamples: int, rng) -> np.ndarray:
@@ -139,18 +182,18 @@ def check_shortcut(em: dict[str, np.ndarray], reps: int, seed: int) -> tuple[flo
     return direct / reps, shortcut / reps
 
 
-def table(rows: list[dict], margins: list[float]) -> str:
-    head = "| pair | rule | margin | " + " | ".join(f"n={n} old / new" for n in SIZES) + " |"
-    lines = [head, "|" + "---|" * (3 + len(SIZES))]
+def table(rows: list[dict], margins: list[float], sizes: list[int] = SIZES) -> str:
+    head = "| pair | rule | margin | " + " | ".join(f"n={n} old / new" for n in sizes) + " |"
+    lines = [head, "|" + "---|" * (3 + len(sizes))]
     for pair in [f"{s}/{t}" for s, t in PAIRS]:
         for kind in ("relative", "absolute"):
             for margin in margins:
                 cells = {
                     r["n"]: r for r in rows if (r["pair"], r["kind"], r["margin"]) == (pair, kind, margin)
                 }
-                rule = cells[SIZES[0]]["rule"]
+                rule = cells[sizes[0]]["rule"]
                 values = " | ".join(
-                    f"{100 * cells[n]['old_pass']:.1f}% / {100 * cells[n]['new_pass']:.1f}%" for n in SIZES
+                    f"{100 * cells[n]['old_pass']:.1f}% / {100 * cells[n]['new_pass']:.1f}%" for n in sizes
                 )
                 lines.append(f"| {pair} | `{rule}` | {margin:+g} | {values} |")
     return "\n".join(lines)
@@ -166,22 +209,36 @@ def main() -> int:
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", action="store_true", help="also run one cell with stats.paired_bootstrap")
+    parser.add_argument(
+        "--f1-reps",
+        type=int,
+        default=1000,
+        help="samples per F1 cell (stats' bootstrap itself; 0: no F1 table)",
+    )
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
-    if args.reps < 1 or args.resamples < 1:
-        parser.error("--reps and --resamples must be positive")
+    if args.reps < 1 or args.resamples < 1 or args.f1_reps < 0:
+        parser.error("--reps and --resamples must be positive, --f1-reps at least 0")
     if not (args.shared / "data" / "squad" / "dev-v1.1.json").is_file():
         print(f"bench_validity: no SQuAD dev set under {args.shared} (pass --shared)", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    em = em_vectors(args.shared)
+    em, f1 = per_question(args.shared)
     rows = simulate(em, args.reps, args.resamples, args.seed)
+    f1_rows = simulate_f1(f1, args.f1_reps, args.seed) if args.f1_reps else []
     se = 100 * (0.025 * 0.975 / args.reps) ** 0.5
     print(f"False passes (true margin <= 0; nominal <= 2.5%), {args.reps} samples per cell, Monte Carlo SE")
     print(f"{se:.2f} points at 2.5%, at most {100 * (0.25 / args.reps) ** 0.5:.2f}:\n")
     print(table(rows, [m for m in MARGINS if m <= 0]))
     print("\nPower (true margin > 0: share of samples that pass):\n")
     print(table(rows, [m for m in MARGINS if m > 0]))
+    if f1_rows:
+        f1_se = 100 * (0.025 * 0.975 / args.f1_reps) ** 0.5
+        print(
+            f"\nF1 false passes ({args.f1_reps} samples per cell, Monte Carlo SE {f1_se:.2f} points"
+            " at 2.5%):\n"
+        )
+        print(table(f1_rows, [-0.5, 0.0], SIZES[:3]))
     if args.check:
         direct, shortcut = check_shortcut(em, 2000, args.seed)
         print(
@@ -191,7 +248,9 @@ def main() -> int:
     print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
     if args.json:
         args.json.write_text(
-            json.dumps({"reps": args.reps, "resamples": args.resamples, "rows": rows}, indent=1)
+            json.dumps(
+                {"reps": args.reps, "resamples": args.resamples, "rows": rows, "f1_rows": f1_rows}, indent=1
+            )
         )
     return 0
 
