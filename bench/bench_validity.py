@@ -20,7 +20,9 @@ holds and the pass rate is the power. Two engines judge the same samples:
   directly, which is the same distribution as ``stats.paired_bootstrap``'s resampling and far
   cheaper. ``--check`` repeats one small cell with ``stats.paired_bootstrap`` itself.
 
-    python bench/bench_validity.py [--reps 4000] [--seed 0] [--check] [--json out.json]
+A smaller F1 table (margins -0.5 and 0, n up to 200) calls the bootstrap itself per sample.
+
+    python bench/bench_validity.py [--reps 4000] [--f1-reps 1000] [--seed 0] [--check] [--json out.json]
 
 numpy only; a few minutes on 2 CPU cores at the defaults.
 """
