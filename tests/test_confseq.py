@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qagate.gating.judge import Evidence, judge, rule_interval, value_bounds
+from qagate.gating.judge import (
+    Evidence,
+    decide_interval,
+    judge,
+    rule_interval,
+    rule_sequence,
+    rule_values,
+    value_bounds,
+)
 from qagate.gating.rules import parse_rule
 from qagate.scoring.confseq import ConfidenceSequence, batch_bounds, mean_interval
 
@@ -123,6 +131,32 @@ def test_the_judge_pairs_against_the_teacher_in_the_metric_range():
     assert rule_interval(rule, student, teacher, seed=0) == interval  # deterministic
     with pytest.raises(ValueError, match="equal lengths"):
         rule_interval(rule, student, teacher[:-1])
+
+
+def test_a_sequential_rule_is_looks_of_the_same_sequence():
+    """Chunks of questions until the rule is decided: a fixed-n verdict is the look at the end."""
+    rule = parse_rule("f1 >= 0.9 * teacher", confidence=0.95)
+    rng = np.random.default_rng(3)
+    teacher = 100 * rng.beta(0.5, 0.12, 5000)
+    student = np.clip(teacher - 100 * rng.beta(0.2, 3.0, 5000), 0, 100)  # about 6 points worse
+    values = rule_values(rule, student, teacher)
+    assert rule_sequence(rule).lo == -90.0 and rule_sequence(rule).hi == 100.0
+    sequence = rule_sequence(rule)  # open-ended: looks after every chunk keep the 2.5% per side
+    decided = None
+    for start in range(0, 5000, 256):
+        interval = sequence.update(values[start : start + 256])
+        status = decide_interval(rule.op, interval.low - rule.offset, interval.high - rule.offset)
+        if status != "undecided":
+            decided = (status, sequence.n)
+            break
+    assert decided is not None and decided[0] == "pass" and decided[1] < 5000
+    one_look = rule_sequence(rule, horizon=5000)
+    one_look.update(values[np.random.default_rng(0).permutation(5000)])
+    fixed, look = rule_interval(rule, student, teacher), one_look.interval()
+    assert (fixed.low, fixed.high) == (look.low, look.high)
+    assert fixed.estimate == pytest.approx(look.estimate)
+    with pytest.raises(ValueError, match="no confidence level"):
+        rule_sequence(parse_rule("f1 >= 0.9 * teacher"))
 
 
 @pytest.mark.parametrize(

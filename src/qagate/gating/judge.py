@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from qagate.gating.rules import OPERATORS, Rule
 from qagate.scoring.stats import Interval  # numpy-free at import time
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.scoring.confseq import ConfidenceSequence
 
 
 @dataclass(frozen=True)
@@ -170,36 +174,55 @@ def rule_interval(
 
     Against the teacher: mean(student) - coef * mean(teacher) over the same questions, minus
     the offset; against a number: the mean minus it. The interval is one look of the
-    anytime-valid confidence sequence of :mod:`qagate.scoring.confseq` on the per-question
-    values (paired differences against the teacher), so each one-sided error is at most
+    anytime-valid confidence sequence of :mod:`qagate.scoring.confseq` (:func:`rule_sequence`)
+    on the per-question values (:func:`rule_values`), so each one-sided error is at most
     (1 - confidence) / 2 at every number of questions. ``bounds``: the range of one
     question's value (default: the metric's, from the registry). The questions are taken in a
     permutation drawn from ``seed``, so the verdict does not depend on the dataset's order.
     """
     import numpy as np  # numpy only when a confidence rule runs
 
-    from qagate.scoring import confseq
+    values = rule_values(rule, scores, teacher_scores)
+    order = np.random.default_rng(seed).permutation(values.size)
+    raw = rule_sequence(rule, horizon=values.size, bounds=bounds).update(values[order])
+    estimate = float(values.mean())
+    return Interval(estimate - rule.offset, raw.low - rule.offset, raw.high - rule.offset, raw.level)
 
-    assert rule.confidence is not None
-    lo, hi = bounds if bounds is not None else value_bounds(rule)
+
+def rule_values(rule: Rule, scores: Sequence[float], teacher_scores: Sequence[float] | None) -> Any:
+    """The per-question quantity a confidence rule is about, as a numpy array: the model's
+    values, or against the teacher the paired differences ``model - coef * teacher``."""
+    import numpy as np
+
     mine = np.asarray(scores, dtype=np.float64)
     if mine.ndim != 1 or mine.size == 0:
         raise ValueError("a confidence rule needs a non-empty sequence of per-question values")
+    if rule.reference != "teacher":
+        return mine
+    if teacher_scores is None:
+        raise ValueError("a teacher-relative confidence rule needs the teacher's scores")
+    theirs = np.asarray(teacher_scores, dtype=np.float64)
+    if theirs.shape != mine.shape:
+        raise ValueError(f"paired samples need equal lengths, got {mine.size} and {theirs.size}")
+    return mine - rule.coef * theirs
+
+
+def rule_sequence(
+    rule: Rule, *, horizon: int | None = None, bounds: tuple[float, float] | None = None
+) -> "ConfidenceSequence":
+    """The confidence sequence of ``rule``'s per-question quantity (:func:`rule_values`), at the
+    rule's level, over the range that quantity can take: feed it chunks of questions and
+    compare its interval minus ``rule.offset`` with 0 (:func:`decide_interval`) after each one.
+    ``horizon``: the number of questions the bets are tuned for (None: open-ended)."""
+    from qagate.scoring.confseq import ConfidenceSequence
+
+    if rule.confidence is None:
+        raise ValueError(f"{rule.id} has no confidence level")
+    lo, hi = bounds if bounds is not None else value_bounds(rule)
     if rule.reference == "teacher":
-        if teacher_scores is None:
-            raise ValueError("a teacher-relative confidence rule needs the teacher's scores")
-        theirs = np.asarray(teacher_scores, dtype=np.float64)
-        if theirs.shape != mine.shape:
-            raise ValueError(f"paired samples need equal lengths, got {mine.size} and {theirs.size}")
-        values = mine - rule.coef * theirs
         scaled = (rule.coef * lo, rule.coef * hi)
         lo, hi = lo - max(scaled), hi - min(scaled)
-    else:
-        values = mine
-    order = np.random.default_rng(seed).permutation(values.size)
-    raw = confseq.mean_interval(values[order], lo, hi, rule.confidence)
-    estimate = float(values.mean())
-    return Interval(estimate - rule.offset, raw.low - rule.offset, raw.high - rule.offset, rule.confidence)
+    return ConfidenceSequence(lo, hi, rule.confidence, horizon=horizon)
 
 
 def value_bounds(rule: Rule) -> tuple[float, float]:
