@@ -16,8 +16,13 @@ from pathlib import Path
 import numpy  # noqa: F401,E402
 import pytest
 import sqlalchemy  # noqa: F401,E402
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# ``pytest --hypothesis-profile=fuzz`` (CI): thousands of generated hostile files per loader in
+# tests/test_fuzz_properties.py, where the default run draws a few dozen (seconds).
+hypothesis_settings.register_profile("fuzz", max_examples=2000, deadline=None)
 
 
 @pytest.fixture(scope="session")

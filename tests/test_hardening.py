@@ -346,3 +346,10 @@ def test_a_model_name_with_a_trailing_newline_is_refused(tmp_path, name):
         load_model_spec, model_at(tmp_path, f"name: {name}\nkind: replay\nsource: p.json\n")
     )
     assert "is not a valid name" in message
+
+
+def test_a_control_character_in_yaml_is_one_line_with_its_line(tmp_path):
+    """Found by the property tests: PyYAML's reader refused it before any parse, as a traceback."""
+    message = one_line_error(load_gate_file, gate_at(tmp_path, f"description: x\n\x1f\n{RULES}"))
+    assert message.startswith(f"{tmp_path / 'gate_x.yaml'}:2: invalid YAML: ")
+    assert "not valid YAML: line 1" in one_line_error(load_model_spec, model_at(tmp_path, "\x1f"))

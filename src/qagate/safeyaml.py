@@ -44,17 +44,22 @@ def compose(text: str) -> Any:
     """The checked node tree of a one-document YAML text (None for an empty document)."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise already
         root = loader.get_single_node()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YAMLProblem(problem, mark.line + 1 if mark is not None else None) from None
+        line = mark.line + 1 if mark is not None else None
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: where it is
+            line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise YAMLProblem(problem, line) from None
     except RecursionError:
         raise YAMLProblem(f"nested too deeply (at most {MAX_DEPTH} levels)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is not None:
         check(root)
     return root
