@@ -458,3 +458,62 @@ def test_the_default_budget_is_small():
         assert BUDGET.max_examples == DEFAULT_EXAMPLES
     else:  # pragma: no cover - only under --hypothesis-profile=fuzz
         pytest.skip("running under the fuzz profile")
+
+
+# --- options and ini keys ---------------------------------------------------------------------
+
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "~nosuchuser/x",
+            "a\0b",
+            "a" * 300,
+            "/" + "b" * 300 + "/x",
+            "9" * 5000,
+            "1e999",
+            "nan",
+            "-1",
+            "${QAGATE_SURELY_UNSET_VAR}",
+            "\ud800",
+            "sqlite:/x.db",
+            "postgres://u:secret@h/db",
+            "hf:",
+            "",
+            " ",
+        ]
+    ),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=30),
+)
+
+
+@BUDGET
+@given(data=st.data())
+def test_options_and_ini_keys_parse_or_fail_in_one_short_line(data):
+    from qagate.settings import OPTIONS, SettingsError, build_settings
+
+    chosen = data.draw(st.lists(st.sampled_from(OPTIONS), unique_by=lambda o: o.name, max_size=4))
+    cli: dict[str, Any] = {}
+    ini: dict[str, str] = {}
+    for option in chosen:
+        text = data.draw(HOSTILE_TEXT)
+        if data.draw(st.booleans()):
+            ini[option.ini] = text
+            continue
+        if option.parse is None:
+            cli[option.name] = True
+            continue
+        try:
+            cli[option.name] = option.parse(text)  # what argparse does with type=
+        except Exception as exc:  # argparse shows ArgumentTypeError itself, in one line
+            assert type(exc).__name__ == "ArgumentTypeError", repr(exc)[:300]
+            message = str(exc)
+            assert "\n" not in message and len(message) <= MAX_LINE, message[:300]
+    with workspace() as root:
+
+        def build() -> Any:
+            try:
+                return build_settings(cli, ini, rootdir=root, invocation_dir=root, ini_dir=root)
+            except SettingsError as exc:
+                raise QagateError(str(exc)) from None  # checked as the one line it is
+
+        loaded_or_one_line(root, build)

@@ -353,3 +353,11 @@ def test_a_control_character_in_yaml_is_one_line_with_its_line(tmp_path):
     message = one_line_error(load_gate_file, gate_at(tmp_path, f"description: x\n\x1f\n{RULES}"))
     assert message.startswith(f"{tmp_path / 'gate_x.yaml'}:2: invalid YAML: ")
     assert "not valid YAML: line 1" in one_line_error(load_model_spec, model_at(tmp_path, "\x1f"))
+
+
+def test_a_huge_article_number_in_the_ini_file_is_one_line(tmp_path):
+    """Found by the property tests: int() of 5,000 digits raised ValueError past the ini parser."""
+    with pytest.raises(SettingsError, match=r"^ini key qagate_articles: expected an article range"):
+        build_settings(
+            {}, {"qagate_articles": "9" * 5000}, rootdir=tmp_path, invocation_dir=tmp_path, ini_dir=tmp_path
+        )

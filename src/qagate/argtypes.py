@@ -123,7 +123,7 @@ def parse_int(text: str) -> int:
 
 def parse_articles(text: str) -> tuple[int, int]:
     """``38-47`` (inclusive, articles in file order) or a single article ``12``."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
+    match = re.fullmatch(r"\s*(\d{1,18})\s*(?:-\s*(\d{1,18})\s*)?", str(text))
     if not match:
         raise argparse.ArgumentTypeError(
             f"expected an article range such as 38-47 (inclusive), got {quote(text)}"
