@@ -201,6 +201,9 @@ class GateItem(pytest.Item):
         )
         verdict = outcome.verdict
         session.record(self.nodeid, verdict, outcome.dataset.name)
+        from qagate.reports import explain
+
+        facts = session.records[self.nodeid].explain = explain.facts(outcome)
         self._attach_properties(outcome)
         if verdict.passed:
             return
@@ -210,6 +213,16 @@ class GateItem(pytest.Item):
             questions=len(outcome.dataset),
             accept_command=report.accept_command(verdict, self.nodeid),
         )
+        if self.config.get_verbosity() > 0:  # -v: how the verdict was reached (as qagate explain)
+            row = session.records[self.nodeid].as_row()
+            text += "\n  how the verdict was reached:\n" + "\n".join(
+                "    " + line for line in explain.render(dict(row, explain=facts))[3:]
+            )
+        elif verdict.status in ("fail", "undecided"):
+            text += (
+                "\n  (pytest -v, or 'qagate explain last NODEID' after the run, "
+                "shows how the verdict was reached)"
+            )
         if verdict.status == "new":
             if settings.strict:
                 raise GateFailure(

@@ -25,10 +25,11 @@ class Record:
     threshold: float | None = None
     interval: tuple[float, float, float] | None = None  # (low, high, level) of a confidence rule
     reason: str | None = None  # why it was skipped or not gated
+    explain: dict | None = None  # how the verdict was reached (qagate.reports.explain.facts)
 
     def as_row(self) -> dict:
         """The JSON-ready row the run history stores."""
-        row = {
+        row: dict = {
             "nodeid": self.nodeid,
             "model": self.model,
             "rule": self.rule,
@@ -43,6 +44,8 @@ class Record:
             row.update(interval_low=self.interval[0], interval_high=self.interval[1], level=self.interval[2])
         if self.reason:
             row["reason"] = self.reason
+        if self.explain:
+            row["explain"] = self.explain
         return row
 
 
