@@ -198,6 +198,7 @@ class GateItem(pytest.Item):
             policy=BaselinePolicy(settings.update_baselines, settings.regen_all),
             nodeid=self.nodeid,
             compared=compared,
+            siblings=getattr(self.parent, "cases", ()),
         )
         verdict = outcome.verdict
         session.record(self.nodeid, verdict, outcome.dataset.name)
@@ -270,6 +271,11 @@ class GateItem(pytest.Item):
                 ("qagate.interval_low", verdict.interval.low),
                 ("qagate.interval_high", verdict.interval.high),
                 ("qagate.interval_level", verdict.interval.level),
+            ]
+        if verdict.questions_used is not None:  # a sequential rule: the questions it needed
+            props += [
+                ("qagate.questions_used", verdict.questions_used),
+                ("qagate.questions_available", verdict.questions_available),
             ]
         if outcome.result is not None:
             props += [

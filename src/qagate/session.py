@@ -8,7 +8,8 @@ are always measured in this session (never cached). Heavy modules load inside th
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
     from qagate.gating.judge import Verdict
     from qagate.gating.rules import Rule
+    from qagate.gating.sequential import Decision
     from qagate.inference.config import ModelSpec
     from qagate.scoring.evaluation import EvalResult
     from qagate.timing.paired import PairedTiming, Timing, TimingPlan
+
+
+@dataclass(frozen=True)
+class SequentialRun:
+    """One model's sequential rules judged on one dataset: the seeded question ``order``, how
+    many of them the model answered (``used``) of ``available``, and each rule's decision."""
+
+    order: list[str]
+    used: int
+    available: int
+    seed: int
+    decisions: dict[str, "Decision"]
 
 
 class QagateSession:
@@ -45,6 +59,7 @@ class QagateSession:
         self._specs: dict[Path, list["ModelSpec"]] = {}
         self._models: dict[tuple[Path, str], Any] = {}
         self._evals: dict[tuple, "EvalResult"] = {}
+        self._sequential: dict[tuple, "SequentialRun"] = {}
         self._latency: dict[tuple, "Timing"] = {}
         self._paired: dict[tuple, "PairedTiming"] = {}
         self._serving: dict[tuple, "Timing"] = {}
@@ -173,6 +188,59 @@ class QagateSession:
             self._evals[key] = result
             return result
 
+    def evaluation_on(
+        self, name: str, folder: Path | None, request: DatasetRequest, ids: "Sequence[str]"
+    ) -> "EvalResult":
+        """``name`` scored on questions ``ids`` of the dataset (a sequential rule's questions):
+        answers from the prediction cache by question id, computed only where missing."""
+        from qagate.scoring.evaluation import evaluate_ids
+
+        folder = Path(folder or self.settings.models)
+        with self._lock:
+            return evaluate_ids(
+                self.model(name, folder), self.dataset(request), list(ids), cache_dir=self.settings.cache
+            )
+
+    def sequential(
+        self, name: str, folder: Path | None, request: DatasetRequest, rules: "Sequence[Rule]", spec: Any
+    ) -> "SequentialRun":
+        """Judge ``rules`` (sequential, one schedule ``spec``) for ``name`` chunk by chunk in the
+        seeded order, evaluating ``name`` (and the teacher, for teacher-relative rules) only on
+        the questions needed; once per session per (model, dataset, schedule, rules)."""
+        from qagate.gating.sequential import SequentialLoop, question_order
+
+        folder = Path(folder or self.settings.models)
+        seed = spec.seed if self.settings.order_seed is None else self.settings.order_seed
+        key = (folder, name, request.key(), spec, seed, tuple(sorted(rule.id for rule in rules)))
+        with self._lock:
+            if key in self._sequential:
+                return self._sequential[key]
+            from qagate.gating.evidence import per_question
+            from qagate.gating.judge import rule_values
+
+            dataset = self.dataset(request)
+            if spec.min_questions > len(dataset):
+                raise QagateError(
+                    f"sequential min_questions {spec.min_questions} is above the {len(dataset)} "
+                    f"questions of {dataset.name}: lower it or use more data",
+                    path=spec.where or None,
+                )
+            order = [dataset.examples[i].id for i in question_order(len(dataset), seed)]
+            teacher = self.teacher_name(folder) if any(r.reference == "teacher" for r in rules) else None
+            loop = SequentialLoop(rules, spec, len(dataset))
+            for start, stop in loop.chunks():
+                ids = order[start:stop]
+                mine = self.evaluation_on(name, folder, request, ids).scores
+                theirs = self.evaluation_on(teacher, folder, request, ids).scores if teacher else None
+                values = {}
+                for rule in loop.undecided():
+                    reference = per_question(theirs, rule.metric, ids) if theirs is not None else None
+                    values[rule.id] = rule_values(rule, per_question(mine, rule.metric, ids), reference)
+                loop.update(stop, values)
+            run = SequentialRun(order, loop.used, len(dataset), seed, loop.decisions())
+            self._sequential[key] = run
+            return run
+
     def _bertscorer(self) -> Any:
         """One BERTScore scorer for the whole session (loading its encoder is the slow part)."""
         if self._scorer is None:
@@ -289,6 +357,9 @@ class QagateSession:
             verdict.obtained,
             verdict.threshold,
             interval,
+            questions=None
+            if verdict.questions_used is None
+            else (verdict.questions_used, verdict.questions_available or verdict.questions_used),
         )
 
     def record_outcome(self, nodeid: str, model: str, rule: "Rule", status: str) -> None:

@@ -76,6 +76,11 @@ OPTIONS: tuple[Option, ...] = (
         parse_positive_int,
     ),
     Option("seed", "seed for --qagate-limit sampling", parse_int),
+    Option(
+        "order_seed",
+        "seed of the random question order of sequential rules (overrides the gate file's 'seed:')",
+        parse_int,
+    ),
     Option("articles", "use only these articles, by position in the file, e.g. 38-47", parse_articles),
     Option(
         "device",
@@ -169,6 +174,7 @@ class Settings:
     strict: bool
     rootdir: Path
     dataset_from_command_line: bool = False  # --qagate-dataset was given on the command line
+    order_seed: int | None = None  # sequential rules' question order (None: the gate file's seed)
 
     def dataset_key(self) -> tuple:
         return (self.dataset, self.limit, self.seed, self.articles)

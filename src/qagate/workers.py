@@ -127,8 +127,9 @@ class ControllerSession(QagateSession):
         for row in report["records"]:
             fields = dict(row)
             position = fields.pop("position")
-            if fields.get("interval") is not None:
-                fields["interval"] = tuple(fields["interval"])
+            for name in ("interval", "questions"):
+                if fields.get(name) is not None:
+                    fields[name] = tuple(fields[name])
             self.records[fields["nodeid"]] = Record(**fields)
             self._positions[fields["nodeid"]] = float("inf") if position is None else position
         self.records = dict(sorted(self.records.items(), key=lambda kv: self._positions.get(kv[0], 0)))

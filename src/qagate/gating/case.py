@@ -8,6 +8,7 @@ update or regenerate on request) and asks the one judge for the verdict.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,6 +20,7 @@ from qagate.scoring.registry import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
+    from qagate.gating.rules import Rule
     from qagate.scoring.evaluation import EvalResult
     from qagate.store.baselines import Baseline
     from qagate.timing.compare import ComparedRun
@@ -48,6 +50,12 @@ class CaseSource(Protocol):
     def stored_baseline(self, path: Path) -> "Baseline | None": ...
     def write_baseline(self, path: Path, metrics: dict, provenance: dict, action: str) -> None: ...
     def baseline_action(self, path: Path) -> str | None: ...
+    def evaluation_on(
+        self, name: str, folder: Path | None, request: DatasetRequest, ids: "Sequence[str]"
+    ) -> "EvalResult": ...
+    def sequential(
+        self, name: str, folder: Path | None, request: DatasetRequest, rules: "Sequence[Rule]", spec: Any
+    ) -> Any: ...
 
 
 @dataclass
@@ -79,12 +87,17 @@ def decide_case(
     policy: BaselinePolicy = BaselinePolicy(),
     nodeid: str = "",
     compared: "ComparedRun | None" = None,
+    siblings: "Sequence[GateCase]" = (),
 ) -> CaseOutcome:
     """Measure what ``case`` needs, judge it, and write baselines as the policy says;
-    ``compared`` is the ``--benchmark-compare`` run that timing rules against ``baseline`` use."""
+    ``compared`` is the ``--benchmark-compare`` run that timing rules against ``baseline`` use.
+    ``siblings``: the cases of the same model in the same gate file (a sequential case is
+    judged together with those on its schedule: the model stops when all are decided)."""
     folder = gate.models or models
     request = source.request(gate.dataset)
     rule = case.rule
+    if case.sequential is not None:
+        return sequential_case(source, case, siblings, folder, request)
     if rule.perturb:  # a robustness rule (f1@addsent >= 0.8 * clean): clean vs perturbed runs
         from qagate.gating.robustness import robustness_case
 
@@ -113,6 +126,57 @@ def decide_case(
         teacher_name=teacher or "teacher",
     )
     return CaseOutcome(judge(rule, case.model, evidence), dataset, result, teacher_result)
+
+
+def sequential_case(
+    source: CaseSource,
+    case: GateCase,
+    siblings: "Sequence[GateCase]",
+    folder: Path,
+    request: DatasetRequest,
+) -> CaseOutcome:
+    """A sequential rule: judged on the questions its decision needed, in the seeded order
+    (:mod:`qagate.gating.sequential`); the evidence is that prefix's, the interval the one the
+    loop decided on, and the verdict says how many questions it used."""
+    from qagate.scoring.evaluation import subset
+
+    rule, spec = case.rule, case.sequential
+    group = [c.rule for c in siblings if c.sequential == spec and c.model == case.model]
+    if rule not in group:
+        group.append(rule)
+    run = source.sequential(case.model, folder, request, group, spec)
+    decision = run.decisions[rule.id]
+    ids = run.order[: decision.used]
+    result = source.evaluation_on(case.model, folder, request, ids)
+    teacher_result = None
+    teacher = "teacher"
+    if rule.reference == "teacher":
+        teacher = source.teacher_name(folder)
+        teacher_result = source.evaluation_on(teacher, folder, request, ids)
+    evidence = quality_evidence(
+        rule,
+        case.model,
+        result.metrics,
+        result.scores,
+        teacher_metrics=teacher_result.metrics if teacher_result else None,
+        teacher_scores=teacher_result.scores if teacher_result else None,
+        ids=ids,
+        teacher_name=teacher,
+    )
+    how = spec.describe(run.seed) if spec is not None else ""
+    decided = "decided" if decision.status != "undecided" else "still undecided"
+    note = (
+        f"sequential: {decided} after {decision.used} of {run.available} questions in a seeded "
+        f"random order ({how}); {case.model} answered {run.used}"
+    )
+    evidence = replace(evidence, interval=decision.interval, notes=evidence.notes + (note,))
+    verdict = replace(
+        judge(rule, case.model, evidence),
+        questions_used=decision.used,
+        questions_available=run.available,
+    )
+    # the questions the verdict is about: reports count and rank these
+    return CaseOutcome(verdict, subset(source.dataset(request), ids), result, teacher_result)
 
 
 def _baseline_case(

@@ -41,12 +41,13 @@ from qagate.argtypes import (
 from qagate.errors import QagateError, quote
 from qagate.files import read_user_text
 from qagate.gating.rules import Rule, parse_rule
+from qagate.gating.sequential import SEQUENTIAL_KEYS, SequentialSpec, sequential_problem
 
 APPLY_TO_GROUPS = ("students", "teacher", "all")
-GATE_KEYS = ("description", "dataset", "models", "requires", "rules")
+GATE_KEYS = ("description", "dataset", "models", "requires", "sequential", "rules")
 DATASET_KEYS = ("source", "limit", "seed", "articles", "perturb", "perturb_seed")
-BLOCK_KEYS = ("apply_to", "require", "confidence")
-RULE_KEYS = ("rule", "confidence")
+BLOCK_KEYS = ("apply_to", "require", "confidence", "sequential")
+RULE_KEYS = ("rule", "confidence", "sequential")
 
 
 # --- gate files -------------------------------------------------------------------------------
@@ -73,6 +74,7 @@ class GateCase:
 
     model: str
     rule: Rule
+    sequential: SequentialSpec | None = None  # judged chunk by chunk (qagate.gating.sequential)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class RuleBlock:
     apply_to: tuple[str, ...] | str  # a group name or explicit model names
     apply_line: int | None
     rules: tuple[Rule, ...]
+    sequential: tuple[SequentialSpec | None, ...] = ()  # per rule; () = none is sequential
 
 
 def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
@@ -127,7 +130,8 @@ def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
             "'rules' must be a non-empty list of blocks with 'apply_to' and 'require'",
             path=reader.at(rules_node),
         )
-    blocks = tuple(reader.block(node, default_level) for node in rules_node.value)
+    sequential = reader.sequential(top["sequential"]) if "sequential" in top else None
+    blocks = tuple(reader.block(node, default_level, sequential) for node in rules_node.value)
     return GateFile(path, description, dataset, models, requires, blocks, requires_line)
 
 
@@ -169,7 +173,8 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
                 f"{models_source} (models: {', '.join(roles) or '(none)'})",
                 path=where,
             )
-        for rule in block.rules:
+        for index, rule in enumerate(block.rules):
+            spec = block.sequential[index] if index < len(block.sequential) else None
             rule_where = f"{gate.path}:{rule.line}" if rule.line else where
             needs_teacher = rule.reference == "teacher" or rule.metric == "speedup"
             if needs_teacher and len(teachers) != 1:
@@ -196,7 +201,7 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
                         path=rule_where,
                     )
                 seen[key] = rule.line
-                cases.append(GateCase(name, rule))
+                cases.append(GateCase(name, rule, spec))
     return cases
 
 
@@ -323,7 +328,7 @@ class _Reader:
             return spec
         return str(self.path(node, "dataset"))
 
-    def block(self, node: Any, default_level: float) -> RuleBlock:
+    def block(self, node: Any, default_level: float, sequential: SequentialSpec | None = None) -> RuleBlock:
         import yaml
 
         fields = self.mapping(node, "rule block", BLOCK_KEYS)
@@ -347,14 +352,19 @@ class _Reader:
                 path=self.at(apply_node),
             )
         block_level = self.confidence(fields["confidence"], default_level) if "confidence" in fields else None
+        explicit_block = "sequential" in fields
+        block_sequential = self.sequential(fields["sequential"]) if explicit_block else sequential
         require = fields["require"]
         entries = require.value if _is_sequence(require) else [require]
         if not entries:
             raise QagateError("'require' is empty; list at least one rule", path=self.at(require))
         rules = []
+        specs: list[SequentialSpec | None] = []
         for entry in entries:
             level = block_level
             rule_node = entry
+            spec, explicit = block_sequential, explicit_block
+            sequential_node = None
             if isinstance(entry, yaml.MappingNode):
                 rule_fields = self.mapping(entry, "rule", RULE_KEYS)
                 if "rule" not in rule_fields:
@@ -364,6 +374,9 @@ class _Reader:
                 rule_node = rule_fields["rule"]
                 if "confidence" in rule_fields:
                     level = self.confidence(rule_fields["confidence"], default_level)
+                if "sequential" in rule_fields:
+                    sequential_node = rule_fields["sequential"]
+                    spec, explicit = self.sequential(sequential_node), True
             if not isinstance(rule_node, yaml.ScalarNode):
                 raise QagateError(
                     "a rule is a string such as 'f1 >= 0.95 * teacher' or a "
@@ -371,12 +384,74 @@ class _Reader:
                     path=self.at(rule_node),
                 )
             text = str(self.value(rule_node))
-            rules.append(
-                parse_rule(
-                    text, confidence=level, line=rule_node.start_mark.line + 1, where=self.at(rule_node)
-                )
+            rule = parse_rule(
+                text, confidence=level, line=rule_node.start_mark.line + 1, where=self.at(rule_node)
             )
-        return RuleBlock(apply_to, apply_node.start_mark.line + 1, tuple(rules))
+            if spec is not None:
+                problem = sequential_problem(rule)
+                if problem is None and rule.confidence is None:  # decided on its interval
+                    rule = parse_rule(
+                        text, confidence=default_level, line=rule.line, where=self.at(rule_node)
+                    )
+                elif problem is not None:
+                    if explicit:  # asked for this rule or block: say why it cannot be
+                        raise QagateError(
+                            f"rule {rule.text} cannot be sequential: {problem}",
+                            path=self.at(sequential_node if sequential_node is not None else rule_node),
+                        )
+                    spec = None  # the file's default: this rule stays fixed-n
+            rules.append(rule)
+            specs.append(spec)
+        return RuleBlock(apply_to, apply_node.start_mark.line + 1, tuple(rules), tuple(specs))
+
+    def sequential(self, node: Any) -> SequentialSpec | None:
+        """``sequential: {look_every, min_questions, max_questions, seed}``, ``true`` (the
+        defaults) or ``false`` (fixed-n, e.g. one rule of a sequential file)."""
+        import yaml
+
+        where = self.at(node)
+        if isinstance(node, yaml.ScalarNode):
+            value = self.value(node)
+            if value is True:
+                return SequentialSpec(where=where)
+            if value is False or value is None:
+                return None
+            raise QagateError(
+                f"sequential must be a mapping with keys {', '.join(SEQUENTIAL_KEYS)}, true or "
+                f"false; got {quote(value)}",
+                path=where,
+            )
+        fields = self.mapping(node, "sequential", SEQUENTIAL_KEYS)
+        look_every = self._count(fields, "look_every", 256)
+        min_questions = self._count(fields, "min_questions", 0, zero=True)
+        max_questions: int | None = None
+        if "max_questions" in fields:
+            raw = self.value(fields["max_questions"])
+            if not (isinstance(raw, str) and raw.strip().lower() == "all"):
+                max_questions = self._count(fields, "max_questions", 0)
+        if max_questions is not None and max_questions < min_questions:
+            raise QagateError(
+                f"sequential max_questions ({max_questions}) is below min_questions "
+                f"({min_questions}): raise max_questions or lower min_questions",
+                path=self.at(fields["max_questions"]),
+            )
+        seed = self.parsed(fields["seed"], "sequential seed", parse_int) if "seed" in fields else 0
+        return SequentialSpec(look_every, min_questions, max_questions, seed, where)
+
+    def _count(self, fields: dict[str, Any], key: str, default: int, *, zero: bool = False) -> int:
+        """A whole number of questions (``zero``: 0 allowed), as written under ``sequential``."""
+        if key not in fields:
+            return default
+        value = self.value(fields[key])
+        smallest = 0 if zero else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            extra = " or 'all'" if key == "max_questions" else ""
+            raise QagateError(
+                f"sequential {key} must be a whole number of questions >= {smallest}{extra}; "
+                f"got {quote(value)}",
+                path=self.at(fields[key]),
+            )
+        return value
 
     def confidence(self, node: Any, default_level: float) -> float | None:
         value = self.value(node)

@@ -32,6 +32,8 @@ class Verdict:
     threshold: float | None
     interval: Interval | None = None
     notes: tuple[str, ...] = ()
+    questions_used: int | None = None  # a sequential rule: the questions its decision used
+    questions_available: int | None = None  # ... of the dataset's
 
     @property
     def passed(self) -> bool:

@@ -25,6 +25,7 @@ class Record:
     threshold: float | None = None
     interval: tuple[float, float, float] | None = None  # (low, high, level) of a confidence rule
     reason: str | None = None  # why it was skipped or not gated
+    questions: tuple[int, int] | None = None  # a sequential rule: (questions used, available)
     explain: dict | None = None  # how the verdict was reached (qagate.reports.explain.facts)
 
     def as_row(self) -> dict:
@@ -44,6 +45,8 @@ class Record:
             row.update(interval_low=self.interval[0], interval_high=self.interval[1], level=self.interval[2])
         if self.reason:
             row["reason"] = self.reason
+        if self.questions is not None:
+            row.update(questions_used=self.questions[0], questions_available=self.questions[1])
         if self.explain:
             row["explain"] = self.explain
         return row

@@ -114,7 +114,9 @@ def failure_report(
     """The whole failure message: headline, table, interval, notes, and how to accept."""
     status = STATUS_WORDS[verdict.status]
     where = f" on {dataset}" if dataset else ""
-    if questions is not None:
+    if verdict.questions_used is not None:
+        where += f" ({verdict.questions_used} of {verdict.questions_available} questions, sequential)"
+    elif questions is not None:
         where += f" ({questions} questions)"
     lines = [
         f"qagate gate {status}: {verdict.model} :: {verdict.rule.id}{where}",
@@ -193,20 +195,25 @@ def metrics_table(rows: Sequence["ModelRow"]) -> str:
 
 
 def gates_table(records: Iterable["Record"]) -> str:
-    table = [["status", "model", "rule", "dataset", "obtained", "allowed"]]
+    """One row per gate item; a ``questions`` column (used/available) when a rule was sequential."""
+    records = list(records)
+    sequential = any(getattr(record, "questions", None) for record in records)
+    table = [
+        ["status", "model", "rule", "dataset", "obtained", "allowed"] + (["questions"] if sequential else [])
+    ]
     for record in records:
-        table.append(
-            [
-                STATUS_WORDS.get(record.status, record.status.upper()),
-                record.model,
-                record.rule,
-                record.dataset,
-                fmt(record.obtained, record.metric),
-                f"{record.op} {fmt(record.threshold, record.metric)}"
-                if record.threshold is not None
-                else "-",
-            ]
-        )
+        row = [
+            STATUS_WORDS.get(record.status, record.status.upper()),
+            record.model,
+            record.rule,
+            record.dataset,
+            fmt(record.obtained, record.metric),
+            f"{record.op} {fmt(record.threshold, record.metric)}" if record.threshold is not None else "-",
+        ]
+        if sequential:
+            used = getattr(record, "questions", None)
+            row.append(f"{used[0]}/{used[1]}" if used else "-")
+        table.append(row)
     return _table(table)
 
 

@@ -64,16 +64,81 @@ def predict_cached(
     if cache_dir is None:
         return run_predict(model, dataset.examples, progress), False
     ids = {ex.id for ex in dataset.examples}
-    predictions, hit = PredictionCache(cache_dir).compute_once(
-        cache_key(model.fingerprint(), dataset.fingerprint),
-        lambda: run_predict(model, dataset.examples, progress),
+    cache = PredictionCache(cache_dir)
+    key = cache_key(model.fingerprint(), dataset.fingerprint)
+    reused: list[bool] = []
+
+    def compute() -> Predictions:
+        """Run the questions no earlier (partial, sequential) run of this key answered."""
+        known = cache.get_partial(key)
+        if known is None or not ids & set(known.answers):
+            return run_predict(model, dataset.examples, progress)
+        reused.append(True)
+        missing = [ex for ex in dataset.examples if ex.id not in known.answers]
+        fresh = run_predict(model, missing, progress) if missing else Predictions(answers={})
+        answers = {ex.id: known.answers[ex.id] for ex in dataset.examples if ex.id in known.answers}
+        confidence = {qid: known.confidence[qid] for qid in answers if qid in known.confidence}
+        answers.update(fresh.answers)
+        confidence.update(fresh.confidence)
+        return Predictions(answers=answers, confidence=confidence)  # no timing: not all measured now
+
+    predictions, hit = cache.compute_once(
+        key,
+        compute,
         accept=lambda cached: set(cached.answers) == ids,
         model=model.name,
         dataset=dataset.name,
     )
-    if hit:  # the stored timings were measured by another run, perhaps on another machine
+    if hit or reused:  # the stored timings were measured by another run, perhaps on another machine
         return Predictions(answers=predictions.answers, confidence=predictions.confidence), True
     return predictions, False
+
+
+def subset(dataset: "Dataset", ids: Sequence[str]) -> "Dataset":
+    """``dataset``'s questions ``ids``, in that order, under the same name (a sequential run's
+    chunk or prefix)."""
+    from dataclasses import replace
+
+    by_id = dataset.by_id()
+    return replace(dataset, examples=tuple(by_id[qid] for qid in ids))
+
+
+def predict_ids(
+    model: QAModel, dataset: "Dataset", ids: Sequence[str], cache_dir: str | Path | None = None
+) -> tuple[Predictions, bool]:
+    """Predictions of ``model`` on questions ``ids`` of ``dataset`` (and whether all came from the
+    cache). Answers are cached by question id under the key of the whole dataset (the model's and
+    the dataset's fingerprints), beside a complete run's entry: a later chunk, run or complete
+    evaluation reuses every answer already computed."""
+    if cache_dir is None:
+        return run_predict(model, subset(dataset, ids).examples), False
+    cache = PredictionCache(cache_dir)
+    key = cache_key(model.fingerprint(), dataset.fingerprint)
+    known = cache.get_partial(key) or Predictions(answers={}, confidence={})
+    missing = [qid for qid in ids if qid not in known.answers]
+    if missing:
+        fresh = run_predict(model, subset(dataset, missing).examples)
+        cache.add_partial(key, fresh, model=model.name, dataset=dataset.name)
+        known.answers.update(fresh.answers)
+        known.confidence.update(fresh.confidence)
+    answers = {qid: known.answers[qid] for qid in ids}
+    confidence = {qid: known.confidence[qid] for qid in ids if qid in known.confidence}
+    return Predictions(answers=answers, confidence=confidence), not missing
+
+
+def evaluate_ids(
+    model: QAModel, dataset: "Dataset", ids: Sequence[str], *, cache_dir: str | Path | None = None
+) -> EvalResult:
+    """``model`` scored on questions ``ids`` of ``dataset`` (answers through :func:`predict_ids`):
+    EM and F1 of those questions, no timings (a chunk's are not the model's speed)."""
+    from qagate.scoring.squad import score
+
+    part = subset(dataset, ids)
+    predictions, from_cache = predict_ids(model, dataset, ids, cache_dir)
+    scores = score(part, predictions.answers)
+    metrics: dict[str, float] = {"exact_match": scores.exact_match, "f1": scores.f1}
+    metrics.update(squad_v2_metrics(scores))
+    return EvalResult(model.name, dataset.name, predictions, scores, metrics, from_cache)
 
 
 @working()

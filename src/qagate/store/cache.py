@@ -5,6 +5,11 @@ tokenizer files plus the engine settings that change outputs), the dataset's fin
 the qagate version. Changed weights give a new key and are recomputed; unchanged ones are
 loaded instead of run. Renaming a model, or moving its folder, keeps its cache.
 
+Beside a complete run's entry, a key may hold a partial one (``partial-<key>.json``): the answers
+a sequential run needed, by question id, merged chunk by chunk. A later chunk, a later run, or a
+complete evaluation of the same model on the same dataset reuses them and computes only the
+questions no run has answered (:func:`qagate.scoring.evaluation.predict_ids`).
+
 Safe under concurrent writers (pytest-xdist workers, parallel CI jobs): entries are written
 atomically, and :meth:`PredictionCache.compute_once` holds a lock per key, so two processes that
 want the same predictions compute them once (the second waits, then reads).
@@ -71,9 +76,41 @@ class PredictionCache:
             self.put(key, predictions, **provenance)
             return predictions, False
 
+    def partial_path(self, key: str) -> Path:
+        """Answers computed so far for the key, by question id (a sequential run that stopped)."""
+        return self.folder / f"partial-{key}.json"
+
+    def get_partial(self, key: str) -> Predictions | None:
+        """Every answer known for the key: the complete entry's, merged with the partial one's."""
+        found = [p for p in (self._read(self.path(key)), self._read(self.partial_path(key))) if p is not None]
+        if not found:
+            return None
+        merged = Predictions(answers={}, confidence={})
+        for predictions in reversed(found):  # the complete entry wins
+            merged.answers.update(predictions.answers)
+            merged.confidence.update(predictions.confidence)
+        return merged
+
+    def add_partial(self, key: str, predictions: Predictions, **provenance: object) -> Path:
+        """Merge ``predictions`` (some questions' answers) into the key's partial entry, under the
+        key's lock, written atomically: an interrupted run leaves the previous entry whole."""
+        from filelock import FileLock
+
+        self.lock_path(key).parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.lock_path(key))):
+            known = self._read(self.partial_path(key)) or Predictions(answers={}, confidence={})
+            known.answers.update(predictions.answers)
+            known.confidence.update(predictions.confidence)
+            return self._write(
+                self.partial_path(key), key, Predictions(known.answers, known.confidence), provenance
+            )
+
     def get(self, key: str) -> Predictions | None:
+        return self._read(self.path(key))
+
+    def _read(self, path: Path) -> Predictions | None:
         try:
-            data = json.loads(self.path(key).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != FORMAT:
                 return None
             return Predictions(
@@ -87,6 +124,9 @@ class PredictionCache:
 
     def put(self, key: str, predictions: Predictions, **provenance: object) -> Path:
         """Store ``predictions``; ``provenance`` (model name, dataset name) is informational."""
+        return self._write(self.path(key), key, predictions, provenance)
+
+    def _write(self, path: Path, key: str, predictions: Predictions, provenance: dict) -> Path:
         data = {
             "format": FORMAT,
             "key": key,
@@ -96,6 +136,5 @@ class PredictionCache:
             "seconds": predictions.seconds,
             "total_seconds": predictions.total_seconds,
         }
-        path = self.path(key)
         atomic_write_text(path, json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
         return path

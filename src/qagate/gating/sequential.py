@@ -1,0 +1,155 @@
+"""Sequential rules: look at the evidence after every chunk of questions, stop when it decides.
+
+A gate file (or one block, or one rule) that says ::
+
+    sequential: {look_every: 256, min_questions: 200, max_questions: all, seed: 0}
+
+judges its ``exact_match`` / ``f1`` rules (against the teacher or a number) on questions taken
+in a seeded random permutation of the dataset, ``look_every`` at a time. After each chunk every
+undecided rule of the model feeds the chunk's per-question values (the paired differences
+``model - coef * teacher``, or the model's own values) to its anytime-valid confidence
+sequence (:func:`qagate.gating.judge.rule_sequence`, :mod:`qagate.scoring.confseq`), and the
+rule is decided as soon as the interval lies on one side of 0 (from ``min_questions`` on). The
+model's evaluation stops when all its sequential rules are decided or ``max_questions`` (all
+questions by default) are used; what is still undecided then is UNDECIDED. Because the
+sequence is valid at every n, looking after every chunk and stopping at the first decision keeps
+each verdict's one-sided error at most ``(1 - confidence) / 2``, as a fixed-n verdict.
+
+The open-ended bets (no horizon) are used: the number of looks is not known in advance.
+
+This module is standard library at import time (gate files are read at collection); numpy is
+imported by :class:`SequentialLoop` when a run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qagate.gating.rules import Rule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qagate.scoring.confseq import ConfidenceSequence
+    from qagate.scoring.stats import Interval
+
+SEQUENTIAL_KEYS = ("look_every", "min_questions", "max_questions", "seed")
+SEQUENTIAL_METRICS = ("exact_match", "f1")
+DEFAULT_LOOK_EVERY = 256
+
+
+@dataclass(frozen=True)
+class SequentialSpec:
+    """How a sequential rule takes its questions (``max_questions`` None: all of them).
+
+    ``line``: where the ``sequential:`` key is, for errors found at run time (a
+    ``min_questions`` above the dataset); it is not part of the equality, so rules that ask for
+    the same schedule share one run.
+    """
+
+    look_every: int = DEFAULT_LOOK_EVERY
+    min_questions: int = 0
+    max_questions: int | None = None
+    seed: int = 0
+    where: str = field(default="", compare=False)
+
+    def describe(self, seed: int | None = None) -> str:
+        most = "all" if self.max_questions is None else str(self.max_questions)
+        return (
+            f"look_every {self.look_every}, min_questions {self.min_questions}, "
+            f"max_questions {most}, seed {self.seed if seed is None else seed}"
+        )
+
+
+def sequential_problem(rule: Rule) -> str | None:
+    """Why ``rule`` cannot be sequential (None: it can)."""
+    if rule.perturb:
+        return "a robustness rule compares two copies of the data and is judged on all questions"
+    if rule.reference == "baseline":
+        return "a baseline stores no per-question scores, so a baseline rule is judged on all questions"
+    if rule.metric not in SEQUENTIAL_METRICS:
+        return (
+            f"{rule.metric} has no per-question scores to look at chunk by chunk "
+            f"(sequential rules: {', '.join(SEQUENTIAL_METRICS)} against the teacher or a number)"
+        )
+    return None
+
+
+def question_order(count: int, seed: int) -> list[int]:
+    """The positions of ``count`` questions in the seeded random order sequential rules use."""
+    import numpy as np
+
+    return [int(i) for i in np.random.default_rng(seed % 2**64).permutation(count)]  # any int seed
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a sequential rule came to: its status, the questions it used and its interval of
+    (left - right), the offset applied, as the judge compares it with 0."""
+
+    status: str  # "pass" | "fail" | "undecided"
+    used: int
+    interval: "Interval"
+
+
+class SequentialLoop:
+    """The looks of one model's sequential rules that share a schedule.
+
+    ``chunks()`` yields ``(start, stop)`` ranges of the question order; after evaluating one,
+    call ``update(stop, values)`` with each undecided rule's per-question values for that range
+    (:func:`qagate.gating.judge.rule_values`); it returns True when every rule is decided.
+    ``decisions()`` then gives each rule's :class:`Decision`.
+    """
+
+    def __init__(self, rules: Sequence[Rule], spec: SequentialSpec, available: int) -> None:
+        from qagate.gating.judge import rule_sequence
+
+        if available < 1:
+            raise ValueError("a sequential rule needs at least one question")
+        self.rules = {rule.id: rule for rule in rules}
+        self.spec = spec
+        self.available = available
+        self.stop = min(available, spec.max_questions or available)
+        self.used = 0
+        self._sequences: dict[str, "ConfidenceSequence"] = {
+            rule.id: rule_sequence(rule) for rule in self.rules.values()
+        }
+        self._decided: dict[str, Decision] = {}
+
+    def chunks(self) -> Iterator[tuple[int, int]]:
+        start = self.used
+        while start < self.stop and not self.done:
+            stop = min(start + self.spec.look_every, self.stop)
+            yield start, stop
+            start = self.used
+
+    @property
+    def done(self) -> bool:
+        return len(self._decided) == len(self.rules)
+
+    def undecided(self) -> list[Rule]:
+        return [rule for rule_id, rule in self.rules.items() if rule_id not in self._decided]
+
+    def update(self, stop: int, values: Mapping[str, Any]) -> bool:
+        """Feed the values of questions ``used..stop`` of the order; True when all are decided."""
+        from qagate.gating.judge import decide_interval
+
+        for rule in self.undecided():
+            raw = self._sequences[rule.id].update(values[rule.id])
+            interval = _shifted(raw, rule.offset)
+            status = decide_interval(rule.op, interval.low, interval.high)
+            last = stop >= self.stop
+            if status != "undecided" and stop >= self.spec.min_questions or last:
+                self._decided[rule.id] = Decision(status, stop, interval)
+        self.used = stop
+        return self.done
+
+    def decisions(self) -> dict[str, Decision]:
+        """Every rule's decision; a rule the loop never reached is undecided on nothing."""
+        return dict(self._decided)
+
+
+def _shifted(raw: "Interval", offset: float) -> "Interval":
+    from qagate.scoring.stats import Interval
+
+    return Interval(raw.estimate - offset, raw.low - offset, raw.high - offset, raw.level)
