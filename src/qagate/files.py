@@ -100,7 +100,9 @@ def read_user_text(path: str | os.PathLike, what: str = "file") -> str:
 
 
 def _what(what: str, problem: str) -> str:
-    return problem if what == "file" else f"cannot read {what}: {problem}"
+    if what == "file":
+        return problem
+    return f"cannot read {what}: {problem.removeprefix('cannot read: ')}"
 
 
 def _os_problem(exc: OSError, path: str | os.PathLike) -> str:
