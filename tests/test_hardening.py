@@ -122,6 +122,15 @@ def test_history_as_two_arguments_outside_the_project_is_refused_with_the_fix(pr
     assert history.stat().st_size > 0
 
 
+def test_history_as_two_arguments_is_left_alone_when_it_moves_nothing(project, tmp_path_factory):
+    """With a test path given, pytest finds the ini file from it: the history path moves nothing."""
+    project.gate("rules:\n  - apply_to: [good]\n    require: [f1 >= 1]\n")
+    history = tmp_path_factory.mktemp("ci") / "history.db"
+    for _ in range(2):
+        project.run("gate_release.yaml", "--qagate-history", str(history)).assert_outcomes(passed=1)
+    assert history.is_file()
+
+
 def test_path_option_as_two_arguments_inside_the_project_still_works(project):
     project.gate("rules:\n  - apply_to: [good]\n    require: [f1 >= 1]\n")
     (project.root / "ci").mkdir()
