@@ -127,14 +127,25 @@ def predict_ids(
 
 
 def evaluate_ids(
-    model: QAModel, dataset: "Dataset", ids: Sequence[str], *, cache_dir: str | Path | None = None
+    model: QAModel,
+    dataset: "Dataset",
+    ids: Sequence[str],
+    *,
+    cache_dir: str | Path | None = None,
+    whole: Predictions | None = None,
 ) -> EvalResult:
-    """``model`` scored on questions ``ids`` of ``dataset`` (answers through :func:`predict_ids`):
-    EM and F1 of those questions, no timings (a chunk's are not the model's speed)."""
+    """``model`` scored on questions ``ids`` of ``dataset`` (answers through :func:`predict_ids`,
+    or read from ``whole``, a complete run's predictions): EM and F1 of those questions, no
+    timings (a chunk's are not the model's speed)."""
     from qagate.scoring.squad import score
 
     part = subset(dataset, ids)
-    predictions, from_cache = predict_ids(model, dataset, ids, cache_dir)
+    if whole is not None:
+        answers = {qid: whole.answers[qid] for qid in ids if qid in whole.answers}
+        confidence = {qid: whole.confidence[qid] for qid in answers if qid in whole.confidence}
+        predictions, from_cache = Predictions(answers=answers, confidence=confidence), True
+    else:
+        predictions, from_cache = predict_ids(model, dataset, ids, cache_dir)
     scores = score(part, predictions.answers)
     metrics: dict[str, float] = {"exact_match": scores.exact_match, "f1": scores.f1}
     metrics.update(squad_v2_metrics(scores))
