@@ -295,7 +295,7 @@ def render(row: Mapping[str, Any]) -> list[str]:
                 f"(obtained - threshold = {obtained - threshold:+.4f})"
             )
     lines += _interval_lines(row, recorded, rule, op, status)
-    lines += _decide_lines(recorded, op)
+    lines += _decide_lines(recorded, op, status)
     baseline = recorded.get("baseline")
     if isinstance(baseline, Mapping):
         lines += _baseline_lines(baseline)
@@ -387,6 +387,8 @@ def _quantity(row: Mapping[str, Any], recorded: Mapping[str, Any], rule: "Rule |
     if reference in ("teacher", "clean"):
         scale = "" if coef == 1 else f"{coef:g} x "
         body = f"mean({metric} - {scale}{reference}'s {metric}) over the questions"
+    elif _mapping(recorded.get("interval")).get("method") == BOOTSTRAP:
+        body = str(metric)
     else:
         body = f"mean {metric}"
     return body + tail
@@ -410,10 +412,17 @@ def _decision(op: str, low: float, high: float) -> str:
     return f"'{op}' passes when {passing}, fails when {failing}; {where}: {verdict.upper()}"
 
 
-def _decide_lines(recorded: Mapping[str, Any], op: str) -> list[str]:
+def _decide_lines(recorded: Mapping[str, Any], op: str, status: str) -> list[str]:
     decide = recorded.get("decide")
     if not isinstance(decide, Mapping):
-        return []
+        if status != "undecided":
+            return []
+        if _mapping(recorded.get("interval")).get("method") == BOOTSTRAP:
+            return [
+                "to decide more timed rounds narrow the interval: a larger --qagate-speed-budget "
+                "(seconds a measurement may take) or --qagate-latency-questions"
+            ]
+        return ["to decide more questions (a larger dataset or --qagate-limit) or a lower confidence level"]
     iv = _mapping(recorded.get("interval"))
     n = _int(decide.get("n")) or 0
     spread = f"mean {_num(iv.get('mean')) or 0:+.4f}, sd {_num(iv.get('sd')) or 0:.4f}"
