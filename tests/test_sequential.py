@@ -27,6 +27,7 @@ from qagate.inference.replay import ReplayModel
 from qagate.scoring.confseq import batch_bounds
 from qagate.scoring.evaluation import evaluate, evaluate_ids
 from qagate.store.cache import PredictionCache, cache_key
+from qagate.store.history import read_history
 from test_plugin import Project, outcomes, project  # noqa: F401  (the same tmp project fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,6 +294,8 @@ def test_sequential_gate_stops_early_and_reports_questions_used(project):  # noq
     }
     props = used["exact_match>=0.5*teacher@95%"]
     assert int(props["qagate.questions_used"]) < 400 and props["qagate.questions_available"] == "400"
+    rows = read_history(project.root / ".qagate" / "history.db").runs[-1]["results"]
+    assert all(r["questions_available"] == 400 and r["questions_used"] < 400 for r in rows)
     # the teacher and the students answered only what the looks needed, cached by question
     partial = list((project.root / ".qagate" / "cache").glob("partial-*.json"))
     assert partial and all(len(json.loads(p.read_text())["answers"]) < 400 for p in partial)
@@ -316,6 +319,15 @@ def test_same_seed_same_verdicts_other_seed_other_order(project):  # noqa: F811
     assert first == used()
     seeds = [used(f"--qagate-order-seed={seed}") for seed in (1, 2)]
     assert any(s != first for s in seeds)
+
+
+def test_markdown_summary_shows_questions_used():
+    from qagate.reports.markdown import summary
+
+    row = {"model": "s", "rule": "f1>=80@95%", "metric": "f1", "op": ">=", "dataset": "d", "status": "pass"}
+    run = {"outcome": "pass", "counts": {"pass": 1}, "results": [dict(row, obtained=91.0, threshold=80.0)]}
+    run["results"][0].update(questions_used=256, questions_available=10570)
+    assert "91.0000 (256 of 10,570 questions)" in summary([run], 0)
 
 
 def test_min_questions_above_the_dataset_is_one_line(project):  # noqa: F811

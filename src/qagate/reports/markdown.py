@@ -149,6 +149,9 @@ def _row(result: Mapping[str, Any]) -> str:
     metric = _metric(result)
     interval = value_interval_text(result, label=escape(metric or "the value"))
     reason = f" ({escape(result['reason'])})" if result.get("reason") else ""
+    used, available = number(result.get("questions_used")), number(result.get("questions_available"))
+    if used is not None and available is not None:  # a sequential rule stopped after these
+        reason += f" ({used:,.0f} of {available:,.0f} questions)"
     op = escape(result.get("op") or "")
     threshold = number(result.get("threshold"))
     return (
