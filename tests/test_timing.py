@@ -65,15 +65,16 @@ def test_percentile_matches_linear_interpolation():
     assert percentile([0, 10], 90) == 9.0
 
 
-def test_rounds_alternate_after_untimed_warmup():
+def test_rounds_alternate_in_counterbalanced_order_after_untimed_warmup():
     clock, log = FakeClock(), []
     teacher = FakeModel("T", 0.04, clock, log)
     student = FakeModel("S", 0.01, clock, log)
-    plan = TimingPlan(warmup=2, min_rounds=3, max_rounds=3)
+    plan = TimingPlan(warmup=2, min_rounds=5, max_rounds=5)
     paired = measure_paired(teacher, student, EXAMPLES, plan=plan, clock=clock)
-    assert log == ["T", "S"] * 5  # 2 warm-up pairs, then 3 timed pairs
-    assert paired.reference.rounds == pytest.approx([0.04] * 3)
-    assert paired.model.rounds == pytest.approx([0.01] * 3)
+    # 2 warm-up pairs, then 5 timed pairs in ABBA order: T S, S T, S T, T S, T S
+    assert log == ["T", "S"] * 2 + ["T", "S", "S", "T", "S", "T", "T", "S", "T", "S"]
+    assert paired.reference.rounds == pytest.approx([0.04] * 5)
+    assert paired.model.rounds == pytest.approx([0.01] * 5)
     assert paired.speedup == pytest.approx(4.0)
     assert paired.reference.environment["device"] == "cpu"
 
@@ -102,7 +103,7 @@ def test_rounds_stop_when_the_interval_is_narrow_or_the_budget_is_spent():
     assert interval.low == pytest.approx(4.0) and interval.high == pytest.approx(4.0)
 
 
-def test_speedup_interval_is_a_paired_bootstrap_over_rounds():
+def test_speedup_interval_is_paired_round_for_round():
     paired = PairedTiming(
         Timing("T", [0.04, 0.05, 0.06, 0.04, 0.05], 8),
         Timing("S", [0.01, 0.0125, 0.015, 0.01, 0.0125], 8),

@@ -92,8 +92,8 @@ def qagate_eval(pytestconfig: pytest.Config):
 def qagate_latency(pytestconfig: pytest.Config):
     """Factory ``qagate_latency(model_or_name) -> Timing``, rounds timed in this session.
 
-    Timed on the first ``--qagate-latency-questions`` questions of the dataset; never cached
-    across runs, because timings do not carry across runs or machines.
+    Timed on ``--qagate-timing-questions`` questions drawn across the dataset's articles
+    (seeded); never cached across runs, because timings do not carry across runs or machines.
     """
     session = session_of(pytestconfig)
 

@@ -275,7 +275,13 @@ class QagateSession:
         return self._scorer
 
     def _timing_examples(self, request: DatasetRequest) -> list:
-        return list(self.dataset(request).examples[: self.settings.latency_questions])
+        """The questions speed rules time: ``--qagate-timing-questions`` of them, drawn across
+        the dataset's articles (seeded by ``--qagate-seed``, 0 by default, so every run and
+        every --benchmark-compare times the same ones), not the first N of one article."""
+        from qagate.timing.speed import spread_sample
+
+        examples = self.dataset(request).examples
+        return spread_sample(examples, self.settings.timing_questions, seed=self.settings.seed or 0)
 
     def _plan(self) -> "TimingPlan":
         from qagate.timing.paired import TimingPlan
@@ -485,7 +491,9 @@ class QagateSession:
                 if paired is not None:  # the speed-up a rule judged: this pairing's rounds, not another's
                     speedup = paired.speedup
                 elif latency is not None and t_latency is not None and name != teacher:
-                    speedup = t_latency.seconds_per_question / latency.seconds_per_question
+                    from qagate.timing.speed import speedup as ratio_of_means
+
+                    speedup = ratio_of_means(t_latency.rounds, latency.rounds)
             except QagateError:
                 pass
             dataset = self._datasets.get(key)

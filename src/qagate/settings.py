@@ -36,6 +36,8 @@ from qagate.store.target import HistoryURL, resolve_history
 
 # --- the option table -------------------------------------------------------------------------
 
+TIMING_QUESTIONS = 32  # --qagate-timing-questions (or its old name --qagate-latency-questions)
+
 
 @dataclass(frozen=True)
 class Option:
@@ -116,11 +118,12 @@ OPTIONS: tuple[Option, ...] = (
         "fail",
     ),
     Option(
-        "latency_questions",
-        "questions timed per model for speedup and latency rules (the first N of the dataset)",
+        "timing_questions",
+        f"questions timed per model for speed rules, drawn across the dataset's articles "
+        f"(seeded by --qagate-seed; default {TIMING_QUESTIONS})",
         parse_positive_int,
-        32,
     ),
+    Option("latency_questions", "the old name of --qagate-timing-questions", parse_positive_int),
     Option(
         "speed_budget",
         "seconds a speed measurement (a model and its teacher, rounds interleaved) may take "
@@ -166,7 +169,8 @@ class Settings:
     regen_all: bool
     confidence: float
     undecided: str
-    latency_questions: int
+    timing_questions: int
+    latency_questions: int  # the same number as timing_questions (its old name)
     speed_budget: float
     compare_any_machine: bool
     bertscore_model: str | None
@@ -230,6 +234,11 @@ def build_settings(
         except QagateError as exc:
             raise SettingsError(f"{where}: {exc}") from None
         values[option.name] = value
+    given = (cli.get("timing_questions"), cli.get("latency_questions"), values["timing_questions"])
+    values["timing_questions"] = next(
+        (v for v in given if v), values["latency_questions"] or TIMING_QUESTIONS
+    )
+    values["latency_questions"] = values["timing_questions"]
     return Settings(rootdir=rootdir, dataset_from_command_line=cli.get("dataset") is not None, **values)  # type: ignore[arg-type]
 
 

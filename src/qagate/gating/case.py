@@ -250,6 +250,7 @@ def timing_evidence(
     ``baseline`` from the run that ``--benchmark-compare`` names.
     """
     from qagate.scoring import stats
+    from qagate.timing import speed
     from qagate.timing.latency import percentile
 
     teacher = (
@@ -278,6 +279,14 @@ def timing_evidence(
         if rule.metric == "speedup":
             interval = _shift(paired.interval(level), rule.offset) if level else None
             return Evidence(paired.speedup, None, notes=(note,), interval=interval)
+        if rule.metric in ("seconds_per_question", "questions_per_second"):
+            mine_value = speed.timing_value(rule.metric, paired.model.rounds)
+            theirs_value = speed.timing_value(rule.metric, paired.reference.rounds)
+            interval = None
+            if level:  # from the speed-up's interval, the teacher's mean held: one definition
+                ratio = speed.relative_interval(rule.metric, paired.interval(level), theirs_value, rule.coef)
+                interval = _shift(ratio, rule.offset)
+            return Evidence(mine_value, theirs_value, notes=(note,), interval=interval)
         mine, theirs = _in_units(rule.metric, paired.model), _in_units(rule.metric, paired.reference)
         if not mine or not theirs:
             return _no_tokens(model if not mine else str(teacher))
@@ -287,6 +296,15 @@ def timing_evidence(
             interval = _shift(raw, rule.offset)
         return Evidence(_mean(mine), _mean(theirs), notes=(note,), interval=interval)
     timing = source.latency(model, folder, request)
+    if rule.metric in ("seconds_per_question", "questions_per_second"):
+        interval = None
+        if level:
+            spq = speed.mean_interval(timing.rounds, level)
+            interval = _shift(
+                spq if rule.metric == "seconds_per_question" else speed.reciprocal(spq), rule.offset
+            )
+        value = speed.timing_value(rule.metric, timing.rounds)
+        return Evidence(value, notes=(timing_note(model, timing),), interval=interval)
     values = _in_units(rule.metric, timing)
     if not values:
         return _no_tokens(model)
@@ -313,6 +331,7 @@ def _compared_evidence(
     compared: "ComparedRun | None",
 ) -> Evidence:
     """This run's timing against the same model's in the ``--benchmark-compare`` run."""
+    from qagate.timing import speed
     from qagate.timing.latency import percentile
 
     if compared is None or compared.unavailable:
@@ -332,14 +351,18 @@ def _compared_evidence(
         if not values:
             return _no_tokens(model)
         value, note = _mean(values), timing_note(model, timing)
+        if rule.metric in ("seconds_per_question", "questions_per_second"):
+            value = speed.timing_value(rule.metric, timing.rounds)
     return Evidence(value, reference, notes=(note + f"; compared with run {compared.label}",))
 
 
 def _in_units(metric: str, timing: Any) -> list[float]:
-    """A timing's rounds (seconds per question) in the metric's units."""
+    """A timing's rounds in the metric's units: tokens per second of each round, or its
+    seconds per question (questions per second is one over their mean, never a mean of
+    reciprocals: :func:`qagate.timing.speed.questions_per_second`)."""
     if metric == "tokens_per_second":
         return timing.tokens_per_second()
-    return [1.0 / r for r in timing.rounds] if metric == "questions_per_second" else list(timing.rounds)
+    return list(timing.rounds)
 
 
 def _no_tokens(model: str) -> Evidence:

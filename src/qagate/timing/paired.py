@@ -1,10 +1,13 @@
 """Paired, interleaved timing: reference and model rounds alternate on the same questions.
 
-Rounds go R M R M ... after untimed warm-up rounds (first CUDA calls, kernel autotuning), so
-load drift on a shared machine hits both models alike. The speed-up is the ratio of mean
-seconds per question with a bootstrap interval over the paired rounds; rounds are added until
-that interval is narrow enough or the time budget is spent. The clock stops only when the
-device has finished (CUDA is synchronised around every round).
+Rounds run in counterbalanced order, R M M R R M M R ... (ABBA), after untimed warm-up rounds
+(first CUDA calls, kernel autotuning), so load drift on a shared machine hits both models alike
+and a steady trend favours neither. The speed-up is the ratio of mean seconds per question
+(:mod:`qagate.timing.speed`, the one definition every output uses) with an interval on its log
+from consecutive blocks of rounds, which drift does not fool. Rounds are added until
+``min_rounds`` are in and the interval at ``stop_level`` is narrow enough, or the round limit
+or the time budget is reached. The clock stops only when the device has finished (CUDA is
+synchronised around every round).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from qagate.clocklock import timing_alone
 from qagate.errors import QagateError
 from qagate.scoring.stats import Interval
+from qagate.timing import speed
 
 Clock = Callable[[], float]
 
@@ -28,11 +32,15 @@ class TimingPlan:
     """How long to time: warm-up rounds, round limits, the target relative width, the budget."""
 
     warmup: int = 1
-    min_rounds: int = 5
+    min_rounds: int = 20  # enough rounds for blocks of 4-7 (the interval's blocks, speed.BLOCKS)
     max_rounds: int = 40
     relative_width: float = 0.10  # stop when (high - low) / estimate of the speed-up is below
     budget_seconds: float = 60.0  # per pair of models, warm-up included
     level: float = 0.95
+    # The early stop looks at the interval at this (stricter) level: stopping when a 95%
+    # interval happens to look narrow picks the samples whose spread was underestimated, and
+    # under drift that cost coverage (0.905 for AR 0.8 in bench/bench_speed_validity.py).
+    stop_level: float = 0.99
 
 
 @dataclass
@@ -47,7 +55,13 @@ class Timing:
 
     @property
     def seconds_per_question(self) -> float:
-        return sum(self.rounds) / len(self.rounds)
+        """Mean seconds per question over the rounds (:func:`qagate.timing.speed.seconds_per_question`)."""
+        return speed.seconds_per_question(self.rounds)
+
+    @property
+    def questions_per_second(self) -> float:
+        """``1 / seconds_per_question`` (:func:`qagate.timing.speed.questions_per_second`)."""
+        return speed.questions_per_second(self.rounds)
 
     def add(self, seconds_per_question: float, tokens: int | None) -> None:
         """One timed round (and the tokens it generated, if the model generates)."""
@@ -61,11 +75,9 @@ class Timing:
             return []
         return [t / (s * self.questions) for t, s in zip(self.tokens, self.rounds) if s > 0]
 
-    def interval(self, level: float = 0.95, seed: int = 0) -> Interval:
-        """Bootstrap interval of the mean seconds per question over the rounds."""
-        from qagate.scoring.stats import bootstrap_ci
-
-        return bootstrap_ci(self.rounds, level=level, seed=seed)
+    def interval(self, level: float = 0.95) -> Interval:
+        """Interval of the mean seconds per question, from consecutive blocks of rounds."""
+        return speed.mean_interval(self.rounds, level)
 
 
 @dataclass
@@ -79,23 +91,13 @@ class PairedTiming:
 
     @property
     def speedup(self) -> float:
-        """The reference's mean seconds per question / the model's."""
-        return self.reference.seconds_per_question / self.model.seconds_per_question
+        """The reference's mean seconds per question / the model's (:func:`qagate.timing.speed.speedup`)."""
+        return speed.speedup(self.reference.rounds, self.model.rounds)
 
-    def interval(self, level: float = 0.95, seed: int = 0, n_resamples: int = 2000) -> Interval:
-        """Bootstrap interval of the speed-up: rounds resampled in pairs (same index for both)."""
-        import numpy as np
-
-        ref = np.asarray(self.reference.rounds, dtype=float)
-        mine = np.asarray(self.model.rounds, dtype=float)
-        if ref.size != mine.size or ref.size < 2:
-            raise QagateError("a speed-up interval needs at least two paired rounds")
-        rng = np.random.default_rng(seed)
-        picks = rng.integers(0, ref.size, size=(n_resamples, ref.size))
-        ratios = ref[picks].mean(axis=1) / mine[picks].mean(axis=1)
-        tail = (1.0 - level) / 2.0
-        low, high = np.quantile(ratios, [tail, 1.0 - tail])
-        return Interval(self.speedup, float(low), float(high), level)
+    def interval(self, level: float = 0.95) -> Interval:
+        """Interval of the speed-up on the log scale, from consecutive blocks of paired rounds
+        (:func:`qagate.timing.speed.speedup_interval`): robust to drift."""
+        return speed.speedup_interval(self.reference.rounds, self.model.rounds, level)
 
 
 def environment(model: Any) -> dict[str, Any]:
@@ -179,21 +181,30 @@ def measure_paired(
         plan.warmup,
     )
     while True:
-        result.reference.add(*timed_round(reference, examples, clock, sync))
-        result.model.add(*timed_round(model, examples, clock, sync))
+        if speed.reference_first(len(result.model.rounds)):  # ABBA: R M, M R, R M, ...
+            result.reference.add(*timed_round(reference, examples, clock, sync))
+            result.model.add(*timed_round(model, examples, clock, sync))
+        else:
+            result.model.add(*timed_round(model, examples, clock, sync))
+            result.reference.add(*timed_round(reference, examples, clock, sync))
         rounds = len(result.model.rounds)
-        if rounds < plan.min_rounds:
-            continue
-        interval = result.interval(plan.level)
-        if interval.width <= plan.relative_width * interval.estimate:
-            result.stopped_because = f"interval within {plan.relative_width:.0%} after {rounds} rounds"
-            return result
-        if rounds >= plan.max_rounds:
+        if rounds >= max(plan.min_rounds, 2):
+            interval = result.interval(max(plan.level, plan.stop_level))
+            if interval.width <= plan.relative_width * interval.estimate:
+                result.stopped_because = f"interval within {plan.relative_width:.0%} after {rounds} rounds"
+                return result
+        if rounds >= max(plan.max_rounds, 2):
             result.stopped_because = f"{plan.max_rounds} rounds (the most allowed)"
             return result
-        if clock() - started >= plan.budget_seconds:
+        if rounds >= _budget_floor(plan) and clock() - started >= plan.budget_seconds:
             result.stopped_because = f"time budget of {plan.budget_seconds:g} s spent after {rounds} rounds"
             return result
+
+
+def _budget_floor(plan: TimingPlan) -> int:
+    """Rounds timed even when the budget is spent: three blocks of two for the interval (a slow
+    model gets a wide interval rather than a long wait), or ``min_rounds`` if fewer."""
+    return max(2, min(plan.min_rounds, 2 * speed.BLOCKS[0]))
 
 
 @timing_alone()
@@ -216,13 +227,13 @@ def measure_single(
     timing = Timing(model.name, [], len(examples), env)
     while True:
         timing.add(*timed_round(model, examples, clock, sync))
-        if len(timing.rounds) < plan.min_rounds:
-            continue
-        interval = timing.interval(plan.level)
-        if (
-            interval.width <= plan.relative_width * interval.estimate
-            or len(timing.rounds) >= plan.max_rounds
-            or clock() - started >= plan.budget_seconds
+        rounds = len(timing.rounds)
+        if rounds >= max(plan.min_rounds, 2):
+            interval = timing.interval(max(plan.level, plan.stop_level))
+            if interval.width <= plan.relative_width * interval.estimate:
+                return timing
+        if rounds >= max(plan.max_rounds, 2) or (
+            rounds >= _budget_floor(plan) and clock() - started >= plan.budget_seconds
         ):
             return timing
 
