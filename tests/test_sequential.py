@@ -301,6 +301,19 @@ def test_sequential_gate_stops_early_and_reports_questions_used(project):  # noq
     assert partial and all(len(json.loads(p.read_text())["answers"]) < 400 for p in partial)
 
 
+def test_deselected_rules_do_not_keep_a_model_answering(project):  # noqa: F811
+    project.gate(
+        "sequential: {look_every: 20}\nrules:\n  - apply_to: [good]\n"
+        "    require: [f1 >= 50, exact_match >= 99]\n"
+    )
+    project.run("-k", "f1", "--junitxml=out.xml").assert_outcomes(passed=1)
+    xml = ET.parse(project.root / "out.xml")
+    used = [int(p.get("value")) for p in xml.iter("property") if p.get("name") == "qagate.questions_used"]
+    assert used == [20]
+    partial = list((project.root / ".qagate" / "cache").glob("partial-*.json"))
+    assert [len(json.loads(p.read_text())["answers"]) for p in partial] == [20]  # not 400 for the other rule
+
+
 def test_same_seed_same_verdicts_other_seed_other_order(project):  # noqa: F811
     project.gate(SEQUENTIAL_GATE.replace("look_every: 50, min_questions: 50", "look_every: 10"))
 

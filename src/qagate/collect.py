@@ -198,7 +198,7 @@ class GateItem(pytest.Item):
             policy=BaselinePolicy(settings.update_baselines, settings.regen_all),
             nodeid=self.nodeid,
             compared=compared,
-            siblings=getattr(self.parent, "cases", ()),
+            siblings=self._selected_siblings(),
         )
         verdict = outcome.verdict
         session.record(self.nodeid, verdict, outcome.dataset.name)
@@ -252,6 +252,17 @@ class GateItem(pytest.Item):
 
     def _attach_properties(self, outcome: "CaseOutcome") -> None:
         """The verdict as JUnit XML properties, for CI systems that read them: metric, value,
+    def _selected_siblings(self) -> list["GateCase"]:
+        """The cases of this model in this gate file that the run selected (``-k``, node ids):
+        a sequential model stops when those are decided, not the deselected ones."""
+        parent = self.parent
+        cases = getattr(parent, "cases", None)
+        if not isinstance(parent, GateModel) or not cases:
+            return [self.case]
+        selected = {item.nodeid for item in getattr(self.session, "items", None) or ()}
+        chosen = [case for case in cases if f"{parent.nodeid}::{case.rule.id}" in selected]
+        return chosen or [self.case]
+
         reference (teacher, baseline or absolute) and its value, threshold, interval, status."""
         verdict = outcome.verdict
         props: list[tuple[str, object]] = [
