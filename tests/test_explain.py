@@ -201,13 +201,13 @@ def test_a_speed_rule_names_its_bootstrap():
     rule = parse_rule("speedup >= 4", confidence=0.95)
     verdict = Verdict("undecided", "student", rule, 3.9, None, 4.0, Interval(-0.1, -0.4, 0.3, 0.95))
     recorded = facts(CaseOutcome(verdict, Questions(range(32)), None))
-    assert recorded["interval"]["method"] == "percentile bootstrap over timed rounds"
-    assert recorded["interval"]["resamples"] == 2000 and "decide" not in recorded
+    assert recorded["interval"]["method"] == "t over consecutive blocks of timed rounds"
+    assert recorded["interval"]["blocks"] == [3, 4, 5] and "decide" not in recorded
     row = {"nodeid": "g.yaml::student::speedup>=4@95%", "model": "student", "rule": rule.id,
            "metric": "speedup", "op": ">=", "status": "undecided", "obtained": 3.9, "threshold": 4.0,
            "explain": recorded}  # fmt: skip
     text = "\n".join(render(row))
     assert "threshold 4" in text and "interval of speedup - 4: [-0.4000, +0.3000]" in text
     assert "to decide more timed rounds narrow the interval: a larger --qagate-speed-budget" in text
-    assert "threshold 4" in text and "2000 resamples of the timed rounds, seed 0" in text
+    assert "threshold 4" in text and "over 3/4/5 consecutive blocks of the timed rounds" in text
     assert "it straddles 0: UNDECIDED" in text

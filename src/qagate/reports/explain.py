@@ -32,7 +32,10 @@ BOOTSTRAP_RESAMPLES = 2000
 SEED = 0  # the judge's seed: the permutation of the questions, the bootstrap's resamples
 
 CONFSEQ = "betting confidence sequence (Waudby-Smith & Ramdas 2024)"
-BOOTSTRAP = "percentile bootstrap over timed rounds"
+BOOTSTRAP = "percentile bootstrap over timed rounds"  # tokens_per_second (and speed rules before 29)
+#: speed-up, seconds and questions per second (qagate.timing.speed.speedup_interval)
+ROUND_BLOCKS = "t over consecutive blocks of timed rounds"
+ROUNDS = (BOOTSTRAP, ROUND_BLOCKS)
 
 
 # --- recording: what the judge saw -----------------------------------------------------------
@@ -86,7 +89,11 @@ def _facts(outcome: "CaseOutcome") -> dict[str, Any]:
             "high": iv.high,
             "level": iv.level,
         }
-        if info is not None and info.rounds:
+        if info is not None and info.rounds and rule.metric != "tokens_per_second":
+            from qagate.timing.speed import BLOCKS
+
+            interval.update(method=ROUND_BLOCKS, blocks=list(BLOCKS))
+        elif info is not None and info.rounds:
             interval.update(method=BOOTSTRAP, resamples=BOOTSTRAP_RESAMPLES, seed=SEED)
         elif getattr(verdict, "questions_used", None) is not None:  # a sequential rule
             interval.update(
@@ -373,6 +380,12 @@ def _interval_lines(
         lines.append("          valid at every number of questions (anytime-valid; no normal approximation)")
     elif method == BOOTSTRAP:
         lines.append(f"          {iv.get('resamples')} resamples of the timed rounds, seed {iv.get('seed')}")
+    elif method == ROUND_BLOCKS:
+        blocks = "/".join(str(b) for b in iv.get("blocks") or ()) or "3/4/5"
+        lines.append(
+            f"          the widest Student-t interval over {blocks} consecutive blocks of the timed "
+            f"rounds (run in ABBA order), on the log scale for a speed-up: drift does not narrow it"
+        )
     lines.append(f"decision  {_decision(op, low, high)}")
     return lines
 
@@ -387,7 +400,7 @@ def _quantity(row: Mapping[str, Any], recorded: Mapping[str, Any], rule: "Rule |
     if reference in ("teacher", "clean"):
         scale = "" if coef == 1 else f"{coef:g} x "
         body = f"mean({metric} - {scale}{reference}'s {metric}) over the questions"
-    elif _mapping(recorded.get("interval")).get("method") == BOOTSTRAP:
+    elif _mapping(recorded.get("interval")).get("method") in ROUNDS:
         body = str(metric)
     else:
         body = f"mean {metric}"
@@ -417,10 +430,10 @@ def _decide_lines(recorded: Mapping[str, Any], op: str, status: str) -> list[str
     if not isinstance(decide, Mapping):
         if status != "undecided":
             return []
-        if _mapping(recorded.get("interval")).get("method") == BOOTSTRAP:
+        if _mapping(recorded.get("interval")).get("method") in ROUNDS:
             return [
                 "to decide more timed rounds narrow the interval: a larger --qagate-speed-budget "
-                "(seconds a measurement may take) or --qagate-latency-questions"
+                "(seconds a measurement may take) or --qagate-timing-questions"
             ]
         return ["to decide more questions (a larger dataset or --qagate-limit) or a lower confidence level"]
     iv = _mapping(recorded.get("interval"))

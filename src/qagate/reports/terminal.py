@@ -76,9 +76,11 @@ def interval_line(verdict: Verdict) -> str | None:
     }[verdict.status]
     info = METRICS.get(rule.metric)
     kind = (
-        "bootstrap interval over timed rounds"
-        if info is not None and info.rounds
-        else "interval (valid at every n)"
+        "interval (valid at every n)"
+        if info is None or not info.rounds
+        else "bootstrap interval over timed rounds"
+        if rule.metric == "tokens_per_second"
+        else "interval over blocks of timed rounds (drift-robust)"
     )
     return (
         f"{iv.level:.0%} {kind} of {rule.metric} - ({right}): "
