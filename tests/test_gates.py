@@ -258,6 +258,11 @@ def test_teacher_relative_rules_skip_the_teacher_in_groups(tmp_path):
             4,
             "unknown metric 'em' in rule 'em >= 0.9 * teacher' (did you mean 'exact_match'?)",
         ),
+        (
+            "marks: [full, 'not full']\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n",
+            1,
+            "marks: 'not full' is not a pytest marker name",
+        ),
     ],
 )
 def test_bad_gate_files_name_file_and_line(tmp_path, body, where, message):
@@ -360,3 +365,13 @@ def test_confidence_verdict_uses_the_interval_not_the_point():
     rule = parse_rule("f1 >= 0.9 * teacher", confidence=0.95)
     undecided = check(rule, "m", 91.0, reference_value=100.0, interval=Interval(1.0, -0.5, 2.5, 0.95))
     assert undecided.status == "undecided" and not undecided.passed
+
+
+def test_marks_are_read_in_order_without_repeats(tmp_path):
+    path = write(
+        tmp_path, "marks: [full, nightly, full]\nrules:\n  - apply_to: all\n    require: [f1 >= 1]\n"
+    )
+    assert load_gate_file(path).marks == ("full", "nightly")
+    assert load_gate_file(
+        write(tmp_path, "marks: full\nrules: [{apply_to: all, require: [f1 >= 1]}]\n")
+    ).marks == ("full",)

@@ -301,6 +301,21 @@ def test_requires_missing_skips_the_file_with_a_reason(project):
     assert "plugin.py" not in out and "collect.py" not in out  # skips point at the gate file
 
 
+def test_gate_file_marks_select_with_dash_m(project):
+    project.gate(
+        "marks: [full]\nrules:\n  - apply_to: students\n    require: [f1 >= 1]\n", name="gate_full.yaml"
+    )
+    project.gate("rules:\n  - apply_to: teacher\n    require: [f1 >= 1]\n")
+    project.pytester.makeini(
+        "[pytest]\nqagate_models = models\nqagate_dataset = data.json\nmarkers = full: heavy\n"
+    )
+    quick = project.run("-rA", "--strict-markers", "-m", "not full")
+    quick.assert_outcomes(passed=1, deselected=2)
+    assert set(outcomes(quick)) == {"gate_release.yaml::teacher::f1>=1"}
+    full = project.run("-rA", "--strict-markers", "-m", "full")
+    assert set(outcomes(full)) == {"gate_full.yaml::bad::f1>=1", "gate_full.yaml::good::f1>=1"}
+
+
 def test_gate_file_may_name_its_own_dataset_and_models(project):
     other = project.root / "elsewhere"
     (other / "zoo").mkdir(parents=True)

@@ -91,6 +91,8 @@ class GateFileCollector(pytest.File):
 
         session = session_of(self.config)
         gate = load_gate_file(self.path, default_level=session.settings.confidence)
+        for mark in gate.marks:  # the file's 'marks:' reach every item below it, so -m selects
+            self.add_marker(mark)
         folder = gate.models or session.settings.models
         missing = gate.missing_requirements()
         try:

@@ -23,6 +23,7 @@ session's job. Standard library and PyYAML only (imported at collection time).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,8 @@ from qagate.gating.rules import Rule, parse_rule
 from qagate.gating.sequential import SEQUENTIAL_KEYS, SequentialSpec, sequential_problem
 
 APPLY_TO_GROUPS = ("students", "teacher", "all")
-GATE_KEYS = ("description", "dataset", "models", "requires", "sequential", "rules")
+_MARK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+GATE_KEYS = ("description", "dataset", "models", "requires", "marks", "sequential", "rules")
 DATASET_KEYS = ("source", "limit", "seed", "articles", "perturb", "perturb_seed")
 BLOCK_KEYS = ("apply_to", "require", "confidence", "sequential")
 RULE_KEYS = ("rule", "confidence", "sequential")
@@ -86,6 +88,7 @@ class GateFile:
     requires: tuple[Path, ...]
     blocks: tuple["RuleBlock", ...]
     requires_line: int | None = None  # where 'requires:' is, for the skip message
+    marks: tuple[str, ...] = ()  # pytest markers every item of the file carries (-m selects)
 
     def missing_requirements(self) -> list[Path]:
         return [p for p in self.requires if not p.exists()]
@@ -132,7 +135,8 @@ def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
         )
     sequential = reader.sequential(top["sequential"]) if "sequential" in top else None
     blocks = tuple(reader.block(node, default_level, sequential) for node in rules_node.value)
-    return GateFile(path, description, dataset, models, requires, blocks, requires_line)
+    marks = reader.marks(top["marks"]) if "marks" in top else ()
+    return GateFile(path, description, dataset, models, requires, blocks, requires_line, marks)
 
 
 def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: str) -> list[GateCase]:
@@ -241,6 +245,20 @@ class _Reader:
                 raise QagateError(f"duplicate key {quote(key)} in {what}", path=self.at(key_node))
             result[key] = value_node
         return result
+
+    def marks(self, node: Any) -> tuple[str, ...]:
+        """``marks: [full, nightly]``: pytest marker names (identifiers), so ``-m`` can select."""
+        items = node.value if _is_sequence(node) else [node]
+        names = tuple(self.value(item) for item in items)
+        for item, name in zip(items, names):
+            if not isinstance(name, str) or not _MARK_NAME.fullmatch(name):
+                raise QagateError(
+                    f"marks: {quote(str(name))} is not a pytest marker name",
+                    path=self.at(item),
+                    hint="write identifiers such as 'marks: [full]' and register them under "
+                    "[tool.pytest.ini_options] markers",
+                )
+        return tuple(dict.fromkeys(names))
 
     def string(self, node: Any, what: str) -> str:
         value = self.value(node)
