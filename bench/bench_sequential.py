@@ -129,7 +129,10 @@ def validity(
     teacher = values[TEACHER]["exact_match"] / 100.0
     size = teacher.size
     permutations = np.stack([np.asarray(question_order(size, s)) for s in range(orders)])
-    looks = list(range(look_every, min(most, size) + 1, look_every))
+    last = min(most, size)
+    looks = list(range(look_every, last + 1, look_every))
+    if not looks or looks[-1] != last:  # the loop's last look: the questions run out
+        looks.append(last)
     for student in VALIDITY_PAIRS:
         mine = values[student]["exact_match"] / 100.0
         coef = float(mine.mean() / teacher.mean())
