@@ -294,8 +294,15 @@ def test_sequential_gate_stops_early_and_reports_questions_used(project):  # noq
     }
     props = used["exact_match>=0.5*teacher@95%"]
     assert int(props["qagate.questions_used"]) < 400 and props["qagate.questions_available"] == "400"
-    rows = read_history(project.root / ".qagate" / "history.db").runs[-1]["results"]
+    runs = read_history(project.root / ".qagate" / "history.db").runs
+    rows = runs[-1]["results"]
     assert all(r["questions_available"] == 400 and r["questions_used"] < 400 for r in rows)
+    assert all(r["looks"][-1][0] == r["questions_used"] and r["looks"][0][0] == 50 for r in rows)
+    from qagate.reports.site import render_run
+
+    page = render_run(runs, len(runs) - 1)  # the run's dashboard page: the interval narrowing
+    assert 'id="sequential"' in page and "questions seen" in page
+    assert "bad exact_match&gt;=0.95*teacher@95%: FAIL after 50 of 400 questions" in page
     # the teacher and the students answered only what the looks needed, cached by question
     partial = list((project.root / ".qagate" / "cache").glob("partial-*.json"))
     assert partial and all(len(json.loads(p.read_text())["answers"]) < 400 for p in partial)

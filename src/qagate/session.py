@@ -388,6 +388,7 @@ class QagateSession:
             questions=None
             if verdict.questions_used is None
             else (verdict.questions_used, verdict.questions_available or verdict.questions_used),
+            looks=[list(look) for look in verdict.looks] or None,
         )
 
     def record_outcome(self, nodeid: str, model: str, rule: "Rule", status: str) -> None:

@@ -174,6 +174,7 @@ def sequential_case(
         judge(rule, case.model, evidence),
         questions_used=decision.used,
         questions_available=run.available,
+        looks=decision.looks,
     )
     # the questions the verdict is about: reports count and rank these
     return CaseOutcome(verdict, subset(source.dataset(request), ids), result, teacher_result)

@@ -34,6 +34,7 @@ class Verdict:
     notes: tuple[str, ...] = ()
     questions_used: int | None = None  # a sequential rule: the questions its decision used
     questions_available: int | None = None  # ... of the dataset's
+    looks: tuple[tuple[int, float, float, float], ...] = ()  # its looks: (n, estimate, low, high)
 
     @property
     def passed(self) -> bool:

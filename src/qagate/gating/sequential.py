@@ -90,6 +90,7 @@ class Decision:
     status: str  # "pass" | "fail" | "undecided"
     used: int
     interval: "Interval"
+    looks: tuple[tuple[int, float, float, float], ...] = ()  # (n, estimate, low, high) per look
 
 
 class SequentialLoop:
@@ -115,6 +116,9 @@ class SequentialLoop:
             rule.id: rule_sequence(rule) for rule in self.rules.values()
         }
         self._decided: dict[str, Decision] = {}
+        self._looks: dict[str, list[tuple[int, float, float, float]]] = {
+            rule_id: [] for rule_id in self.rules
+        }
 
     def chunks(self) -> Iterator[tuple[int, int]]:
         start = self.used
@@ -139,8 +143,10 @@ class SequentialLoop:
             interval = _shifted(raw, rule.offset)
             status = decide_interval(rule.op, interval.low, interval.high)
             last = stop >= self.stop
+            looks = self._looks[rule.id]
+            looks.append((stop, float(interval.estimate), float(interval.low), float(interval.high)))
             if status != "undecided" and stop >= self.spec.min_questions or last:
-                self._decided[rule.id] = Decision(status, stop, interval)
+                self._decided[rule.id] = Decision(status, stop, interval, tuple(looks))
         self.used = stop
         return self.done
 

@@ -26,6 +26,7 @@ class Record:
     interval: tuple[float, float, float] | None = None  # (low, high, level) of a confidence rule
     reason: str | None = None  # why it was skipped or not gated
     questions: tuple[int, int] | None = None  # a sequential rule: (questions used, available)
+    looks: list | None = None  # ... and its interval at each look: [n, estimate, low, high]
     explain: dict | None = None  # how the verdict was reached (qagate.reports.explain.facts)
 
     def as_row(self) -> dict:
@@ -47,6 +48,8 @@ class Record:
             row["reason"] = self.reason
         if self.questions is not None:
             row.update(questions_used=self.questions[0], questions_available=self.questions[1])
+        if self.looks:
+            row["looks"] = [list(look) for look in self.looks]
         if self.explain:
             row["explain"] = self.explain
         return row

@@ -77,6 +77,39 @@ def verdicts(run: Mapping[str, Any], number_: int) -> list[Verdict]:
     return out
 
 
+def narrowing(run: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """For each sequential verdict of the run, a chart of its interval of (left - right) against
+    the questions seen, one band per look, and the text above it (skipped when malformed)."""
+    from qagate.reports.charts import Point, trend
+
+    out = []
+    for result in run.get("results") or []:
+        looks = result.get("looks") if isinstance(result, Mapping) else None
+        if not isinstance(looks, list) or not looks:
+            continue
+        try:
+            rows = [(int(n), float(v), float(lo), float(hi)) for n, v, lo, hi in looks]
+        except (TypeError, ValueError):
+            continue
+        status, metric = str(result.get("status")), str(result.get("metric") or "") or None
+        points = [
+            Point(i, v, status if i == len(rows) - 1 else "undecided", 0.0, lo, hi, f"{n:,} questions")
+            for i, (n, v, lo, hi) in enumerate(rows)
+        ]
+        label = f"{result.get('model')} {result.get('rule')}"
+        chart = trend(
+            points, runs=len(rows), metric=metric, label=label, run_labels=[f"{r[0]:,}" for r in rows]
+        )
+        if chart is None:
+            continue
+        chart.x_title = "questions seen"
+        chart.y_title = f"{metric or 'value'} - threshold"
+        used, available = result.get("questions_used"), result.get("questions_available")
+        text = f"{label}: {status.upper()} after {used} of {available} questions"
+        out.append((text, chart))
+    return out
+
+
 def render_run(runs: Sequence[Mapping[str, Any]], index: int, *, title: str = "qagate run history") -> str:
     """The page of ``runs[index]`` (its number on the front page is ``index + 1``, the runs
     given being the ones the front page draws)."""
@@ -109,6 +142,7 @@ def render_run(runs: Sequence[Mapping[str, Any]], index: int, *, title: str = "q
             previous=previous,
             moved=[(item[0], moved(item)) for item in change.moved],
             worst=worst_questions(run),
+            narrowing=narrowing(run),
             missing=MISSING,
             generated=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
         )
