@@ -252,8 +252,6 @@ class GateItem(pytest.Item):
             text += "\n  --qagate-strict: an undecided verdict fails, whatever --qagate-undecided says"
         raise GateFailure(text)
 
-    def _attach_properties(self, outcome: "CaseOutcome") -> None:
-        """The verdict as JUnit XML properties, for CI systems that read them: metric, value,
     def _selected_siblings(self) -> list["GateCase"]:
         """The cases of this model in this gate file that the run selected (``-k``, node ids):
         a sequential model stops when those are decided, not the deselected ones."""
@@ -265,6 +263,8 @@ class GateItem(pytest.Item):
         chosen = [case for case in cases if f"{parent.nodeid}::{case.rule.id}" in selected]
         return chosen or [self.case]
 
+    def _attach_properties(self, outcome: "CaseOutcome") -> None:
+        """The verdict as JUnit XML properties, for CI systems that read them: metric, value,
         reference (teacher, baseline or absolute) and its value, threshold, interval, status."""
         verdict = outcome.verdict
         props: list[tuple[str, object]] = [
