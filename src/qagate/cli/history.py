@@ -1,8 +1,8 @@
 """``qagate history``: the recorded runs of the quality gates, newest first, one line each, with
 filters (``--model``, ``--rule``, ``--branch``, ``--since``, ``--failed``), ``show RUN_ID`` for one
 run, ``import FILE`` to copy a JSON Lines history into the database store, ``push [FILE...]`` to
-deliver the outbox (runs the store could not take), ``redact`` to mask secrets already stored, and
-``--json``.
+deliver the outbox (runs the store could not take), ``redact`` to mask secrets already stored,
+``export --mlflow [URI]`` to log the runs to MLflow, and ``--json``.
 
 The store is the plugin's: ``--history``, else ``$QAGATE_HISTORY_URL``, else the ini key
 ``qagate_history`` of the pytest ini file pytest would use (found the same way, from the current
@@ -119,11 +119,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=("list", "show", "import", "push", "redact"),
+        choices=("list", "show", "import", "push", "redact", "export"),
         default="list",
         help="list the runs (default), show RUN_ID, import FILE (a JSON Lines history) into the store, "
-        "push [FILE...] (deliver the outbox, .qagate/outbox/, or the outbox files given), or redact "
-        "(mask the secrets of the runs already stored, in place)",
+        "push [FILE...] (deliver the outbox, .qagate/outbox/, or the outbox files given), redact "
+        "(mask the secrets of the runs already stored, in place), or export --mlflow [URI] (log each "
+        "run as an MLflow run, once)",
     )
     parser.add_argument(
         "argument", nargs="*", metavar="RUN_ID|FILE", help="for show and import; files for push"
@@ -132,9 +133,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--last",
         type=parse_positive_int,
-        default=20,
+        default=None,
         metavar="N",
-        help="the newest N runs (default: 20)",
+        help="the newest N runs (default: 20; export: every run)",
+    )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="export: the MLflow tracking URI (a server, or a folder for a local file store; "
+        "default: $MLFLOW_TRACKING_URI, else MLflow's default)",
+    )
+    parser.add_argument(
+        "--experiment",
+        default="qagate",
+        metavar="NAME",
+        help="export: the MLflow experiment the runs go to (default: qagate)",
     )
     parser.add_argument(
         "--failed",
@@ -178,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         return push(args)
     if args.action == "redact":
         return redact(args)
+    if args.action == "export":
+        return export(args)
     words = list(args.argument)
     if len(words) > 1:
         raise QagateError(f"{args.action} takes one argument, got {len(words)}: {' '.join(words[:3])}")
@@ -197,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     history = read_history(history_target(args))
     warn_skipped(history)
     check_model(history.runs, args.model)
-    runs = [entry for entry in history.runs if matches(entry, args)][-args.last :]
+    runs = [entry for entry in history.runs if matches(entry, args)][-(args.last or 20) :]
     if args.as_json:
         print(json.dumps([json_entry(entry) for entry in reversed(runs)], indent=1, ensure_ascii=False))
         return 0
@@ -385,6 +403,30 @@ def push(args: argparse.Namespace) -> int:
     if not delivery.delivered:
         print(f"qagate history push: no run delivered ({len(delivery.rejected)} file(s) not runs)")
         return 2
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    """``qagate history export --mlflow [URI]``: each run (the filters apply) as one MLflow run,
+    skipping those the experiment already holds."""
+    from qagate.reports.mlflow_export import export as to_mlflow
+    from qagate.store.history import read_history
+
+    if args.mlflow is None:
+        raise QagateError("export to where? (qagate history export --mlflow [URI])")
+    if args.argument:
+        raise QagateError(f"export takes no argument, got {args.argument[0]!r} (pass --mlflow URI)")
+    history = read_history(history_target(args))
+    warn_skipped(history)
+    check_model(history.runs, args.model)
+    runs = [entry for entry in history.runs if matches(entry, args)]
+    if args.last:
+        runs = runs[-args.last :]
+    done = to_mlflow(runs, args.mlflow or None, experiment=args.experiment)
+    print(
+        f"qagate history export: {len(done.added)} run(s) logged to {done.uri} "
+        f"(experiment {done.experiment!r}), {len(done.present)} already there"
+    )
     return 0
 
 
