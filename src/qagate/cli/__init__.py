@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("qagate.cli.history", "list the recorded quality-gate runs, newest first"),
     "dashboard": ("qagate.cli.dashboard", "write the run history as a static site of pass/fail and trends"),
     "summary": ("qagate.cli.summary", "one run's verdicts as Markdown for a pull request or the job summary"),
+    "init": (
+        "qagate.cli.init",
+        "write a release gate into a project: model declarations, gate file, ini, CI",
+    ),
     "explain": (
         "qagate.cli.explain",
         "how a recorded verdict was reached: values, interval, what would decide it",
