@@ -211,3 +211,16 @@ def test_a_speed_rule_names_its_bootstrap():
     assert "to decide more timed rounds narrow the interval: a larger --qagate-speed-budget" in text
     assert "threshold 4" in text and "over 3/4/5 consecutive blocks of the timed rounds" in text
     assert "it straddles 0: UNDECIDED" in text
+
+
+def test_a_sequential_verdict_shows_its_looks(project, capsys):
+    project.model("good", "student", 0.99)
+    project.gate(
+        "rules:\n  - apply_to: [good]\n    confidence: 0.95\n    sequential: {look_every: 100}\n"
+        "    require: [exact_match >= 0.8 * teacher]\n"
+    )
+    project.run().assert_outcomes(passed=1)
+    code, out, _ = explain(project, capsys, "last", "good")
+    assert code == 0 and "verdict   PASS" in out
+    assert "stopped at the first look that decided; used 100 of 400 questions" in out
+    assert "look at 100 questions: estimate +18.0000, [+" in out

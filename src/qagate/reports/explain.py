@@ -365,6 +365,7 @@ def _interval_lines(
             f"that decided{counts} (open-ended bets)"
         )
         lines.append("          valid at every look (anytime-valid; no normal approximation)")
+        lines += _look_lines(row.get("looks"))
     elif method == CONFSEQ:
         n = _int(iv.get("n"))
         if n is not None:
@@ -387,6 +388,27 @@ def _interval_lines(
             f"rounds (run in ABBA order), on the log scale for a speed-up: drift does not narrow it"
         )
     lines.append(f"decision  {_decision(op, low, high)}")
+    return lines
+
+
+def _look_lines(looks: Any) -> list[str]:
+    """One line per look of a sequential rule (questions seen, estimate, interval); the first
+    five and the last five when there were more."""
+    if not isinstance(looks, list):
+        return []
+    rows = [look for look in looks if isinstance(look, list) and len(look) >= 4]
+    shown = rows if len(rows) <= 10 else [*rows[:5], None, *rows[-5:]]
+    lines = []
+    for look in shown:
+        if look is None:
+            lines.append(f"            ... {len(rows) - 10} more looks ...")
+            continue
+        n, estimate, low, high = (_num(v) for v in look[:4])
+        if n is None or estimate is None or low is None or high is None:
+            continue
+        lines.append(
+            f"          look at {int(n):,} questions: estimate {estimate:+.4f}, [{low:+.4f}, {high:+.4f}]"
+        )
     return lines
 
 
