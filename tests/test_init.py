@@ -230,3 +230,33 @@ class _nothing:
 
     def __exit__(self, *exc: object) -> bool:
         return False
+
+
+def test_sources_give_the_kind_and_the_name(replay_project, capsys):
+    causal = replay_project / "models" / "tiny-lm"
+    causal.mkdir(parents=True)
+    (causal / "config.json").write_text(json.dumps({"architectures": ["GPTNeoXForCausalLM"]}))
+    encoder = replay_project / "models" / "my-encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text(json.dumps({"architectures": ["BertForQuestionAnswering"]}))
+    args = [
+        "--teacher",
+        "deepset/roberta-base-squad2",
+        "--student",
+        "models/tiny-lm",
+        "--student",
+        "models/my-encoder",
+    ]
+    assert init(capsys, *args, "--ci", "none")[0] == 0
+    declared = {p.stem: yaml.safe_load(p.read_text()) for p in (replay_project / "qa_models").glob("*.yaml")}
+    assert declared["roberta-base-squad2"]["source"] == "deepset/roberta-base-squad2"
+    assert declared["roberta-base-squad2"]["kind"] == "extractive"
+    assert (
+        declared["tiny-lm"]["kind"] == "generative" and declared["tiny-lm"]["source"] == "../models/tiny-lm"
+    )
+    assert "max_seq_len" not in declared["tiny-lm"]
+    assert declared["my-encoder"]["kind"] == "extractive" and declared["my-encoder"]["max_seq_len"] == 384
+    from qagate.inference.config import load_model_specs
+
+    specs = {spec.name: spec for spec in load_model_specs(replay_project / "qa_models")}
+    assert specs["tiny-lm"].source == str(causal) and specs["roberta-base-squad2"].role == "teacher"

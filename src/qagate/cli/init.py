@@ -214,10 +214,25 @@ def model(text: str, role: str, root: Path, option: str) -> Model:
                     hint="pass a model folder, or the predictions file of a replay model (.json)",
                 )
             kind = "replay"
+        elif _causal(path):
+            kind = "generative"
         written = _relative(path.resolve(), (root / "qa_models").resolve())
     base = name or (source[4:] if zoo else Path(written.rstrip("/")).stem or Path(written).name)
     clean = _NAME.sub("-", base).strip("-.") or role
     return Model(clean, role, written, kind, zoo)
+
+
+def _causal(folder: Path) -> bool:
+    """Whether a model folder's config lists a causal-LM architecture (``*ForCausalLM``,
+    ``*LMHeadModel``): a ``kind: generative`` model (read without importing transformers)."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    archs = config.get("architectures") if isinstance(config, dict) else None
+    return isinstance(archs, list) and any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
 
 
 def _named(text: str) -> bool:
