@@ -147,6 +147,7 @@ def test_an_older_run_without_the_facts_is_explained_from_what_it_kept(tmp_path,
         "teacher 88.0000 (from the threshold)" in lines and "threshold 0.9 x 88.0000 + 0 = 79.2000" in lines
     )
     assert "method not recorded" in lines and "kept no explanation" in lines
+    assert "[-2.2000, +3.8000] of (left - right)" in lines  # the value's interval, as the margin's
     history = tmp_path / "old.jsonl"
     append_run(history, build_run(results=[row], metrics=[], started=0, exit_status=1, rootdir=tmp_path))
     monkeypatch.chdir(tmp_path)

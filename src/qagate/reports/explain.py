@@ -329,8 +329,8 @@ def _interval_lines(
     iv: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     low = _num(iv.get("low"))
     high = _num(iv.get("high"))
-    level = _num(iv.get("level"))
-    if low is None:  # an older row: the value interval it kept, shifted back
+    level = _num(iv.get("level")) or _num(row.get("level")) or (rule.confidence if rule else None)
+    if low is None:  # an older row: the interval it kept (of the margin; older ones: of the value)
         low, high, level = (
             _num(row.get("interval_low")),
             _num(row.get("interval_high")),
@@ -342,6 +342,11 @@ def _interval_lines(
                 if not row.get("level")
                 else []
             )
+        value, threshold = _num(row.get("obtained")), _num(row.get("threshold"))
+        if value is not None and threshold is not None:
+            middle = (low + high) / 2
+            if abs(middle - value) < abs(middle - (value - threshold)):  # the value's own interval
+                low, high = low - threshold, high - threshold
         return [
             f"interval  {level or 0:.0%} interval [{low:+.4f}, {high:+.4f}] of (left - right) "
             f"(method not recorded with this run)",
@@ -415,9 +420,10 @@ def _look_lines(looks: Any) -> list[str]:
 def _quantity(row: Mapping[str, Any], recorded: Mapping[str, Any], rule: "Rule | None") -> str:
     """What the interval bounds, in words: ``mean(student - 0.9 x teacher) - 0 per question``."""
     metric = row.get("metric")
-    reference = recorded.get("reference")
-    coef = _num(recorded.get("coef")) or 1.0
-    offset = _num(recorded.get("offset")) or 0.0
+    reference = recorded.get("reference", rule.reference if rule else None)
+    coef = _num(recorded.get("coef")) or (rule.coef if rule else 1.0)
+    offset = _num(recorded.get("offset"))
+    offset = offset if offset is not None else (rule.offset if rule else 0.0)
     tail = f" {'-' if offset >= 0 else '+'} {abs(offset):g}" if offset or not reference else ""
     if reference in ("teacher", "clean"):
         scale = "" if coef == 1 else f"{coef:g} x "
@@ -465,7 +471,7 @@ def _decide_lines(recorded: Mapping[str, Any], op: str, status: str) -> list[str
     if questions is not None:
         first = (
             f"to decide about {questions:,} questions like these ({spread}) would "
-            f"{str(decide.get('verdict')).upper()} (you have {n:,}; the same engine, "
+            f"{str(decide.get('verdict') or 'decide it').upper()} (you have {n:,}; the same engine, "
             f"on this sample repeated to that size)"
         )
     else:
