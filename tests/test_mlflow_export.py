@@ -149,3 +149,15 @@ def test_an_unreachable_server_is_one_line(mlflow, tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("qagate history: error: MLflow at http://user:***@")
     assert SECRET not in err and "Traceback" not in err
+
+
+def test_a_database_store_without_the_full_mlflow_says_what_to_install(mlflow, tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("alembic") is not None:
+        pytest.skip("the full mlflow (alembic) is installed: a database store works")
+    path, _ = history(tmp_path, runs=1)
+    url = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert cli.main(["history", "export", "--mlflow", url, "--history", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs the full mlflow package (pip install mlflow)" in err

@@ -77,8 +77,7 @@ def export(runs: Iterable[Mapping[str, Any]], uri: str | None, *, experiment: st
     except QagateError:
         raise
     except Exception as exc:  # the server or store refused: one line, the URI masked
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QagateError(f"MLflow at {shown}: {mask_secrets(reason)[:300]}") from None
+        raise _failure(exc, shown) from None
 
 
 def _client(uri: str | None) -> tuple[Any, str]:
@@ -102,8 +101,20 @@ def _client(uri: str | None) -> tuple[Any, str]:
     try:
         return MlflowClient(tracking_uri=target), shown
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QagateError(f"MLflow at {shown}: {mask_secrets(reason)[:300]}") from None
+        raise _failure(exc, shown) from None
+
+
+def _failure(exc: BaseException, shown: str) -> QagateError:
+    """What MLflow raised, as one line naming the (masked) URI."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hint = None
+    if isinstance(exc, ImportError):  # mlflow-skinny has no database store (alembic, ...)
+        hint = (
+            "a database store (sqlite:///..., MLflow 3's default) needs the full mlflow package "
+            "(pip install mlflow); mlflow-skinny logs to a tracking server (http://...) or a "
+            "folder (--mlflow ./mlruns)"
+        )
+    return QagateError(f"MLflow at {shown}: {mask_secrets(reason)[:300]}", hint=hint)
 
 
 def _is_local(uri: str) -> bool:
