@@ -156,6 +156,19 @@ def parse_level(text: str) -> float:
     return value
 
 
+def parse_alpha(text: str) -> float:
+    """A family error rate strictly between 0 and 1 (``--qagate-family-alpha 0.05``)."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a family error rate strictly between 0 and 1 (e.g. 0.05), got {quote(text)}"
+        )
+    return value
+
+
 def parse_undecided(text: str) -> str:
     value = str(text).strip().lower()
     if value not in UNDECIDED_CHOICES:

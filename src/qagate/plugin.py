@@ -185,10 +185,15 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Ask for BERTScore only for models a selected rule needs it for (it is expensive)."""
+    """Ask for BERTScore only for models a selected rule needs it for (it is expensive), and
+    count the confidence rules this run judges: ``--qagate-family-alpha`` shares its error among
+    them (qagate.gating.family; every xdist worker counts the same selected items)."""
     qsession = session.config.stash.get(SESSION_KEY, None)
     if qsession is None:
         return
+    qsession.family_size = sum(
+        1 for item in session.items if isinstance(item, GateItem) and item.case.rule.confidence is not None
+    )
     for item in session.items:
         if isinstance(item, GateItem) and item.case.rule.metric == "bertscore_f1":
             qsession.bertscore_models.add((Path(item.models_folder), item.case.model))
@@ -280,6 +285,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "articles": settings.articles,
             "models": relative(settings.models, config),
             "args": list(config.invocation_params.args),
+            "family_alpha": settings.family_alpha,
         },
         partial=is_partial(config) or workers.reported_partial(qsession),
         incomplete=bool(qsession.not_gated),
@@ -335,6 +341,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         not_gated=qsession.not_gated,
         strict=qsession.settings.strict,
         baselines={relative(path, config): action for path, action in actions.items()},
+        family_alpha=qsession.settings.family_alpha,
     ):
         write(line)
     for line in (config.stash.get(HISTORY_NOTE_KEY, None) or "").splitlines():

@@ -82,6 +82,7 @@ class QagateSession:
         self._baselines: dict[Path, "store.Baseline | None"] = {}
         self._scorer: Any = None
         self.bertscore_models: set[tuple[Path, str]] = set()  # filled at collection
+        self.family_size = 0  # confidence rules selected in this run (--qagate-family-alpha)
         self.records: dict[str, Record] = {}
         self.not_gated: dict[str, str] = {}  # nodeid -> why a gate item could not run
         self._worst_shown: set[tuple[str, str]] = set()

@@ -18,6 +18,7 @@ from pathlib import Path
 from qagate.argtypes import (
     DEVICE_CHOICES,
     expand_path,
+    parse_alpha,
     parse_articles,
     parse_bool,
     parse_dataset,
@@ -118,6 +119,13 @@ OPTIONS: tuple[Option, ...] = (
         "fail",
     ),
     Option(
+        "family_alpha",
+        "hold the chance that any confidence verdict of the run points the wrong way to this rate "
+        "(e.g. 0.05): each confidence rule is judged at level 1 - 2 x ALPHA / (confidence rules "
+        "collected), Bonferroni (default: each rule at its own level; the summary shows the bound)",
+        parse_alpha,
+    ),
+    Option(
         "timing_questions",
         f"questions timed per model for speed rules, drawn across the dataset's articles "
         f"(seeded by --qagate-seed; default {TIMING_QUESTIONS})",
@@ -169,6 +177,7 @@ class Settings:
     regen_all: bool
     confidence: float
     undecided: str
+    family_alpha: float | None
     timing_questions: int
     latency_questions: int  # the same number as timing_questions (its old name)
     speed_budget: float

@@ -98,6 +98,14 @@ def decide_case(
     rule = case.rule
     if case.sequential is not None:
         return sequential_case(source, case, siblings, folder, request)
+    held, note = _family_rule(source, rule)
+    if held is not rule:  # --qagate-family-alpha: judged at the family's level, reported as written
+        held_case = replace(case, rule=held)
+        outcome = decide_case(
+            source, gate, held_case, models=models, policy=policy, nodeid=nodeid, compared=compared
+        )
+        outcome.verdict = replace(outcome.verdict, rule=rule, notes=(*outcome.verdict.notes, note))
+        return outcome
     if rule.perturb:  # a robustness rule (f1@addsent >= 0.8 * clean): clean vs perturbed runs
         from qagate.gating.robustness import robustness_case
 
@@ -126,6 +134,22 @@ def decide_case(
         teacher_name=teacher or "teacher",
     )
     return CaseOutcome(judge(rule, case.model, evidence), dataset, result, teacher_result)
+
+
+def _family_rule(source: CaseSource, rule: "Rule") -> tuple["Rule", str]:
+    """``rule`` at the level ``--qagate-family-alpha`` asks of it (:mod:`qagate.gating.family`)
+    and the note that says so, or ``rule`` itself when that is not stricter than its own."""
+    from qagate.gating.family import family_level
+
+    alpha = getattr(getattr(source, "settings", None), "family_alpha", None)
+    if alpha is None or rule.confidence is None:
+        return rule, ""
+    size = int(getattr(source, "family_size", 0) or 0)
+    level = family_level(rule.confidence, alpha, size)
+    if level <= rule.confidence:
+        return rule, ""
+    note = f"judged at {level:.4%} (--qagate-family-alpha {alpha:g} over {size} confidence rules, Bonferroni)"
+    return replace(rule, confidence=level), note
 
 
 def sequential_case(

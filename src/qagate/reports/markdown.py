@@ -65,6 +65,9 @@ def summary(
     count_text = ", ".join(f"{n} {escape(s)}" for s, n in sorted(counts.items()) if isinstance(n, int))
     heading = f"## {escape(title)}: {mark(str(run.get('outcome', '?')))}"
     lines = [heading + (f" \u2014 {count_text}" if count_text else ""), "", _run_line(run)]
+    family = _family_line(run, results)
+    if family:
+        lines += ["", family]
     if run.get("partial") is True:
         lines.append("")
         lines.append("Partial run: only some gates were selected.")
@@ -120,6 +123,17 @@ def changes_section(runs: Sequence[Mapping[str, Any]], change: Comparison) -> li
     if not (change.new_failures or change.fixed or change.moved or change.added):
         lines.append("No verdict changed and no gated value moved.")
     return lines
+
+
+def _family_line(run: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -> str:
+    """How many confidence rules the run judged and the bound on any wrong verdict among them
+    (computed from the results, so older runs get it too)."""
+    from qagate.gating.family import family_of
+
+    settings = run.get("settings")
+    alpha = settings.get("family_alpha") if isinstance(settings, Mapping) else None
+    line = family_of(results, alpha if isinstance(alpha, float) else None).line()
+    return escape(line[0].upper() + line[1:]) if line else ""
 
 
 def _run_line(run: Mapping[str, Any], word: str = "Run") -> str:

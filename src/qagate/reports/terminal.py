@@ -227,6 +227,7 @@ def session_summary(
     not_gated: Mapping[str, str] | None = None,
     strict: bool = False,
     baselines: Mapping[str, str] | None = None,
+    family_alpha: float | None = None,
 ) -> list[str]:
     """The lines of the ``qagate`` terminal section, as much as pytest's verbosity asks for.
 
@@ -264,6 +265,11 @@ def session_summary(
         )
         if shown:
             lines.extend(gates_table(shown).splitlines())
+        from qagate.gating.family import family_of
+
+        family = family_of((record.as_row() for record in records), family_alpha).line()
+        if family and verbosity >= -1:
+            lines.append(family)
     for path, action in sorted((baselines or {}).items()):
         if action == "created":
             lines.append(

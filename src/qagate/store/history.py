@@ -129,6 +129,10 @@ def build_run(
         "results": [_clean(r) for r in results],
         "metrics": [_clean(m) for m in metrics],
     }
+    from qagate.gating.family import family_of
+
+    alpha = (settings or {}).get("family_alpha")
+    run["family"] = family_of(results, alpha if isinstance(alpha, float) else None).as_dict()
     label = label or os.environ.get("QAGATE_RUN_LABEL")
     if label:
         run["label"] = label
