@@ -191,7 +191,9 @@ def measure_paired(
         if rounds >= max(plan.min_rounds, 2):
             interval = result.interval(max(plan.level, plan.stop_level))
             if interval.width <= plan.relative_width * interval.estimate:
-                result.stopped_because = f"interval within {plan.relative_width:.0%} after {rounds} rounds"
+                result.stopped_because = (
+                    f"{interval.level:.0%} interval within {plan.relative_width:.0%} after {rounds} rounds"
+                )
                 return result
         if rounds >= max(plan.max_rounds, 2):
             result.stopped_because = f"{plan.max_rounds} rounds (the most allowed)"
