@@ -367,7 +367,7 @@ def _interval_lines(
         counts = f"; used {used:,} of {available:,} questions" if used and available else ""
         lines.append(
             "          sequential: looked after every chunk of questions and stopped at the first look "
-            f"that decided{counts} (open-ended bets)"
+            f"that decided{counts}"
         )
         lines.append("          valid at every look (anytime-valid; no normal approximation)")
         lines += _look_lines(row.get("looks"))
