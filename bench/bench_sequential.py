@@ -116,7 +116,7 @@ def validity(
 ) -> list[dict]:
     """Each student's ``exact_match >= c * teacher`` with c its true full-set ratio (the truth on
     the boundary): the share of orders whose first decision is PASS or FAIL when looking after
-    every chunk, for the sequential rule (:func:`batch_bounds` with the open-ended bets, the
+    every chunk, for the sequential rule (:func:`batch_bounds` with the bets tuned to MOST, the
     loop's code vectorised over orders) and for a naive gate that recomputes a fixed-n paired
     percentile bootstrap after every chunk and stops at its first decision. At the boundary each
     side of a valid 95% rule errs at most 2.5% of the time."""
@@ -152,7 +152,7 @@ def validity(
         decided = {name: np.zeros(orders, dtype="U4") for name in ("sequential", "naive")}
         started = time.perf_counter()
         for n in looks:
-            low, high = batch_bounds(d[:, :n], sequence.lo, sequence.hi, 0.95, sequential=True)
+            low, high = batch_bounds(d[:, :n], sequence.lo, sequence.hi, 0.95, sequential=True, horizon=last)
             _first(decided["sequential"], low >= 0, high < 0)
             counts = np.stack([(cats[:, :n] == k).sum(axis=1) for k in range(4)], axis=1)
             draws = rng.multinomial(n, counts / n, size=(resamples, orders))

@@ -116,23 +116,31 @@ def mean_interval(values: "Sequence[float] | Any", lo: float, hi: float, level: 
 
 
 def batch_bounds(
-    values: Any, lo: float, hi: float, level: float = 0.95, *, sequential: bool = False
+    values: Any,
+    lo: float,
+    hi: float,
+    level: float = 0.95,
+    *,
+    sequential: bool = False,
+    horizon: int | None = None,
 ) -> tuple[Any, Any]:
     """The bounds for each row of a 2-D array (one sample per row, in order), vectorised.
 
     By default each row gets :func:`mean_interval`'s bounds (bets tuned to the row length);
     ``sequential=True`` gives the open-ended sequence's bounds after the row's last value
     (without the running intersection), so the bounds of a prefix are those of a look taken
-    there. The bench and the tests simulate with it: the same bets and root search as the judge.
+    there; with ``horizon`` too, the bets are tuned to that many values (a sequence planned for
+    ``horizon`` questions, looked at after this prefix). The bench and the tests simulate with
+    it: the same bets and root search as the judge.
     """
     import numpy as np
 
     x = _rescale(values, lo, hi)
     if x.ndim != 2 or x.shape[1] == 0:
         raise ValueError("batch_bounds needs a 2-D array with one sample per row")
-    _check_setup(lo, hi, level, None)
+    _check_setup(lo, hi, level, horizon)
     zeros = np.zeros(x.shape[0])
-    bets, _ = _bets(x, (0, zeros, zeros), level, None if sequential else x.shape[1])
+    bets, _ = _bets(x, (0, zeros, zeros), level, horizon if sequential else x.shape[1])
     low, high = _bounds(x, bets, level)
     span = hi - lo
     return lo + span * low, lo + span * high
