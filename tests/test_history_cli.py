@@ -82,6 +82,15 @@ def test_a_reader_never_creates_a_store(tmp_path, monkeypatch, capsys):
     assert f"did you mean team-history.db (in {tmp_path})?" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where", ["/", "."])
+def test_a_folder_as_the_store_is_one_line(tmp_path, monkeypatch, capsys, where):
+    """`qagate history --history /` raised ValueError from Path('/').with_suffix (issue 30)."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["history", "--history", where]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no run history here" in err[0], err
+
+
 def test_an_unknown_model_is_named_with_the_closest(tmp_path, capsys):
     path = tmp_path / "h.db"
     append_run(path, a_run(tmp_path, gate("student"), gate("teacher")))

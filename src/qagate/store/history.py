@@ -326,12 +326,12 @@ def _require_store(target: str | os.PathLike[str]) -> bool:
     url = isinstance(target, HistoryURL) or is_url(os.fspath(target))
     file = sqlite_file(target) if url else Path(target)
     if file is not None and not file.is_file():
-        old = file.with_suffix(".jsonl")
+        old = file.with_suffix(".jsonl") if file.name else file  # '/' has no name to change
         near = _similar_files(file)
         hint = (
             f"runs before the database store are in {old}: import them with "
             f"'qagate history import {old}', or pass --history {old}"
-            if old.is_file() and not url
+            if old != file and old.is_file() and not url
             else f"did you mean {' or '.join(near)} (in {file.parent})?"
             if near
             else "run 'pytest quality_tests/' first (each run appends to .qagate/history.db), "
