@@ -211,6 +211,11 @@ def test_teacher_relative_rules_skip_the_teacher_in_groups(tmp_path):
             "unknown model 'smal' (did you mean 'small'?) in apply_to; models declared in models: big, "
             "small, tiny",
         ),
+        (
+            "rules:\n  - apply_to: studnets\n    require: [f1 >= 1]\n",
+            2,
+            "unknown model 'studnets' (did you mean 'students'?) in apply_to",
+        ),
         ("rules:\n  - apply_to: students\n    require:\n      - f1 >>= 1\n", 4, "malformed"),
         (
             "rules:\n  - apply_to: students\n    requires: [f1 >= 1]\n",

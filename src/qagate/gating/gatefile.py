@@ -164,7 +164,8 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
             unknown = [name for name in block.apply_to if name not in roles]
             if unknown:
                 raise QagateError(
-                    f"unknown model {quote(unknown[0])}{_did_you_mean(unknown[0], roles)} in apply_to; "
+                    f"unknown model {quote(unknown[0])}"
+                    f"{_did_you_mean(unknown[0], [*roles, *APPLY_TO_GROUPS])} in apply_to; "
                     f"models declared in {models_source}: {', '.join(roles) or '(none)'}; groups: "
                     f"{', '.join(APPLY_TO_GROUPS)}",
                     path=where,
