@@ -239,7 +239,7 @@ def build_settings(
             elif option.is_path and value is not None:
                 value = expand_path(str(value), base)
             if option.name == "dataset":
-                value = _resolve_dataset(str(value), base)
+                value = _resolve_dataset(str(value), base, must_exist=where == option.flag)
         except QagateError as exc:
             raise SettingsError(f"{where}: {exc}") from None
         values[option.name] = value
@@ -251,8 +251,16 @@ def build_settings(
     return Settings(rootdir=rootdir, dataset_from_command_line=cli.get("dataset") is not None, **values)  # type: ignore[arg-type]
 
 
-def _resolve_dataset(spec: str, base: Path) -> str:
-    """``sample`` and ``hf:<id>`` as they are; anything else is a path (``${VAR}``, ``~``)."""
+def _resolve_dataset(spec: str, base: Path, *, must_exist: bool = False) -> str:
+    """``sample`` and ``hf:<id>`` as they are; anything else is a path (``${VAR}``, ``~``). A path
+    typed on the command line must exist (one line at start-up, not an error in every item); one
+    in the ini file may name data that gate files guard with ``requires:``."""
     if spec == "sample" or spec.startswith("hf:"):
         return spec
-    return str(expand_path(spec, base))
+    path = expand_path(spec, base)
+    if must_exist and not path.exists():
+        raise QagateError(
+            f"dataset {path} does not exist",
+            hint="pass a SQuAD JSON / JSON Lines / parquet file, 'sample' (built in) or hf:<hub id>",
+        )
+    return str(path)
