@@ -149,6 +149,44 @@ def test_bad_sequential_values_are_one_line_errors(tmp_path, body, line, message
     assert text.startswith(f"{path}:{line}: ") and message in text and "\n" not in text
 
 
+def test_confidence_false_is_a_point_comparison_or_a_contradiction(tmp_path):
+    path = gate(
+        tmp_path,
+        """\
+        sequential: {look_every: 64}
+        rules:
+          - apply_to: students
+            require:
+              - rule: f1 >= 50
+                confidence: false
+          - apply_to: students
+            confidence: false
+            require:
+              - f1 >= 60
+              - rule: f1 >= 70
+                sequential: true
+        """,
+    )
+    cases = {c.rule.text: c for c in resolve_cases(load_gate_file(path), ROLES, models_source="m")}
+    assert cases["f1>=50"].sequential is None and cases["f1>=50"].rule.confidence is None
+    assert cases["f1>=60"].sequential is None and cases["f1>=60"].rule.confidence is None
+    assert cases["f1>=70"].sequential is not None and cases["f1>=70"].rule.confidence == 0.95
+    both = gate(
+        tmp_path,
+        "rules:\n  - apply_to: students\n    require:\n      - rule: f1 >= 50\n"
+        "        confidence: false\n        sequential: true\n",
+    )
+    with pytest.raises(QagateError, match=r"gate_x.yaml:5: a sequential rule is decided on its confidence"):
+        load_gate_file(both)
+    block = gate(
+        tmp_path,
+        "rules:\n  - apply_to: students\n    confidence: false\n    sequential: true\n"
+        "    require: [f1 >= 5]\n",
+    )
+    with pytest.raises(QagateError, match=r"gate_x.yaml:3: .*contradicts 'sequential:' here"):
+        load_gate_file(block)
+
+
 def test_a_rule_that_cannot_be_sequential_names_its_line(tmp_path):
     path = gate(
         tmp_path,

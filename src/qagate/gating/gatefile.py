@@ -384,6 +384,9 @@ class _Reader:
             rule_node = entry
             spec, explicit = block_sequential, explicit_block
             sequential_node = None
+            # 'confidence: false' where it was written (a point comparison), for sequential rules
+            refused = fields["confidence"] if "confidence" in fields and block_level is None else None
+            refused_here = refused is not None and explicit_block  # both keys on the block
             if isinstance(entry, yaml.MappingNode):
                 rule_fields = self.mapping(entry, "rule", RULE_KEYS)
                 if "rule" not in rule_fields:
@@ -393,9 +396,13 @@ class _Reader:
                 rule_node = rule_fields["rule"]
                 if "confidence" in rule_fields:
                     level = self.confidence(rule_fields["confidence"], default_level)
+                    refused = rule_fields["confidence"] if level is None else None
+                    refused_here = refused is not None and "sequential" in rule_fields
                 if "sequential" in rule_fields:
                     sequential_node = rule_fields["sequential"]
                     spec, explicit = self.sequential(sequential_node), True
+                    if "confidence" not in rule_fields:
+                        refused, refused_here = None, False  # the rule's own key beats the block's
             if not isinstance(rule_node, yaml.ScalarNode):
                 raise QagateError(
                     "a rule is a string such as 'f1 >= 0.95 * teacher' or a "
@@ -408,7 +415,15 @@ class _Reader:
             )
             if spec is not None:
                 problem = sequential_problem(rule)
-                if problem is None and rule.confidence is None:  # decided on its interval
+                if problem is None and refused_here:
+                    raise QagateError(
+                        "a sequential rule is decided on its confidence sequence, so 'confidence: "
+                        "false' contradicts 'sequential:' here: drop one of them",
+                        path=self.at(refused),
+                    )
+                if problem is None and refused is not None:
+                    spec = None  # 'confidence: false' closer to the rule: a fixed-n point comparison
+                elif problem is None and rule.confidence is None:  # decided on its interval
                     rule = parse_rule(
                         text, confidence=default_level, line=rule.line, where=self.at(rule_node)
                     )
