@@ -260,6 +260,34 @@ def test_chunks_are_cached_by_question_and_reused_by_a_full_run(tmp_path):
     assert evaluate_ids(model, data, ids, cache_dir=cache).from_cache and Counting.asked == 40
 
 
+def test_a_run_interrupted_between_chunks_leaves_whole_entries(tmp_path):
+    """Ctrl-C during the third chunk: the partial entry holds the first two chunks, readable,
+    and the next run answers only what is missing."""
+    data = Dataset("d", "mem", examples(30))
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({f"q{i:03d}": f"word{i}" for i in range(30)}))
+
+    class Interrupted(Counting):
+        def predict(self, examples):  # type: ignore[no-untyped-def]
+            if Counting.asked >= 20:
+                raise KeyboardInterrupt
+            return super().predict(examples)
+
+    ids = [data.examples[i].id for i in question_order(30, 0)]
+    cache = tmp_path / "cache"
+    Counting.asked = 0
+    with pytest.raises(KeyboardInterrupt):
+        for start in range(0, 30, 10):
+            evaluate_ids(Interrupted("m", path), data, ids[start : start + 10], cache_dir=cache)
+    key = cache_key(ReplayModel("m", path).fingerprint(), data.fingerprint)
+    stored = json.loads(PredictionCache(cache).partial_path(key).read_text())
+    assert sorted(stored["answers"]) == sorted(ids[:20])
+    assert not list(cache.glob("*.tmp*")) and not PredictionCache(cache).path(key).exists()
+    Counting.asked = 0
+    assert evaluate(Counting("m", path), data, cache_dir=cache).scores.exact_match == 100.0
+    assert Counting.asked == 10  # only the interrupted chunk's questions
+
+
 def test_batch_dependent_models_answer_once_and_are_read_in_order(tmp_path):
     from qagate.inference.config import ModelSpec
     from qagate.session import answers_by_chunk
