@@ -237,6 +237,19 @@ def test_confidence_rule_decisive_or_undecided(project, share, status):
         assert "qagate gate FAIL" in out and "entirely on the failing side" in out
 
 
+def test_undecided_says_where_more_questions_come_from(project):
+    """--qagate-limit only where it applies: a gate file that names its own dataset gets its
+    questions there (the hint used to suggest --qagate-limit for every file)."""
+    project.model("good", "student", 0.905)
+    body = "rules:\n  - apply_to: [good]\n    confidence: true\n    require: [exact_match >= 0.9 * teacher]\n"
+    project.gate(body)
+    assert "more questions (a larger dataset: --qagate-dataset)" in project.run().stdout.str()
+    assert "more questions (a larger --qagate-limit)" in project.run("--qagate-limit", "300").stdout.str()
+    project.gate("dataset: {source: data.json, limit: 300}\n" + body)
+    out = project.run("--qagate-limit", "200").stdout.str()
+    assert "more questions (a larger dataset in gate_release.yaml)" in out
+
+
 def test_undecided_can_be_reported_as_skip(project):
     project.model("good", "student", 0.905)
     project.gate(

@@ -215,6 +215,7 @@ class GateItem(pytest.Item):
             dataset=outcome.dataset.name,
             questions=len(outcome.dataset),
             accept_command=report.accept_command(verdict, self.nodeid),
+            more_questions=report.more_questions(self.gate.dataset, self.gate.path.name, settings.limit),
         )
         if self.config.get_verbosity() > 0:  # -v: how the verdict was reached (as qagate explain)
             row = session.records[self.nodeid].as_row()

@@ -106,14 +106,26 @@ def has_worst_questions(metric: str) -> bool:
     return not METRICS[metric].timing and metric not in ("parameter_count", "size_on_disk_mb")
 
 
+def more_questions(gate_dataset: Any, gate_file: str, session_limit: int | None) -> str:
+    """Where a gate item's undecided rule gets more questions: --qagate-limit only where it applies
+    (the gate file sets no limit of its own, and the run passed one), else the gate file's dataset."""
+    if session_limit is not None and getattr(gate_dataset, "limit", None) is None:
+        return "a larger --qagate-limit"
+    if gate_dataset is not None:
+        return f"a larger dataset in {gate_file}"
+    return "a larger dataset: --qagate-dataset"
+
+
 def failure_report(
     verdict: Verdict,
     *,
     dataset: str | None = None,
     questions: int | None = None,
     accept_command: str | None = None,
+    more_questions: str = "a larger dataset",
 ) -> str:
-    """The whole failure message: headline, table, interval, notes, and how to accept."""
+    """The whole failure message: headline, table, interval, notes, and how to accept.
+    ``more_questions`` says where an undecided rule gets more questions (:func:`more_questions`)."""
     status = STATUS_WORDS[verdict.status]
     where = f" on {dataset}" if dataset else ""
     if verdict.questions_used is not None:
@@ -129,7 +141,7 @@ def failure_report(
         lines.append("  " + interval)
     if verdict.status == "undecided":
         lines.append(
-            "  undecided: more questions (a larger --qagate-limit or dataset) or a lower "
+            f"  undecided: more questions ({more_questions}) or a lower "
             "confidence level would decide it; --qagate-undecided=skip reports it as a "
             "skip instead of a failure"
         )
