@@ -417,6 +417,29 @@ def test_markdown_summary_shows_questions_used():
     assert "91.0000 (256 of 10,570 questions)" in summary([run], 0)
 
 
+def test_two_xdist_workers_give_the_serial_sequential_verdicts(project):  # noqa: F811
+    project.gate(SEQUENTIAL_GATE)
+
+    def run(name: str, *args: str) -> tuple[dict, list]:
+        project.pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", f"--junitxml={name}.xml", f"--qagate-history={name}.db", *args
+        )
+        props = {
+            case.get("name") + case.get("classname", ""): {
+                p.get("name"): p.get("value")
+                for p in case.iter("property")
+                if "questions" in p.get("name", "")
+            }
+            for case in ET.parse(project.root / f"{name}.xml").iter("testcase")
+        }
+        rows = read_history(project.root / f"{name}.db").runs[-1]["results"]
+        return props, sorted((r["nodeid"], r["questions_used"], r["looks"]) for r in rows)
+
+    serial = run("serial")
+    assert len(serial[1]) == 4 and all(serial[0].values())
+    assert run("parallel", "-n", "2") == serial
+
+
 def test_min_questions_above_the_dataset_is_one_line(project):  # noqa: F811
     project.gate("sequential: {min_questions: 500}\nrules:\n  - apply_to: [good]\n    require: [f1 >= 50]\n")
     result = project.run()
