@@ -406,6 +406,7 @@ def test_same_seed_same_verdicts_other_seed_other_order(project):  # noqa: F811
     assert first == used()
     seeds = [used(f"--qagate-order-seed={seed}") for seed in (1, 2)]
     assert any(s != first for s in seeds)
+    assert used("-o", "qagate_order_seed=1") == seeds[0]  # the ini key
 
 
 def test_markdown_summary_shows_questions_used():
