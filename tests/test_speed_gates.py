@@ -137,6 +137,9 @@ def test_benchmark_compare_catches_the_slowed_model_only(compare_project):
     stored = _run(compare_project, "--benchmark-autosave")
     stored.assert_outcomes(skipped=3)  # nothing to compare with yet: skipped with the reason
     assert "--benchmark-compare" in stored.stdout.str()
+    # it was passed: no advice to pass it, but what the next compare will use
+    assert "this run is stored: the next --benchmark-compare uses it" in stored.stdout.str()
+    assert "store runs with --benchmark-autosave" not in stored.stdout.str()
     assert list((compare_project.path / "stored").rglob("*.json")), "the run was not stored"
 
     same = _run(compare_project, "--benchmark-compare")

@@ -179,7 +179,8 @@ class GateItem(pytest.Item):
             raise GateFailure(strict_failure(session.not_gated[self.nodeid]))
         compared = None
         if METRICS[self.case.rule.metric].timing:
-            from qagate.timing.benchmark import stores, unavailable
+            from qagate.timing.benchmark import unavailable
+            from qagate.timing.compare import stores
 
             reason = unavailable(self.config)
             if reason:

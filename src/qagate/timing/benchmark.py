@@ -34,13 +34,6 @@ def disabled_for_xdist(session: Any) -> bool:
     return bool(getattr(session, "xdist_warning", False))
 
 
-def stores(config: Any) -> bool:
-    """Whether this run keeps its benchmarks (``--benchmark-autosave``, ``--benchmark-save``,
-    ``--benchmark-json``): worth timing a model even when no rule can be judged yet."""
-    session = getattr(config, "_benchmarksession", None)
-    return bool(session and (session.save or session.autosave or session.json))
-
-
 def record(config: Any, timing: Timing, *, extra_info: dict[str, Any]) -> dict[str, Any] | None:
     """Add ``timing``'s rounds to pytest-benchmark's session under the name a later
     ``--benchmark-compare`` looks for (:func:`record_name`); returns its stats (or None).

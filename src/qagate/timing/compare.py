@@ -123,16 +123,28 @@ class ComparedRun:
         return value, []
 
 
+def stores(config: Any) -> bool:
+    """Whether this run keeps its benchmarks (``--benchmark-autosave``, ``--benchmark-save``,
+    ``--benchmark-json``): worth timing a model even when no rule can be judged yet."""
+    session = getattr(config, "_benchmarksession", None)
+    return bool(session and (session.save or session.autosave or session.json))
+
+
 def compared_run(config: Any, any_machine: bool = False) -> ComparedRun:
     """Load the run ``--benchmark-compare`` names from pytest-benchmark's storage."""
     session = getattr(config, "_benchmarksession", None)
     compare = getattr(session, "compare", None) if session is not None else None
     if not compare:
+        storing = (
+            "this run is stored: the next --benchmark-compare uses it"
+            if stores(config)
+            else "store runs with --benchmark-autosave"
+        )
         return ComparedRun(
             any_machine=any_machine,
             unavailable=(
                 "a speed rule against 'baseline' compares with a stored run: pass "
-                "--benchmark-compare[=RUN] (store runs with --benchmark-autosave)"
+                f"--benchmark-compare[=RUN] ({storing})"
             ),
         )
     assert session is not None
