@@ -21,6 +21,7 @@ from qagate.inference.engine import EngineSettings, ExtractiveEngine
 from qagate.inference.model_files import (  # noqa: F401 (also imported from here by others)
     WEIGHT_SUFFIXES,
     file_sha256,
+    hub_snapshot,
     model_files,
     safetensors_parameter_count,
 )
@@ -298,15 +299,12 @@ class ExtractiveModel:
         """The local folder of the model files (for a hub id: its snapshot in the hub cache)."""
         if self.local_dir is not None:
             return self.local_dir
-        from huggingface_hub import snapshot_download
 
-        try:
-            folder = snapshot_download(self.source, revision=self.revision, local_files_only=True)
-        except Exception:
-            self._tokenizer()  # transformers downloads what it needs into the hub cache
+        def download() -> None:  # transformers downloads what it needs into the hub cache
+            self._tokenizer()
             self._torch_model("cpu", "fp32")
-            folder = snapshot_download(self.source, revision=self.revision, local_files_only=True)
-        return Path(folder)
+
+        return hub_snapshot(self.source, self.revision, download)
 
     def _files(self) -> list[Path]:
         return model_files(self.model_folder())

@@ -28,6 +28,7 @@ from qagate.inference.extractive import (
     safetensors_parameter_count,
 )
 from qagate.inference.generation import GenerationEngine, GenerationSettings
+from qagate.inference.model_files import hub_snapshot
 
 
 class GenerativeModel:
@@ -148,14 +149,7 @@ class GenerativeModel:
     def _files(self) -> list[Path]:
         if self.local_dir is not None:
             return model_files(self.local_dir)
-        from huggingface_hub import snapshot_download
-
-        try:
-            folder = snapshot_download(self.source, revision=self.revision, local_files_only=True)
-        except Exception:
-            self.load()  # downloads into the hub cache
-            folder = snapshot_download(self.source, revision=self.revision, local_files_only=True)
-        return model_files(Path(folder))
+        return model_files(hub_snapshot(self.source, self.revision, self.load))
 
     def fingerprint(self) -> str:
         """sha256 over the model's files and every setting that changes its answers."""

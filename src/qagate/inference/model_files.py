@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from qagate.errors import QagateError
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".ckpt")
 # Files that describe a model but do not change its outputs.
@@ -54,3 +59,43 @@ def safetensors_parameter_count(files: Sequence[Path]) -> int:
                     count *= dim
                 total += count
     return total
+
+
+def hub_snapshot(source: str, revision: str | None, download: Callable[[], object]) -> Path:
+    """The hub cache's folder of the hub id ``source``; when it is not cached yet, ``download()``
+    (the adapter's transformers loaders) fetches it, after :func:`ensure_hub_reachable`."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source, revision=revision, local_files_only=True))
+    except Exception:
+        ensure_hub_reachable(source)
+    download()
+    return Path(snapshot_download(source, revision=revision, local_files_only=True))
+
+
+def ensure_hub_reachable(source: str, timeout: float = 3.0) -> None:
+    """One line, at once, when ``source`` must be downloaded and cannot be: offline mode, or a hub
+    that does not answer (huggingface_hub would retry for about a minute, printing each try).
+    Behind a proxy (``HTTPS_PROXY`` and friends) the download is left to try for itself."""
+    from huggingface_hub import constants
+
+    hint = "set HF_HUB_OFFLINE=1 to use the local hub cache only, or point 'source' at a model folder"
+    if constants.HF_HUB_OFFLINE:
+        raise QagateError(
+            f"{source} is not in the local hub cache and HF_HUB_OFFLINE is set",
+            hint="download it once where the hub is reachable, or point 'source' at a model folder",
+        )
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return
+    url = urlsplit(constants.ENDPOINT)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise QagateError(
+            f"cannot download {source}: the model hub ({host}:{port}) does not answer ({reason})",
+            hint=hint,
+        ) from None
