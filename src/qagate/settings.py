@@ -78,7 +78,7 @@ OPTIONS: tuple[Option, ...] = (
         "use only N questions (the first N, or a seeded sample with --qagate-seed)",
         parse_positive_int,
     ),
-    Option("seed", "seed for --qagate-limit sampling", parse_int),
+    Option("seed", "seed for --qagate-limit sampling and for the draw of the timed questions", parse_int),
     Option(
         "order_seed",
         "seed of the random question order of sequential rules (overrides the gate file's 'seed:')",
