@@ -145,26 +145,23 @@ def parse_device(text: str) -> str:
 
 
 def parse_level(text: str) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected a confidence level strictly between 0 and 1 (e.g. 0.95), got {quote(text)}"
-        )
-    return value
+    """A confidence level strictly between 0 and 1 (``--qagate-confidence 0.95``)."""
+    return _strictly_between_0_and_1(text, "a confidence level", "0.95")
 
 
 def parse_alpha(text: str) -> float:
     """A family error rate strictly between 0 and 1 (``--qagate-family-alpha 0.05``)."""
+    return _strictly_between_0_and_1(text, "a family error rate", "0.05")
+
+
+def _strictly_between_0_and_1(text: str, what: str, example: str) -> float:
     try:
         value = float(str(text).strip())
     except ValueError:
         value = -1.0
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(
-            f"expected a family error rate strictly between 0 and 1 (e.g. 0.05), got {quote(text)}"
+            f"expected {what} strictly between 0 and 1 (e.g. {example}), got {quote(text)}"
         )
     return value
 
