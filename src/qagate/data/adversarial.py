@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from qagate.data.perturb import Edit, answer_spans, apply_edits, distractor_edit
+from qagate.data.edits import Edit, answer_spans, apply_edits, distractor_edit
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import QAExample
