@@ -27,7 +27,7 @@ from qagate.errors import QagateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset, QAExample
-    from qagate.scoring.squad import Scores
+    from qagate.scoring.scores import Scores
 
 _WHITESPACE_LANGS = ("en", "es", "hi", "vi", "de", "ar")
 _ARTICLES = {
@@ -105,7 +105,7 @@ def f1(prediction: str, ground_truths: Sequence[str], language: str) -> float:
 
 def score(dataset: "Dataset | Sequence[QAExample]", answers: Mapping[str, str], language: str) -> "Scores":
     """Score ``answers`` on an MLQA dataset with the answer language's normalisation."""
-    from qagate.scoring.squad import Scores
+    from qagate.scoring.scores import Scores
 
     check_language(language)
     per_em: dict[str, float] = {}
