@@ -8,14 +8,22 @@ reading declarations (the plugin does it at start-up) never imports torch. A new
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qagate.argtypes import did_you_mean
 from qagate.errors import QagateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.inference.base import QAModel
-    from qagate.inference.config import ModelSpec
+
+
+class Declaration(Protocol):
+    """What the registry reads of a model declaration (:class:`qagate.inference.config.ModelSpec`):
+    its kind. Typed structurally, so that the declarations' module imports this one and not back."""
+
+    @property
+    def kind(self) -> str: ...
+
 
 KINDS: dict[str, str] = {
     "extractive": "qagate.inference.extractive:ExtractiveModel",
@@ -44,7 +52,7 @@ def adapter_class(kind: str) -> type:
     return getattr(module, attr)
 
 
-def build_model(spec: "ModelSpec", *, device: str | None = None) -> "QAModel":
+def build_model(spec: Declaration, *, device: str | None = None) -> "QAModel":
     """The adapter for a declaration; ``device`` overrides the declared one (e.g. from a CLI flag)."""
     adapter: Any = adapter_class(spec.kind)
     return adapter.from_spec(spec, device=device)

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from qagate.errors import QagateError
 from qagate.training.causal_models import causal_student_from_layers, load_causal_lm, load_causal_student
 from qagate.training.causal_pairs import CausalPairs, build_pairs, collate_pairs
-from qagate.training.distill import blend, check_kd_settings, kl_to_teacher
+from qagate.training.distill import check_kd_settings
 from qagate.training.finetune import DataPlan, Output, finish, licence_of
+from qagate.training.losses import blend, kl_to_teacher
 from qagate.training.trainer import TrainConfig, set_seed, train
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qagate.errors import QagateError
-from qagate.training.distill import kd_loss
 from qagate.training.features import model_inputs
+from qagate.training.losses import kd_loss
 from qagate.training.trainer import MASK_VALUE
 
 if TYPE_CHECKING:  # pragma: no cover
