@@ -68,6 +68,8 @@ def assert_gate(
     from qagate.reports import terminal as report
 
     parsed = parse_rule(rule, confidence=confidence)
+    if parsed.slice is not None:
+        raise ValueError(f"rule {rule!r} is a slice rule: write it in a gate file, which labels questions")
     name = model or getattr(result, "model", None) or "model"
     metrics = _metrics(result, "result")
     if parsed.reference == "teacher" and teacher is None:

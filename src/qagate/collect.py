@@ -96,7 +96,12 @@ class GateFileCollector(pytest.File):
         folder = gate.models or session.settings.models
         missing = gate.missing_requirements()
         try:
-            cases = resolve_cases(gate, session.roles(folder), models_source=relative(folder, self.config))
+            cases = resolve_cases(
+                gate,
+                session.roles(folder),
+                models_source=relative(folder, self.config),
+                slice_values=_slice_values(session, gate),
+            )
         except QagateError:
             if not missing:
                 raise
@@ -132,6 +137,21 @@ class GateFileCollector(pytest.File):
         if excinfo.errisinstance(QagateError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
+
+
+def _slice_values(session: "QagateSession", gate: "GateFile") -> Any:
+    """The gate's slice labels (key -> values present), read once and only when a slice rule
+    needs them at collection (``key=*``, or a key that is not built in)."""
+    found: list[dict[str, list[str]]] = []
+
+    def values() -> dict[str, list[str]]:
+        if not found:
+            from qagate.gating.slicing import present_values
+
+            found.append(present_values(session, gate))
+        return found[0]
+
+    return values
 
 
 class GateModel(pytest.Collector):

@@ -118,6 +118,11 @@ def build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[Q
         article = rec.get("_article")
         if article is None:  # records: articles numbered by first appearance of their title
             article = article_of_title.setdefault(title, len(article_of_title))
+        labels: tuple[tuple[str, str], ...] = ()
+        if rec.get("slices") is not None:
+            from qagate.data.slices import check_labels
+
+            labels = check_labels(rec["slices"], source, where)
         if qid in seen:
             duplicates.append(qid)
         seen[qid] = n
@@ -131,6 +136,7 @@ def build_examples(records: list[dict], source: str, *, strict: bool) -> tuple[Q
                 answer_starts=tuple(fixed_starts),
                 is_impossible=impossible or not texts,
                 article=article,
+                labels=labels,
             )
         )
     if duplicates:

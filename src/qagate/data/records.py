@@ -17,6 +17,8 @@ class QAExample:
     ``answer_starts[i]`` is the character offset of ``answers[i]`` in ``context``.
     ``is_impossible`` is SQuAD v2.0's unanswerable flag (then ``answers`` is empty).
     ``article`` is the index of the article in file order (for by-article splits).
+    ``labels``: a record's ``"slices": {"domain": "legal"}`` (not part of the fingerprint: they
+    change no score).
     """
 
     id: str
@@ -27,6 +29,7 @@ class QAExample:
     answer_starts: tuple[int, ...] = ()
     is_impossible: bool = False
     article: int = 0
+    labels: tuple[tuple[str, str], ...] = ()  # the record's own slice labels (qagate.data.slices)
 
 
 SAMPLE = "sample"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qagate.gating.evidence import baseline_evidence, baseline_metrics, quality_evidence, timing_note
+from qagate.gating.evidence import baseline_evidence, quality_evidence, timing_note
 from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
 from qagate.gating.judge import Evidence, Verdict, judge
 from qagate.scoring.registry import METRICS
@@ -115,9 +115,19 @@ def decide_case(
     if METRICS[rule.metric].timing:
         evidence = timing_evidence(source, rule, case.model, folder, request, compared)
         return CaseOutcome(judge(rule, case.model, evidence), dataset, None)
+    if rule.slice is not None:  # f1[question=how_many] >= ...: judged on that slice's questions
+        from qagate.gating.slicing import slice_case
+
+        def on_baseline(full: "Dataset", whole: "EvalResult", table: Any) -> CaseOutcome:
+            return _baseline_case(source, case, folder, full, whole, policy, nodeid, table)
+
+        return slice_case(source, gate, case, folder, request, baseline=on_baseline)
     result = source.evaluation(case.model, folder, request)
     if rule.reference == "baseline":
-        return _baseline_case(source, case, folder, dataset, result, policy, nodeid)
+        from qagate.gating.slicing import gate_labels
+
+        table = gate_labels(gate, request, dataset)  # a baseline keeps every slice's values
+        return _baseline_case(source, case, folder, dataset, result, policy, nodeid, table)
     teacher_result = None
     teacher = None
     if rule.reference == "teacher":
@@ -212,12 +222,17 @@ def _baseline_case(
     result: "EvalResult",
     policy: BaselinePolicy,
     nodeid: str,
+    table: Any = None,
 ) -> CaseOutcome:
+    """A rule against the stored baseline; ``table``: the questions' slice labels, so that the
+    baseline written keeps every slice's values and a slice rule reads its own."""
+    from qagate.gating.slicing import baseline_numbers
+
     rule = case.rule
     path = source.baseline_path(dataset, case.model)
     fingerprint = str(source.model(case.model, folder).fingerprint())
     provenance = source.provenance(case.model, folder, dataset, fingerprint)
-    numbers = baseline_metrics(result.metrics)
+    numbers = baseline_numbers(result.metrics, table, result.scores)
     if policy.regenerate_all and source.baseline_action(path) is None:
         source.write_baseline(path, numbers, provenance, "regenerated")
     stored = source.stored_baseline(path)  # as it was when the session first read it
@@ -233,7 +248,7 @@ def _baseline_case(
     )
     evidence = baseline_evidence(
         rule,
-        result.metrics.get(rule.metric),
+        result.metrics.get(rule.metric) if rule.slice is None else numbers.get(rule.stored_key),
         stored,
         path=path,
         written=written,

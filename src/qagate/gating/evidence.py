@@ -201,9 +201,9 @@ def baseline_evidence(
     problems, notes = provenance_notes(
         stored, dataset_fingerprint=dataset_fingerprint, model_fingerprint=model_fingerprint
     )
-    reference = stored.metrics.get(rule.metric)
+    reference = stored.metrics.get(rule.stored_key)  # a slice rule: f1[question=how_many]
     if reference is None:
-        problems.append(f"baseline {path} has no {rule.metric}; write it with: {write_command}")
+        problems.append(f"baseline {path} has no {rule.stored_key}; write it with: {write_command}")
     return Evidence(value, reference, problems=tuple(problems), notes=tuple(notes))
 
 

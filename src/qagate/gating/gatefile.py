@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,20 @@ from qagate.gating.sequential import SEQUENTIAL_KEYS, SequentialSpec, sequential
 
 APPLY_TO_GROUPS = ("students", "teacher", "all")
 _MARK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-GATE_KEYS = ("description", "dataset", "models", "requires", "marks", "sequential", "rules")
+GATE_KEYS = (
+    "description",
+    "dataset",
+    "models",
+    "requires",
+    "marks",
+    "sequential",
+    "labels",
+    "min_slice",
+    "rules",
+)
 DATASET_KEYS = ("source", "limit", "seed", "articles", "perturb", "perturb_seed")
 BLOCK_KEYS = ("apply_to", "require", "confidence", "sequential")
-RULE_KEYS = ("rule", "confidence", "sequential")
+RULE_KEYS = ("rule", "confidence", "sequential", "min_slice")
 
 
 # --- gate files -------------------------------------------------------------------------------
@@ -89,6 +99,7 @@ class GateFile:
     blocks: tuple["RuleBlock", ...]
     requires_line: int | None = None  # where 'requires:' is, for the skip message
     marks: tuple[str, ...] = ()  # pytest markers every item of the file carries (-m selects)
+    labels: Path | None = None  # 'labels:': a side file of question id -> slice labels
 
     def missing_requirements(self) -> list[Path]:
         return [p for p in self.requires if not p.exists()]
@@ -136,15 +147,34 @@ def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
     sequential = reader.sequential(top["sequential"]) if "sequential" in top else None
     blocks = tuple(reader.block(node, default_level, sequential) for node in rules_node.value)
     marks = reader.marks(top["marks"]) if "marks" in top else ()
-    return GateFile(path, description, dataset, models, requires, blocks, requires_line, marks)
+    labels = reader.path(top["labels"], "labels") if "labels" in top else None
+    if "min_slice" in top:  # the file's smallest judged slice, for rules that do not set their own
+        least = reader.min_slice(top["min_slice"])
+        blocks = tuple(
+            replace(block, rules=tuple(_least(rule, least) for rule in block.rules)) for block in blocks
+        )
+    return GateFile(path, description, dataset, models, requires, blocks, requires_line, marks, labels)
 
 
-def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: str) -> list[GateCase]:
+def _least(rule: Rule, least: int) -> Rule:
+    """``rule`` with the file's ``min_slice`` unless the rule set its own."""
+    return rule if rule.slice is None or rule.min_slice is not None else replace(rule, min_slice=least)
+
+
+def resolve_cases(
+    gate: GateFile,
+    roles: Mapping[str, str],
+    *,
+    models_source: str,
+    slice_values: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+) -> list[GateCase]:
     """Expand every block to (model, rule) cases, checking model names against the declarations.
 
     ``roles`` maps model name -> role ("teacher" | "student" | "model"), in declaration order.
     Rules relative to the teacher (and speedup) skip the teacher itself when it is reached
-    through a group, and are an error when the teacher is named explicitly.
+    through a group, and are an error when the teacher is named explicitly. ``slice_values``
+    gives the slice labels (key -> values) the gate's questions carry, asked only for a slice
+    rule with ``key=*`` (one case per value) or a key that is not built in (checked).
     """
     teachers = [name for name, role in roles.items() if role == "teacher"]
     cases: list[GateCase] = []
@@ -178,8 +208,12 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
                 f"{models_source} (models: {', '.join(roles) or '(none)'})",
                 path=where,
             )
-        for index, rule in enumerate(block.rules):
-            spec = block.sequential[index] if index < len(block.sequential) else None
+        expanded = [
+            (block.sequential[index] if index < len(block.sequential) else None, each)
+            for index, rule in enumerate(block.rules)
+            for each in _slices_of(rule, slice_values, f"{gate.path}:{rule.line}" if rule.line else where)
+        ]
+        for spec, rule in expanded:
             rule_where = f"{gate.path}:{rule.line}" if rule.line else where
             needs_teacher = rule.reference == "teacher" or rule.metric == "speedup"
             if needs_teacher and len(teachers) != 1:
@@ -208,6 +242,35 @@ def resolve_cases(gate: GateFile, roles: Mapping[str, str], *, models_source: st
                 seen[key] = rule.line
                 cases.append(GateCase(name, rule, spec))
     return cases
+
+
+def _slices_of(
+    rule: Rule, slice_values: Callable[[], Mapping[str, Sequence[str]]] | None, where: str
+) -> list[Rule]:
+    """``rule``, or for ``key=*`` one rule per slice value present; an unknown key or value is an
+    error naming ``where``. Without ``slice_values`` a built-in ``*`` takes every built-in value."""
+    from qagate.data.slices import BUILT_IN, unknown_slice
+
+    if rule.slice is None:
+        return [rule]
+    key, value = rule.slice
+    if key in BUILT_IN and value != "*":
+        return [rule]  # checked when parsed
+    if slice_values is None:
+        values: Sequence[str] = BUILT_IN.get(key, (value,) if value != "*" else ())
+    else:
+        known = slice_values()
+        problem = unknown_slice(key, value, known)
+        if problem is not None:
+            raise QagateError(f"rule {rule.text}: {problem}", path=where)
+        values = known.get(key, ())
+    if value != "*":
+        return [rule]
+    head = f"{rule.metric}[{key}=*]"
+    return [
+        replace(rule, slice=(key, each), text=f"{rule.metric}[{key}={each}]" + rule.text[len(head) :])
+        for each in values
+    ]
 
 
 class _Reader:
@@ -384,6 +447,7 @@ class _Reader:
             rule_node = entry
             spec, explicit = block_sequential, explicit_block
             sequential_node = None
+            min_node = None
             # 'confidence: false' where it was written (a point comparison), for sequential rules
             refused = fields["confidence"] if "confidence" in fields and block_level is None else None
             refused_here = refused is not None and explicit_block  # both keys on the block
@@ -394,6 +458,7 @@ class _Reader:
                         f"rule entry needs 'rule' (keys: {', '.join(RULE_KEYS)})", path=self.at(entry)
                     )
                 rule_node = rule_fields["rule"]
+                min_node = rule_fields.get("min_slice")
                 if "confidence" in rule_fields:
                     level = self.confidence(rule_fields["confidence"], default_level)
                     refused = rule_fields["confidence"] if level is None else None
@@ -413,8 +478,18 @@ class _Reader:
             rule = parse_rule(
                 text, confidence=level, line=rule_node.start_mark.line + 1, where=self.at(rule_node)
             )
+            if min_node is not None:
+                if rule.slice is None:
+                    raise QagateError(
+                        f"min_slice applies to slice rules such as 'f1[question=how_many] >= 80'; "
+                        f"{rule.text} has no slice",
+                        path=self.at(min_node),
+                    )
+                rule = replace(rule, min_slice=self.min_slice(min_node))
             if spec is not None:
                 problem = sequential_problem(rule)
+                if problem is None and rule.slice is not None:
+                    problem = "a slice rule is judged on its slice's questions of the whole dataset"
                 if problem is None and refused_here:
                     raise QagateError(
                         "a sequential rule is decided on its confidence sequence, so 'confidence: "
@@ -471,6 +546,15 @@ class _Reader:
             )
         seed = self.parsed(fields["seed"], "sequential seed", parse_int) if "seed" in fields else 0
         return SequentialSpec(look_every, min_questions, max_questions, seed, where)
+
+    def min_slice(self, node: Any) -> int:
+        """``min_slice: 50``: the fewest questions a slice rule is judged on (below: undecided)."""
+        value = self.value(node)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise QagateError(
+                f"min_slice must be a whole number of questions >= 1; got {quote(value)}", path=self.at(node)
+            )
+        return value
 
     def _count(self, fields: dict[str, Any], key: str, default: int, *, zero: bool = False) -> int:
         """A whole number of questions (``zero``: 0 allowed), as written under ``sequential``."""

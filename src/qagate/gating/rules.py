@@ -6,9 +6,13 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qagate.argtypes import did_you_mean as _did_you_mean
+from qagate.data.slices import BUILT_IN as SLICE_LABELS
+from qagate.data.slices import KEY_RE as _SLICE_KEY_RE
+from qagate.data.slices import MIN_SLICE
+from qagate.data.slices import VALUE_RE as _SLICE_VALUE_RE
 from qagate.errors import QagateError, quote
 from qagate.scoring.registry import METRICS
 
@@ -99,6 +103,23 @@ class Rule:
     line: int | None = None
     perturb: tuple[str, ...] = ()  # robustness rule (``f1@addsent``): measured on this perturbed copy
     drop: bool = False  # ``drop(f1@addsent)``: clean value minus perturbed value
+    slice: tuple[str, str] | None = None  # ``f1[question=how_many]``: judged on that slice's questions
+    min_slice: int | None = None  # a smaller slice is undecided (None: the file's, else MIN_SLICE)
+
+    @property
+    def slice_name(self) -> str | None:
+        """``"question=how_many"`` for a slice rule, else None."""
+        return None if self.slice is None else f"{self.slice[0]}={self.slice[1]}"
+
+    @property
+    def least_slice(self) -> int:
+        """The fewest questions a slice rule is judged on (below: undecided)."""
+        return MIN_SLICE if self.min_slice is None else self.min_slice
+
+    @property
+    def stored_key(self) -> str:
+        """Where a baseline keeps this rule's value: ``f1``, or ``f1[question=how_many]``."""
+        return self.metric if self.slice is None else f"{self.metric}[{self.slice_name}]"
 
     @property
     def id(self) -> str:
@@ -124,6 +145,8 @@ def parse_rule(
             f"a rule reads like {RULE_FORMS[1]}",
             path=where or None,
         )
+    if "[" in str(text) or "]" in str(text):
+        return _finite(_slice_rule(str(text), confidence, line, where), text, where)
     return _finite(_parse_rule(text, confidence, line, where), text, where)
 
 
@@ -241,6 +264,52 @@ def _percent_threshold(rule: Rule, text: str, where: str) -> Rule:
             path=where or None,
         )
     return rule
+
+
+# --- slice rules: metric[key=value] ------------------------------------------------------------
+
+SLICE_METRICS = ("exact_match", "f1")
+SLICE_FORMS = ("'f1[question=how_many] >= 0.9 * teacher'", "'exact_match[answer=date] >= baseline - 2'")
+_SLICE_RE = re.compile(r"\s*(?P<metric>[A-Za-z_][A-Za-z0-9_-]*)\s*\[(?P<body>[^\[\]]*)\]")
+
+
+def _slice_rule(text: str, confidence: float | None, line: int | None, where: str) -> Rule:
+    """``f1[question=how_many] >= 0.9 * teacher``: a rule on the questions of one slice
+    (:mod:`qagate.data.slices`); ``key=*`` is expanded to one rule per slice when collected."""
+
+    def error(message: str) -> QagateError:
+        return QagateError(f"rule {quote(text)}: {message}", path=where or None)
+
+    match = _SLICE_RE.match(text)
+    if not match or "[" in text[match.end() :] or "]" in text[match.end() :]:
+        raise error(f"a slice is written in brackets right after the metric, e.g. {SLICE_FORMS[0]}")
+    metric = match["metric"]
+    if metric not in SLICE_METRICS:
+        hint = _suggest_metric(metric) if metric not in METRICS else ""
+        raise error(
+            f"slices apply to {', '.join(SLICE_METRICS)} (per-question scores), not {quote(metric)}{hint}"
+        )
+    key, sep, value = (part.strip() for part in match["body"].partition("="))
+    if not sep or not key or not value:
+        raise error(
+            f"a slice reads key=value, e.g. question=how_many; built-in keys: {', '.join(SLICE_LABELS)}"
+        )
+    if not _SLICE_KEY_RE.fullmatch(key):
+        raise error(f"slice key {quote(key)} is not a name (letters, digits, _)")
+    if value != "*" and not _SLICE_VALUE_RE.fullmatch(value):
+        raise error(f"slice value {quote(value)} is not a word (letters, digits, _ . -) or *")
+    if key in SLICE_LABELS and value != "*" and value not in SLICE_LABELS[key]:
+        known = SLICE_LABELS[key]
+        raise error(
+            f"unknown {key} slice {quote(value)}{_did_you_mean(value, known)}; "
+            f"{key} slices: {', '.join(known)}"
+        )
+    rest = metric + text[match.end() :]
+    if "@" in rest:
+        raise error("a slice rule cannot also be a robustness rule (metric@perturbation)")
+    rule = _parse_rule(rest, confidence, line, where)
+    head = f"{metric}[{key}={value}]"
+    return replace(rule, slice=(key, value), text=head + rule.text[len(metric) :])
 
 
 # --- robustness rules: metric@perturbation ------------------------------------------------------

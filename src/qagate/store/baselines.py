@@ -4,8 +4,11 @@ A baseline is plain, diffable JSON (sorted keys, floats rounded to 6 decimals) w
 version, the quality metrics (never timings: latency does not carry across machines, so speed
 is gated by ratios measured in the same run) and provenance: which dataset (name and content
 fingerprint), which weights (the model's fingerprint), which library versions and engine
-settings produced it. Writes are atomic (a temporary file in the same folder, then
-``os.replace``), so a killed run never leaves half a file. Standard library only.
+settings produced it. Slice values (``f1[question=how_many]`` in :attr:`Baseline.metrics`) are
+stored apart, under ``"slices": {"question=how_many": {"f1": ...}}``, which older readers
+ignore; a file without it is a baseline without slice values. Writes are atomic (a temporary
+file in the same folder, then ``os.replace``), so a killed run never leaves half a file.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ DECIMALS = 6
 ENGINE_SETTINGS = ("kind", "revision", "max_seq_len", "doc_stride", "max_answer_len", "dtype")
 
 _WRITE_LOCK = threading.Lock()
+_SLICE_KEY = re.compile(r"(?P<metric>[A-Za-z_][A-Za-z0-9_]*)\[(?P<slice>[^\[\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,16 @@ def load_baseline(path: Path) -> Baseline | None:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise QagateError(f"baseline metric {key!r} is not a number: {value!r}", path=path, hint=fix)
         metrics[key] = float(value)
+    slices = data.get("slices", {})
+    if not isinstance(slices, dict) or not all(isinstance(v, dict) for v in slices.values()):
+        raise QagateError("baseline 'slices' is not an object of slice -> metrics", path=path, hint=fix)
+    for name, values in slices.items():
+        for key, value in values.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise QagateError(
+                    f"baseline slice {name!r} metric {key!r} is not a number: {value!r}", path=path, hint=fix
+                )
+            metrics[f"{key}[{name}]"] = float(value)
     provenance = data.get("provenance")
     return Baseline(path, metrics, provenance if isinstance(provenance, dict) else {})
 
@@ -110,7 +124,18 @@ def write_baseline(
         for k, v in metrics.items()
         if v is not None
     }
-    document = {"schema_version": SCHEMA_VERSION, "metrics": kept, "provenance": _rounded(dict(provenance))}
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "metrics": {k: v for k, v in kept.items() if not _SLICE_KEY.fullmatch(k)},
+        "provenance": _rounded(dict(provenance)),
+    }
+    slices: dict[str, dict[str, float]] = {}
+    for key, value in kept.items():
+        found = _SLICE_KEY.fullmatch(key)
+        if found:
+            slices.setdefault(found["slice"], {})[found["metric"]] = value
+    if slices:
+        document["slices"] = slices
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     with _WRITE_LOCK:
         atomic_write_text(path, text)
