@@ -11,6 +11,9 @@
 - The example project ``docs/examples/quickstart`` (replayed answers: no weights, no torch) is
   run with pytest, and every line of a block titled ``output of docs/examples/quickstart...`` is
   a line that run printed.
+- Every ``python`` block runs: the quickstart's own test files in that pytest run, any other
+  block as a script in a fresh interpreter, whose output must be the block titled
+  ``output of <its title>``.
 - Every ``--qagate-*`` option written anywhere on the site exists, and every option and every
   sub-command is documented on the site (the options page, the command page).
 """
@@ -270,3 +273,36 @@ def test_shown_output_is_what_the_example_prints(block, quickstart_output):
     shown = [line.rstrip() for line in block.text.splitlines() if line.strip()]
     missing = [line for line in shown if line not in quickstart_output]
     assert not missing, f"{block.where}: lines the quickstart run did not print:\n" + "\n".join(missing)
+
+
+PYTHON = [b for b in BLOCKS if b.lang == "python"]
+
+
+def test_every_python_block_is_a_quickstart_file_or_a_script():
+    for block in PYTHON:
+        assert block.title, f'{block.where}: a python block needs title="<file>"'
+        if block.title.startswith("quality_tests/"):
+            assert block.text == (QUICKSTART / block.title).read_text(), (
+                f"{block.where}: not the quickstart file"
+            )
+
+
+def test_the_quickstart_tests_pass(quickstart_output):
+    for block in PYTHON:
+        if block.title and block.title.startswith("quality_tests/"):
+            assert any(line.startswith(f"{block.title} .") for line in quickstart_output), block.where
+
+
+SCRIPTS = [b for b in PYTHON if b.title and not b.title.startswith("quality_tests/")]
+
+
+@pytest.mark.parametrize("block", SCRIPTS, ids=ids(SCRIPTS))
+def test_python_scripts_run_and_print_what_the_page_shows(block, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", block.text], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, f"{block.where}: {run.stderr[-2000:]}"
+    shown = [b for b in BLOCKS if b.title == f"output of {block.title}"]
+    assert shown, f'{block.where}: no block titled "output of {block.title}"'
+    assert run.stdout.strip() == shown[0].text.strip(), f"{block.where}: printed {run.stdout!r}"
