@@ -296,6 +296,14 @@ def test_worse_on_one_slice_overall_passes_slice_fails_small_slice_undecided(sli
     assert "qagate gate UNDECIDED: student :: f1[question=when]>=0.9*teacher" in out
     assert "slice question=when has 20 questions, fewer than min_slice 30" in out
     assert "entirely on the failing side" in out  # the confidence rule: decided on the slice's interval
+    # the flips of the failed overall-vs-slice rules name the slice and its questions
+    assert "qagate flips" in out
+    assert "flipped questions, student against teacher, of 80: 80 right -> wrong and 0 wrong -> right" in out
+    assert out.count("Captured qagate flips call") == 2  # the failed how_many rules; none where none flipped
+    assert (
+        "first 3 of 80 right -> wrong:" in out and "q0007  Q: 'How many code words does item 7 have?'" in out
+    )
+    assert "gold: 'w7q'" in out and "student: 'nothing'   teacher: 'w7q'" in out
     assert "Traceback" not in out
 
 
@@ -423,3 +431,69 @@ def test_slice_baseline_round_trip(sliced):
     }
     out = result.stdout.str()
     assert "slice question=how_many: 80 of 400 questions" in out
+
+
+def test_flips_per_slice_with_an_interval_on_the_net_change():
+    from qagate.data import Dataset
+    from qagate.reports.flips import flip_table, render
+    from qagate.scoring.evaluation import EvalResult
+    from qagate.scoring.squad import score
+
+    squad = sliced_squad()
+    examples = []
+    for paragraph in squad["data"][0]["paragraphs"]:
+        qa = paragraph["qas"][0]
+        answer = qa["answers"][0]
+        examples.append(
+            QAExample(
+                qa["id"],
+                "Codes",
+                paragraph["context"],
+                qa["question"],
+                (answer["text"],),
+                (answer["answer_start"],),
+            )
+        )
+    dataset = Dataset("d", "d", tuple(examples))
+
+    def result(name: str, wrong: set[str]) -> EvalResult:
+        answers = {ex.id: "nothing" if kind_of(int(ex.id[1:])) in wrong else ex.answers[0] for ex in examples}
+        scores = score(dataset, answers)
+        from qagate.inference.base import Predictions
+
+        return EvalResult(name, "d", Predictions(answers=answers), scores, {}, True)
+
+    teacher, student = result("teacher", {"when"}), result("student", {"how_many"})
+    rows = {row.name: row for row in flip_table(dataset, student, teacher)}
+    whole = rows["all"]
+    assert (whole.questions, whole.lost, whole.gained, whole.f1_drops) == (400, 80, 20, 80)
+    assert whole.net == -15.0 and whole.low < -15.0 < whole.high < 0  # decided: a real loss
+    how_many = rows["question=how_many"]
+    assert (how_many.lost, how_many.gained, how_many.net) == (80, 0, -100.0)
+    assert rows["question=when"].net == 100.0 and rows["question=what"].lost == 0
+    assert list(rows)[:2] == ["all", "question=how_many"]  # the largest net loss first
+    text = render(dataset, student, teacher)
+    assert "first 2 of 20 wrong -> right:" in text and "q0019" in text
+
+
+def test_flips_show_what_models_wrote_as_escaped_truncated_text():
+    from qagate.data import Dataset
+    from qagate.inference.base import Predictions
+    from qagate.reports.flips import render
+    from qagate.scoring.evaluation import EvalResult
+    from qagate.scoring.squad import score
+
+    context = "Intro line.\nThe \x1b[31mred\x1b[0m answer is here. " + "filler " * 100
+    ex = QAExample("q\x1b1", "t", context, "What\nis <b>it</b>?\x07", ("answer",), (context.index("answer"),))
+    dataset = Dataset("d", "d", (ex,))
+
+    def result(name: str, answer: str) -> EvalResult:
+        return EvalResult(
+            name, "d", Predictions(answers={ex.id: answer}), score(dataset, {ex.id: answer}), {}, True
+        )
+
+    text = render(dataset, result("student", "\x1b[2J" + "x" * 500), result("teacher", "answer"))
+    assert "\x1b" not in text and "\x07" not in text  # escaped, never sent to the terminal
+    assert "'What is <b>it</b>?\\x07'" in text
+    assert "student: '\\x1b[2Jxxx" in text and "x" * 100 not in text  # truncated
+    assert all(len(line) < 300 for line in text.splitlines())

@@ -139,6 +139,19 @@ class GateFileCollector(pytest.File):
         return super().repr_failure(excinfo)
 
 
+def _shows_flips(outcome: "CaseOutcome") -> bool:
+    """A failed (or undecided) exact_match/f1 rule against the teacher shows its flips."""
+    rule = outcome.verdict.rule
+    return (
+        rule.reference == "teacher"
+        and rule.metric in ("exact_match", "f1")
+        and not rule.perturb
+        and outcome.result is not None
+        and outcome.teacher_result is not None
+        and len(outcome.dataset) > 0
+    )
+
+
 def _slice_values(session: "QagateSession", gate: "GateFile") -> Any:
     """The gate's slice labels (key -> values present), read once and only when a slice rule
     needs them at collection (``key=*``, or a key that is not built in)."""
@@ -268,6 +281,13 @@ class GateItem(pytest.Item):
                     f"\n  (the worst questions of {verdict.model} on {outcome.dataset.name} "
                     f"are shown once, under its first failed rule)"
                 )
+        if _shows_flips(outcome):  # which questions went right -> wrong against the teacher, per slice
+            from qagate.reports import flips
+
+            assert outcome.result is not None and outcome.teacher_result is not None
+            shown = flips.render(outcome.dataset, outcome.result, outcome.teacher_result)
+            if shown:
+                self.add_report_section("call", "qagate flips", shown)
         if verdict.status == "undecided" and settings.undecided == "skip":
             if not settings.strict:
                 pytest.skip(text.replace("\n", " "))
