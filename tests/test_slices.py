@@ -431,6 +431,13 @@ def test_slice_baseline_round_trip(sliced):
     }
     out = result.stdout.str()
     assert "slice question=how_many: 80 of 400 questions" in out
+    nodeid = "gate_release.yaml::student::exact_match[question=how_many]>=baseline-2"
+    assert f"pytest '{nodeid}' --qagate-update-baselines" in out  # the node id selects the slice rule
+    result = sliced.run(nodeid, "--qagate-update-baselines")
+    assert outcomes(result) == {nodeid: "FAILED"}  # updated: fails once, run again to verify
+    stored = json.loads((sliced.root / "baselines" / "data" / "student.json").read_text())
+    assert stored["slices"]["question=how_many"] == {"exact_match": 0.0, "f1": 0.0}
+    assert outcomes(sliced.run(nodeid)) == {nodeid: "PASSED"}
 
 
 def test_flips_per_slice_with_an_interval_on_the_net_change():
@@ -497,3 +504,16 @@ def test_flips_show_what_models_wrote_as_escaped_truncated_text():
     assert "'What is <b>it</b>?\\x07'" in text
     assert "student: '\\x1b[2Jxxx" in text and "x" * 100 not in text  # truncated
     assert all(len(line) < 300 for line in text.splitlines())
+
+
+def test_a_baseline_written_before_slices_fails_a_slice_rule_with_the_fix(sliced):
+    sliced.gate("rules:\n  - apply_to: students\n    require: ['f1[question=what] >= baseline - 1']\n")
+    assert set(outcomes(sliced.run()).values()) == {"PASSED"}  # NEW
+    path = sliced.root / "baselines" / "data" / "student.json"
+    document = json.loads(path.read_text())
+    del document["slices"]  # as qagate wrote it before slices
+    path.write_text(json.dumps(document))
+    result = sliced.run()
+    assert set(outcomes(result).values()) == {"FAILED"}
+    out = result.stdout.str()
+    assert "has no f1[question=what]; write it with: pytest" in out and "--qagate-update-baselines" in out
