@@ -19,6 +19,7 @@ import qagate.scoring.stats  # noqa: F401
 import qagate.store.history_db  # noqa: F401
 from qagate.data import QAExample
 from qagate.data.slices import (
+    QUESTION_TYPES,
     answer_type,
     built_in_labels,
     context_bucket,
@@ -517,3 +518,52 @@ def test_a_baseline_written_before_slices_fails_a_slice_rule_with_the_fix(sliced
     assert set(outcomes(result).values()) == {"FAILED"}
     out = result.stdout.str()
     assert "has no f1[question=what]; write it with: pytest" in out and "--qagate-update-baselines" in out
+
+
+def test_side_file_labels_win_over_the_records_which_win_over_the_computed_ones():
+    from qagate.data import Dataset
+    from qagate.data.slices import dataset_labels
+
+    context = "It happened in 1999 in Paris."
+    ex = QAExample(
+        "a", "t", context, "When?", ("1999",), (15,), labels=(("answer", "number"), ("domain", "news"))
+    )
+    other = QAExample("b", "t", context, "Where?", ("Paris",), (23,))
+    dataset = Dataset("d", "d", (ex, other))
+    table = dataset_labels(dataset, {"a": {"domain": "legal"}})
+    assert table["a"] == {
+        "question": "when",
+        "answer": "number",  # the record corrects the heuristic (date)
+        "context": "short",
+        "position": "middle",
+        "domain": "legal",  # the side file wins over the record
+    }
+    assert table["b"]["answer"] == "name" and "domain" not in table["b"]
+
+
+def test_slice_rules_stay_fixed_n_under_a_sequential_file_and_refuse_an_explicit_one(tmp_path):
+    from qagate.gating.gatefile import load_gate_file, resolve_cases
+
+    roles = {"teacher": "teacher", "student": "student"}
+    path = tmp_path / "gate_s.yaml"
+    path.write_text(
+        "sequential: true\nrules:\n  - apply_to: students\n    require:\n"
+        "      - f1 >= 0.9 * teacher\n      - f1[question=*] >= 0.9 * teacher\n"
+    )
+    cases = resolve_cases(load_gate_file(path), roles, models_source="m")
+    assert cases[0].sequential is not None
+    assert [c.rule.id for c in cases[1:]] == [f"f1[question={v}]>=0.9*teacher" for v in QUESTION_TYPES]
+    assert all(c.sequential is None for c in cases[1:])  # no data given: every built-in value
+    path.write_text(
+        "rules:\n  - apply_to: students\n    require:\n"
+        "      - rule: f1[question=what] >= 0.9 * teacher\n        sequential: true\n"
+    )
+    with pytest.raises(QagateError, match=r"gate_s.yaml:5: rule f1\[question=what\].* cannot be sequential"):
+        load_gate_file(path)
+    path.write_text(
+        "min_slice: 0\nrules:\n  - apply_to: students\n    require: ['f1[question=what] >= 80']\n"
+    )
+    with pytest.raises(
+        QagateError, match=r"gate_s.yaml:1: min_slice must be a whole number of questions >= 1"
+    ):
+        load_gate_file(path)
