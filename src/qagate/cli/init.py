@@ -279,7 +279,7 @@ def dataset_value(text: str, root: Path) -> str:
 
 def declaration(item: Model) -> str:
     lines = [
-        f"# The {item.role}, declared by `qagate init`. Every key: README, 'Declaring models'.",
+        f"# The {item.role}, declared by `qagate init`. Every key: qagate's docs, docs/models.md.",
         f"name: {item.name}",
         f"role: {item.role}",
         f"kind: {item.kind}",
@@ -336,7 +336,7 @@ def gate_file(
     if zoo_defaults:
         text += f"""#
 # Every model here is from qagate's demo zoo, which does not reach the card (student EM >= 95%
-# of the teacher's, 4x faster: README, "The card's example"), and 65 questions cannot decide a
+# of the teacher's, 4x faster: qagate's docs/distillation.md), and 65 questions cannot decide a
 # 95% ratio at {level:g} confidence. These thresholds are what the zoo passes on the sample;
 # the card's are `exact_match >= 0.95 * teacher` and `speedup >= 4`.
 """
