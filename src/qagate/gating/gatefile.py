@@ -256,8 +256,10 @@ def _slices_of(
     key, value = rule.slice
     if key in BUILT_IN and value != "*":
         return [rule]  # checked when parsed
-    if slice_values is None:
-        values: Sequence[str] = BUILT_IN.get(key, (value,) if value != "*" else ())
+    if slice_values is None:  # no data to read: a key of the user's own is judged as written
+        if key not in BUILT_IN:
+            return [rule]
+        values: Sequence[str] = BUILT_IN[key]
     else:
         known = slice_values()
         problem = unknown_slice(key, value, known)
