@@ -306,3 +306,19 @@ def test_python_scripts_run_and_print_what_the_page_shows(block, tmp_path):
     shown = [b for b in BLOCKS if b.title == f"output of {block.title}"]
     assert shown, f'{block.where}: no block titled "output of {block.title}"'
     assert run.stdout.strip() == shown[0].text.strip(), f"{block.where}: printed {run.stdout!r}"
+
+
+def test_every_gate_file_key_model_key_and_metric_is_documented():
+    from qagate.gating import gatefile
+    from qagate.inference.config import KEYS
+    from qagate.scoring.registry import METRICS
+
+    text = {page.name: page.read_text(encoding="utf-8") for page in pages()}
+    gate_pages = text["gate-files.md"] + text["statistics.md"] + text["slices.md"]
+    keys = {*gatefile.GATE_KEYS, *gatefile.DATASET_KEYS, *gatefile.BLOCK_KEYS, *gatefile.RULE_KEYS}
+    missing = sorted(k for k in keys if not re.search(rf"(^|[\s{{,`]){k}(:|`)", gate_pages, re.M))
+    assert not missing, f"gate-file keys not on the Gate files / Statistics / Slices pages: {missing}"
+    missing = sorted(k for k in KEYS if not re.search(rf"(?m)^{k}:", text["models.md"]))
+    assert not missing, f"model keys without an example line on the Models page: {missing}"
+    missing = sorted(m for m in METRICS if f"`{m}" not in text["gate-files.md"])
+    assert not missing, f"metrics not on the Gate files page: {missing}"
