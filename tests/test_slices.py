@@ -18,6 +18,7 @@ import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 import qagate.scoring.stats  # noqa: F401
 import qagate.store.history_db  # noqa: F401
 from qagate.data import QAExample
+from qagate.data.loaders import read_label_file
 from qagate.data.slices import (
     QUESTION_TYPES,
     answer_type,
@@ -25,7 +26,6 @@ from qagate.data.slices import (
     context_bucket,
     position_bucket,
     question_type,
-    read_label_file,
 )
 from qagate.errors import QagateError
 from qagate.gating.rules import parse_rule

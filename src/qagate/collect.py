@@ -21,8 +21,8 @@ from qagate.errors import QagateError
 from qagate.scoring.registry import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from qagate.gating.case import CaseOutcome
     from qagate.gating.gatefile import GateCase, GateFile
+    from qagate.gating.outcome import CaseOutcome
     from qagate.session import QagateSession
     from qagate.timing.compare import ComparedRun
 

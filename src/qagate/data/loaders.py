@@ -86,6 +86,22 @@ def read_json(path: str | os.PathLike) -> Any:
     return _loads(text, path)
 
 
+def read_label_file(path: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """A side file of labels: a JSON object ``{"<question id>": {"<key>": "<value>"}}``."""
+    from qagate.data.slices import check_labels
+
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise QagateError(
+            f"a label file is a JSON object of question id -> labels, found {type(obj).__name__}",
+            path=path,
+            hint='write {"<question id>": {"domain": "legal"}, ...}',
+        )
+    return {
+        str(qid): dict(check_labels(labels, path, f"question {quote(qid)}")) for qid, labels in obj.items()
+    }
+
+
 def load_predictions(path: str | os.PathLike) -> dict[str, str]:
     """Read an official SQuAD predictions file: one JSON object, question id -> answer text."""
     obj = read_json(path)

@@ -28,7 +28,6 @@ import re
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qagate.errors import QagateError, quote
@@ -334,22 +333,6 @@ def check_labels(raw: Any, source: object, where: str) -> tuple[tuple[str, str],
             )
         labels.append((key, value))
     return tuple(labels)
-
-
-def read_label_file(path: Path) -> dict[str, dict[str, str]]:
-    """A side file of labels: a JSON object ``{"<question id>": {"<key>": "<value>"}}``."""
-    from qagate.data.loaders import read_json
-
-    obj = read_json(path)
-    if not isinstance(obj, dict):
-        raise QagateError(
-            f"a label file is a JSON object of question id -> labels, found {type(obj).__name__}",
-            path=path,
-            hint='write {"<question id>": {"domain": "legal"}, ...}',
-        )
-    return {
-        str(qid): dict(check_labels(labels, path, f"question {quote(qid)}")) for qid, labels in obj.items()
-    }
 
 
 def check_label_ids(

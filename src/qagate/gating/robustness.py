@@ -21,8 +21,8 @@ from qagate.gating.rules import Rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
-    from qagate.gating.case import CaseSource
     from qagate.gating.gatefile import DatasetRequest
+    from qagate.gating.outcome import CaseSource
     from qagate.scoring.evaluation import EvalResult
 
 

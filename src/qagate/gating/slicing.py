@@ -15,12 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qagate.data.slices import check_label_ids, dataset_labels, present, read_label_file, slice_ids
+from qagate.data.loaders import read_label_file
+from qagate.data.slices import check_label_ids, dataset_labels, present, slice_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset
-    from qagate.gating.case import CaseOutcome, CaseSource
     from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
+    from qagate.gating.outcome import CaseOutcome, CaseSource
     from qagate.scoring.evaluation import EvalResult
 
 _LABEL_FILES: dict[tuple[Path, float], dict[str, dict[str, str]]] = {}
@@ -96,9 +97,9 @@ def slice_case(
 ) -> "CaseOutcome":
     """Judge a slice rule on its slice's questions. ``baseline``: a callable that judges a
     baseline rule (the case module's baseline policy) given the slice's value."""
-    from qagate.gating.case import CaseOutcome
     from qagate.gating.evidence import quality_evidence
     from qagate.gating.judge import Verdict, judge
+    from qagate.gating.outcome import CaseOutcome
     from qagate.scoring.evaluation import subset
 
     rule = case.rule

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from qagate.gating.case import CaseOutcome
+    from qagate.gating.outcome import CaseOutcome
     from qagate.gating.rules import Rule
 
 #: Version of the facts' layout (a reader shows what it knows of a newer one).
