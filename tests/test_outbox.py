@@ -221,3 +221,10 @@ def test_server_down_two_q_runs_then_push_delivers_both_once(passing, server, mo
     stored = [r["id"] for r in read_history(server.url).runs]
     assert sorted(i for i in stored if i in ids) == sorted(ids)  # both there, once each
     assert server.password.encode() not in server.dump()
+
+
+def test_two_runs_of_one_second_wait_in_the_order_they_were_kept(tmp_path):
+    """The start time has whole seconds; a later run of the same second must not go first."""
+    for run_id in ("ffff", "0000"):  # ids that sort the other way round
+        outbox.keep({"id": run_id, "started": "2026-12-07T07:07:51Z", "results": []}, tmp_path)
+    assert [p.name.rsplit("-", 1)[-1] for p in outbox.pending(tmp_path)] == ["ffff.json", "0000.json"]

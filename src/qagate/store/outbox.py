@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,8 @@ def keep(run: Mapping[str, Any], rootdir: str | os.PathLike[str]) -> Path:
     from qagate.files import atomic_write_text
 
     stamp = "".join(ch for ch in str(run.get("started") or "") if ch.isalnum()) or "unknown"
-    path = outbox_dir(rootdir) / f"{stamp}-{run.get('id')}.json"
+    # the start time has whole seconds: the time of keeping (ns) orders two runs of one second
+    path = outbox_dir(rootdir) / f"{stamp}-{time.time_ns():020d}-{run.get('id')}.json"
     text = json.dumps(mask_secrets(run), sort_keys=True, ensure_ascii=False, allow_nan=False)
     atomic_write_text(path, text + "\n")
     return path
