@@ -258,6 +258,8 @@ def test_undecided_can_be_reported_as_skip(project):
     result = project.run("-rA", "--qagate-undecided=skip")
     result.assert_outcomes(skipped=1)
     assert "UNDECIDED" in result.stdout.str()
+    skipped = next(line for line in result.outlines if line.startswith("SKIPPED"))
+    assert "gate_release.yaml" in skipped and "collect.py" not in skipped  # the gate, not our code
 
 
 def test_undecided_fails_under_strict_whatever_undecided_says(project):

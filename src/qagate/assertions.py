@@ -126,7 +126,7 @@ def assert_gate(
     if verdict.status == "undecided" and undecided == "skip" and not strict:
         import pytest
 
-        pytest.skip(text.replace("\n", " "))
+        raise pytest.skip.Exception(text.replace("\n", " "), _use_item_location=True)
     raise GateAssertionError(text, verdict)
 
 

@@ -217,7 +217,7 @@ class GateItem(pytest.Item):
 
             reason = unavailable(self.config)
             if reason:
-                pytest.skip(f"qagate: {reason}")
+                raise pytest.skip.Exception(f"qagate: {reason}", _use_item_location=True)
             if self.case.rule.reference == "baseline":
                 compared = compared_run_of(self.config)
                 if compared.unavailable:
@@ -225,7 +225,7 @@ class GateItem(pytest.Item):
                         from qagate.gating.case import time_for_comparison
 
                         time_for_comparison(session, self.gate, self.case, models=settings.models)
-                    pytest.skip(f"qagate: {compared.unavailable}")
+                    raise pytest.skip.Exception(f"qagate: {compared.unavailable}", _use_item_location=True)
         outcome = decide_case(
             session,
             self.gate,
@@ -290,7 +290,7 @@ class GateItem(pytest.Item):
                 self.add_report_section("call", "qagate flips", shown)
         if verdict.status == "undecided" and settings.undecided == "skip":
             if not settings.strict:
-                pytest.skip(text.replace("\n", " "))
+                raise pytest.skip.Exception(text.replace("\n", " "), _use_item_location=True)
             text += "\n  --qagate-strict: an undecided verdict fails, whatever --qagate-undecided says"
         raise GateFailure(text)
 
