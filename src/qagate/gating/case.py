@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qagate.gating.evidence import baseline_evidence, quality_evidence, timing_note
+from qagate.gating.evidence import baseline_evidence, evaluation_evidence, timing_note
 from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
 from qagate.gating.judge import Evidence, judge
 from qagate.gating.outcome import CaseOutcome, CaseSource  # noqa: F401 (also imported from here)
@@ -89,13 +89,11 @@ def decide_case(
     if rule.reference == "teacher":
         teacher = source.teacher_name(folder)
         teacher_result = source.evaluation(teacher, folder, request)
-    evidence = quality_evidence(
+    evidence = evaluation_evidence(
         rule,
         case.model,
-        result.metrics,
-        result.scores,
-        teacher_metrics=teacher_result.metrics if teacher_result else None,
-        teacher_scores=teacher_result.scores if teacher_result else None,
+        result,
+        teacher_result,
         ids=[example.id for example in dataset.examples],
         teacher_name=teacher or "teacher",
     )
@@ -143,16 +141,7 @@ def sequential_case(
     if rule.reference == "teacher":
         teacher = source.teacher_name(folder)
         teacher_result = source.evaluation_on(teacher, folder, request, ids)
-    evidence = quality_evidence(
-        rule,
-        case.model,
-        result.metrics,
-        result.scores,
-        teacher_metrics=teacher_result.metrics if teacher_result else None,
-        teacher_scores=teacher_result.scores if teacher_result else None,
-        ids=ids,
-        teacher_name=teacher,
-    )
+    evidence = evaluation_evidence(rule, case.model, result, teacher_result, ids=ids, teacher_name=teacher)
     how = spec.describe(run.seed) if spec is not None else ""
     decided = "decided" if decision.status != "undecided" else "still undecided"
     note = (

@@ -15,6 +15,7 @@ from qagate.gating.rules import Rule
 from qagate.scoring.registry import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
+    from qagate.scoring.evaluation import EvalResult
     from qagate.store.baselines import Baseline
 
 TIMINGS_FROM_LATENCY = ("seconds_per_question", "questions_per_second", "speedup")
@@ -96,6 +97,30 @@ def timing_note(model: str, latency: Any, teacher: str | None = None, teacher_la
     if teacher is not None and teacher_latency is not None:
         parts.insert(0, one(teacher, teacher_latency))
     return "timed in this run: " + "; ".join(parts)
+
+
+def evaluation_evidence(
+    rule: Rule,
+    model: str,
+    result: "EvalResult",
+    teacher_result: "EvalResult | None",
+    *,
+    ids: Sequence[str],
+    teacher_name: str = "teacher",
+) -> Evidence:
+    """:func:`quality_evidence` of a model's evaluation against the teacher's (None for a rule
+    that names no teacher), on the questions ``ids`` in order: the whole dataset, a sequential
+    rule's prefix of the order, or a slice."""
+    return quality_evidence(
+        rule,
+        model,
+        result.metrics,
+        result.scores,
+        teacher_metrics=teacher_result.metrics if teacher_result else None,
+        teacher_scores=teacher_result.scores if teacher_result else None,
+        ids=ids,
+        teacher_name=teacher_name,
+    )
 
 
 def quality_evidence(

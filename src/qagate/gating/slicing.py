@@ -97,7 +97,7 @@ def slice_case(
 ) -> "CaseOutcome":
     """Judge a slice rule on its slice's questions. ``baseline``: a callable that judges a
     baseline rule (the case module's baseline policy) given the slice's value."""
-    from qagate.gating.evidence import quality_evidence
+    from qagate.gating.evidence import evaluation_evidence
     from qagate.gating.judge import Verdict, judge
     from qagate.gating.outcome import CaseOutcome
     from qagate.scoring.evaluation import subset
@@ -125,16 +125,7 @@ def slice_case(
         if mine is None:
             verdict = Verdict("undecided", case.model, rule, None, None, None, notes=(size_note,))
             return _too_small(CaseOutcome(verdict, part, None), len(ids))
-        evidence = quality_evidence(
-            rule,
-            case.model,
-            mine.metrics,
-            mine.scores,
-            teacher_metrics=teacher_part.metrics if teacher_part else None,
-            teacher_scores=teacher_part.scores if teacher_part else None,
-            ids=ids,
-            teacher_name=teacher,
-        )
+        evidence = evaluation_evidence(rule, case.model, mine, teacher_part, ids=ids, teacher_name=teacher)
         evidence = replace(evidence, notes=(size_note, *evidence.notes))
         outcome = CaseOutcome(judge(rule, case.model, evidence), part, mine, teacher_part)
     return _too_small(outcome, len(ids))
