@@ -86,17 +86,24 @@ def read_json(path: str | os.PathLike) -> Any:
     return _loads(text, path)
 
 
+def read_json_object(path: str | os.PathLike, mapping: str, *, hint: str) -> dict[str, Any]:
+    """A JSON file that must hold one object (``mapping`` says of what to what); one line naming
+    the file when it holds anything else."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise QagateError(
+            f"expected a JSON object mapping {mapping}, found {kind_of(obj)}", path=path, hint=hint
+        )
+    return obj
+
+
 def read_label_file(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """A side file of labels: a JSON object ``{"<question id>": {"<key>": "<value>"}}``."""
     from qagate.data.slices import check_labels
 
-    obj = read_json(path)
-    if not isinstance(obj, dict):
-        raise QagateError(
-            f"a label file is a JSON object of question id -> labels, found {type(obj).__name__}",
-            path=path,
-            hint='write {"<question id>": {"domain": "legal"}, ...}',
-        )
+    obj = read_json_object(
+        path, "question id -> labels", hint='write {"<question id>": {"domain": "legal"}, ...}'
+    )
     return {
         str(qid): dict(check_labels(labels, path, f"question {quote(qid)}")) for qid, labels in obj.items()
     }
@@ -104,13 +111,9 @@ def read_label_file(path: str | os.PathLike) -> dict[str, dict[str, str]]:
 
 def load_predictions(path: str | os.PathLike) -> dict[str, str]:
     """Read an official SQuAD predictions file: one JSON object, question id -> answer text."""
-    obj = read_json(path)
-    if not isinstance(obj, dict):
-        raise QagateError(
-            f"expected a JSON object mapping question id to answer text, found {kind_of(obj)}",
-            path=path,
-            hint='write {"<question id>": "<answer text>", ...}',
-        )
+    obj = read_json_object(
+        path, "question id -> answer text", hint='write {"<question id>": "<answer text>", ...}'
+    )
     for key, value in obj.items():
         check_text(key, path, quote(key), "question id")
         if isinstance(value, str):
