@@ -429,7 +429,7 @@ def test_fixtures_are_documented(project):
         (["--qagate-articles", "47-38"], "article range '47-38' ends before it starts"),
         (["--qagate-undecided", "pass"], "expected one of fail, skip"),
         (["--qagate-confidence", "95"], "strictly between 0 and 1"),
-        (["--qagate-dataset", "dtaa.json"], "dtaa.json does not exist (pass a SQuAD JSON"),
+        (["--qagate-dataset", "dtaa.json"], "dtaa.json: no such dataset file or folder (pass a SQuAD JSON"),
     ],
 )
 def test_bad_options_fail_at_start_up(project, args, message):

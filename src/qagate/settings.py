@@ -260,7 +260,8 @@ def _resolve_dataset(spec: str, base: Path, *, must_exist: bool = False) -> str:
     path = expand_path(spec, base)
     if must_exist and not path.exists():
         raise QagateError(
-            f"dataset {path} does not exist",
+            "no such dataset file or folder",
+            path=path,  # shown quoted when it holds control characters
             hint="pass a SQuAD JSON / JSON Lines / parquet file, 'sample' (built in) or hf:<hub id>",
         )
     return str(path)
