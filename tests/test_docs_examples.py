@@ -1,4 +1,5 @@
-"""Every example on the documentation site (docs/*.md) is executed, as a new user would try it.
+"""Every example on the documentation site (docs/*.md) and in README.md is executed, as a new user
+would try it.
 
 - A fenced ``yaml`` block must carry a ``title="..."`` naming the file it is: ``gate_*.yaml``
   blocks are loaded with qagate's own gate-file loader, ``qa_models/*.yaml`` blocks with the
@@ -56,16 +57,22 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+        folder = "" if self.page == "README.md" else "docs/"
+        return f"{folder}{self.page}:{self.line}"
 
 
 def pages() -> list[Path]:
     return sorted(DOCS.glob("*.md"))
 
 
+def sources() -> list[Path]:
+    """The site's pages and the README, whose examples are checked alike."""
+    return [*pages(), ROOT / "README.md"]
+
+
 def blocks() -> Iterator[Block]:
-    """The fenced code blocks of every page, dedented, with snippet includes resolved."""
-    for page in pages():
+    """The fenced code blocks of every page and the README, dedented, snippet includes resolved."""
+    for page in sources():
         lines = page.read_text(encoding="utf-8").splitlines()
         i = 0
         while i < len(lines):
@@ -265,7 +272,7 @@ def quickstart_output(tmp_path_factory) -> set[str]:
 
 
 def test_the_site_shows_the_quickstart_output():
-    assert {b.page for b in OUTPUTS} >= {"index.md", "getting-started.md"}, ids(OUTPUTS)
+    assert {b.page for b in OUTPUTS} >= {"index.md", "getting-started.md", "README.md"}, ids(OUTPUTS)
 
 
 @pytest.mark.parametrize("block", OUTPUTS, ids=ids(OUTPUTS))
@@ -322,3 +329,32 @@ def test_every_gate_file_key_model_key_and_metric_is_documented():
     assert not missing, f"model keys without an example line on the Models page: {missing}"
     missing = sorted(m for m in METRICS if f"`{m}" not in text["gate-files.md"])
     assert not missing, f"metrics not on the Gate files page: {missing}"
+
+
+README = ROOT / "README.md"
+TWO_COMMANDS = (
+    "python3 -m venv .venv && .venv/bin/pip install -c constraints/lock.txt"
+    ' -e ".[test,postgres,mlflow,docs]"',
+    ".venv/bin/pytest",
+)
+
+
+def test_the_readme_is_short_and_keeps_the_two_commands_ci_runs():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250
+    setup = [b for b in BLOCKS if b.page == "README.md" and b.lang == "bash"][0]
+    assert setup.text.strip().splitlines() == list(TWO_COMMANDS)
+    assert TWO_COMMANDS[0] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_readme_gate_is_the_quickstart_gate_file():
+    shown = [b for b in GATES if b.page == "README.md"]
+    assert [b.text for b in shown] == [(QUICKSTART / "quality_tests" / "gate_release.yaml").read_text()]
+
+
+def test_the_readme_links_exist():
+    text = README.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert len(links) >= 15, links
+    missing = [link for link in links if "://" not in link and not (ROOT / link).exists()]
+    assert not missing, missing
