@@ -16,7 +16,7 @@ from qagate.data.examples import build_examples, check_text, kind_of, preview, s
 from qagate.data.mlqa import check_language, language_of
 from qagate.data.records import SAMPLE, Dataset, sample_path
 from qagate.errors import QagateError, quote
-from qagate.files import check_user_file, path_problem, read_user_bytes
+from qagate.files import check_user_file, path_problem, read_user_text
 
 
 def load_dataset(
@@ -136,15 +136,7 @@ def load_predictions(path: str | os.PathLike) -> dict[str, str]:
 
 
 def _read_text(path: str | os.PathLike) -> str:
-    raw = read_user_bytes(path)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise QagateError(
-            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-            path=path,
-            hint="save the file as UTF-8",
-        ) from None
+    text = read_user_text(path)
     if not text.strip():
         raise QagateError("file is empty", path=path)
     return text
