@@ -31,7 +31,7 @@ def questions(limit: int) -> list:
 
     dev = SHARED / "data" / "squad" / "dev-v1.1.json"
     if dev.is_file():
-        from qagate.argtypes import parse_articles
+        from qagate.core.argtypes import parse_articles
 
         return list(load_dataset(str(dev), articles=parse_articles(HELD_OUT)).examples[:limit])
     return list(load_dataset("sample").examples[:limit])

@@ -25,7 +25,7 @@ import time
 import venv
 from pathlib import Path
 
-from qagate.argtypes import parse_articles
+from qagate.core.argtypes import parse_articles
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QAGATE_SHARED", ROOT.parent / "shared"))

@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from qagate.argtypes import parse_articles
+from qagate.core.argtypes import parse_articles
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QAGATE_SHARED", ROOT.parent / "shared"))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qagate.argtypes import (
+from qagate.cli import main
+from qagate.core.argtypes import (
     did_you_mean,
     expand_path,
     parse_articles,
@@ -16,10 +17,9 @@ from qagate.argtypes import (
     parse_int,
     parse_positive_int,
 )
-from qagate.cli import main
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.gating.gatefile import load_gate_file
-from qagate.settings import SettingsError, build_settings
+from qagate.pytest_plugin.settings import SettingsError, build_settings
 
 BAD_RANGE = "article range '47-38' ends before it starts"
 

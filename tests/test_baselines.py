@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.gating.evidence import baseline_metrics
 from qagate.store import baselines
 

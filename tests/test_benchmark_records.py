@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from qagate.session import QagateSession
+from qagate.pytest_plugin.session import QagateSession
 from qagate.timing.compare import ComparedRun, record_name
 from qagate.timing.paired import PairedTiming, Timing
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from qagate.files import atomic_write_text
+from qagate.core.files import atomic_write_text
 from qagate.inference.base import Predictions
 from qagate.store.cache import PredictionCache, cache_key
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import load_dataset
-from qagate.errors import QagateError
 from qagate.training.causal_pairs import answer_text, build_pairs, collate_pairs
 from tiny_models import CAUSAL_RECIPES, build_tiny_causal, train_tiny_tokenizer
 

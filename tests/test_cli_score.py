@@ -191,7 +191,7 @@ def test_dataset_file_as_predictions_is_spotted(capsys):
     ],
 )
 def test_bad_options_are_rejected_at_parse_time(capsys, sample_predictions, option, message):
-    """Worded by qagate.argtypes, exactly as the pytest options and gate files word them."""
+    """Worded by qagate.core.argtypes, exactly as the pytest options and gate files word them."""
     with pytest.raises(SystemExit) as info:
         main(["score", "sample", str(sample_predictions), *option])
     assert info.value.code == 2

@@ -195,7 +195,7 @@ def test_the_templates_ship_with_the_package_and_the_plugin_stays_light():
     assert '"reports/templates/*"' in pyproject and '"jinja2>=3.1"' in pyproject
     assert '"filelock>=3.12"' in pyproject
     probe = (
-        "import sys, qagate.plugin, qagate.store.history; "
+        "import sys, qagate.pytest_plugin.hooks, qagate.store.history; "
         "print(sorted({'jinja2', 'filelock'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)

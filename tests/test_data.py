@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import SAMPLE, Dataset, QAExample, load_dataset, load_predictions, sample_path
-from qagate.errors import QagateError
 from shared_data import DEV, needs_shared
 
 CONTEXT = "Ada Lovelace wrote notes on the Analytical Engine in 1843."

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import load_dataset
-from qagate.errors import QagateError
 from qagate.training import features
 from qagate.training.models import load_qa_model
 from qagate.training.students import student_from_layers

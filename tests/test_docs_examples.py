@@ -37,7 +37,7 @@ import yaml
 from qagate import cli
 from qagate.gating.gatefile import load_gate_file
 from qagate.inference.config import load_model_spec
-from qagate.settings import OPTIONS
+from qagate.pytest_plugin.settings import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample
-from qagate.errors import QagateError
 from qagate.inference.engine import EngineSettings, ExtractiveEngine, best_spans
 from qagate.inference.extractive import ExtractiveModel
 

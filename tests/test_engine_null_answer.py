@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample
-from qagate.errors import QagateError
 from qagate.inference.config import load_model_spec
 from qagate.inference.engine import (
     EngineSettings,

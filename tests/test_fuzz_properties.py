@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qagate.core.errors import QagateError
 from qagate.data.loaders import load_dataset, load_predictions
 from qagate.data.predictions import Predictions
-from qagate.errors import QagateError
 from qagate.gating.gatefile import load_gate_file, resolve_cases
 from qagate.inference.config import load_model_spec, missing_source
 
@@ -489,7 +489,7 @@ HOSTILE_TEXT = st.one_of(
 @BUDGET
 @given(data=st.data())
 def test_options_and_ini_keys_parse_or_fail_in_one_short_line(data):
-    from qagate.settings import OPTIONS, SettingsError, build_settings
+    from qagate.pytest_plugin.settings import OPTIONS, SettingsError, build_settings
 
     chosen = data.draw(st.lists(st.sampled_from(OPTIONS), unique_by=lambda o: o.name, max_size=4))
     cli: dict[str, Any] = {}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qagate.argtypes import expand_vars
-from qagate.errors import QagateError
+from qagate.core.argtypes import expand_vars
+from qagate.core.errors import QagateError
 from qagate.gating.gatefile import load_gate_file, resolve_cases
 from qagate.gating.judge import check, decide_interval
 from qagate.gating.rules import parse_rule

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import load_dataset
-from qagate.errors import QagateError
 from qagate.inference.config import load_model_spec
 from qagate.inference.generation import GenerationSettings, clean_answer, find_stop, pick_shot
 from tiny_models import CAUSAL_RECIPES, RECIPES, build_tiny_causal, build_tiny_model

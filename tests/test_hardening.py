@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from qagate.core.errors import MAX_MESSAGE, QagateError, quote
 from qagate.data.loaders import load_dataset, load_predictions
-from qagate.errors import MAX_MESSAGE, QagateError, quote
 from qagate.gating.gatefile import load_gate_file
 from qagate.inference.config import load_model_spec
-from qagate.settings import SettingsError, build_settings
+from qagate.pytest_plugin.settings import SettingsError, build_settings
 from qagate.store.baselines import baseline_path, write_baseline
 from test_plugin import Project, project  # noqa: F401  (the same tmp project fixture)
 

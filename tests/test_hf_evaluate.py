@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import qagate
+from qagate.core.errors import QagateError
 from qagate.data import Dataset, QAExample, load_dataset
-from qagate.errors import QagateError
 from qagate.scoring import hf_metric
 from qagate.scoring.squad import score
 from qagate.scoring.stats import score_intervals

@@ -16,7 +16,7 @@ import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 
 import qagate.store.history_db  # noqa: F401
 from qagate import cli
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.reports.dashboard import render
 from qagate.store.history import (
     STATUS_ORDER,

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401 (see test_history.py)
 
 from qagate import cli
-from qagate.errors import QagateError
-from qagate.settings import build_settings
+from qagate.core.errors import QagateError
+from qagate.pytest_plugin.settings import build_settings
 from qagate.store import history_schema
 from qagate.store.history import append_run, build_run, import_history, read_history
 from qagate.store.history_db import HistoryStore

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.inference.model_files import ensure_hub_reachable, hub_snapshot
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from qagate.cli import main
+from qagate.core.errors import QagateError
 from qagate.data import load_dataset
 from qagate.data.mlqa import language_of
-from qagate.errors import QagateError
 from qagate.scoring import mlqa
 from qagate.scoring.squad import score
 

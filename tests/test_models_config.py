@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.inference.config import KEYS, ModelSpec, load_model_spec, load_model_specs
 from qagate.inference.registry import KINDS, adapter_class, build_model, register_kind
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample
-from qagate.errors import QagateError
 from qagate.inference.config import load_model_spec
 from qagate.inference.registry import build_model
 from qagate.inference.replay import ReplayModel

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample, load_dataset
 from qagate.data.perturb import (
     BASIC_KINDS,
@@ -20,7 +21,6 @@ from qagate.data.perturb import (
     perturb_example,
     sentence_boundaries,
 )
-from qagate.errors import QagateError
 from qagate.strategies import perturbed
 from test_plugin import Project
 

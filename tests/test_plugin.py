@@ -313,7 +313,7 @@ def test_requires_missing_skips_the_file_with_a_reason(project):
     result.assert_outcomes(skipped=2)
     out = result.stdout.str()
     assert "gate_release.yaml:1: requires no-such-data, which is missing: this gate was NOT checked" in out
-    assert "plugin.py" not in out and "collect.py" not in out  # skips point at the gate file
+    assert "hooks.py" not in out and "collect.py" not in out  # skips point at the gate file
 
 
 def test_gate_file_marks_select_with_dash_m(project):

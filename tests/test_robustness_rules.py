@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import load_dataset
 from qagate.data.perturb import perturb_dataset
 from qagate.data.predictions import Predictions
-from qagate.errors import QagateError
 from qagate.gating.case import decide_case
 from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
 from qagate.gating.robustness import invariance

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample
 from qagate.data.records import Dataset
-from qagate.errors import QagateError
 from qagate.gating.gatefile import load_gate_file, resolve_cases
 from qagate.gating.judge import rule_values
 from qagate.gating.rules import parse_rule
@@ -290,7 +290,7 @@ def test_a_run_interrupted_between_chunks_leaves_whole_entries(tmp_path):
 
 def test_batch_dependent_models_answer_once_and_are_read_in_order(tmp_path):
     from qagate.inference.config import ModelSpec
-    from qagate.session import answers_by_chunk
+    from qagate.pytest_plugin.session import answers_by_chunk
 
     def spec(**fields: str) -> ModelSpec:
         return ModelSpec("m", "student", fields.pop("kind", "extractive"), "src", **fields)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 
 import qagate.scoring.stats  # noqa: F401
 import qagate.store.history_db  # noqa: F401
+from qagate.core.errors import QagateError
 from qagate.data import QAExample
 from qagate.data.loaders import read_label_file
 from qagate.data.slices import (
@@ -27,7 +28,6 @@ from qagate.data.slices import (
     position_bucket,
     question_type,
 )
-from qagate.errors import QagateError
 from qagate.gating.rules import parse_rule
 from qagate.store.baselines import load_baseline, write_baseline
 

@@ -181,7 +181,7 @@ def test_timed_questions_are_drawn_across_articles_seeded():
 
 
 def test_timing_questions_option_and_its_old_name(tmp_path):
-    from qagate.settings import SettingsError, build_settings
+    from qagate.pytest_plugin.settings import SettingsError, build_settings
 
     def settings(cli, ini=None):
         return build_settings(cli, ini or {}, rootdir=tmp_path, invocation_dir=tmp_path, ini_dir=tmp_path)

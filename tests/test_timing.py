@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample
 from qagate.data.predictions import Predictions
-from qagate.errors import QagateError
 from qagate.timing.latency import percentile
 from qagate.timing.paired import (
     PairedTiming,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample, load_dataset
-from qagate.errors import QagateError
 from qagate.training import features
 from qagate.training.distill import kd_loss
 from qagate.training.models import load_qa_model

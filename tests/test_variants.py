@@ -9,7 +9,7 @@ import json
 import pytest
 
 from qagate.cli import main
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.inference import onnx_export
 from qagate.inference.config import load_model_spec
 from qagate.inference.extractive import ExtractiveModel

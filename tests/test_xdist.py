@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from qagate.clocklock import ENV as LOCK_ENV
+from qagate.core.clocklock import ENV as LOCK_ENV
 from qagate.data.predictions import Predictions
 from qagate.inference.extractive import auto_cuda_device
+from qagate.pytest_plugin.scheduling import model_scope
+from qagate.pytest_plugin.settings import build_settings
+from qagate.pytest_plugin.workers import ControllerSession
 from qagate.reports.outcomes import Record
-from qagate.scheduling import model_scope
-from qagate.settings import build_settings
 from qagate.store.history import read_history
-from qagate.workers import ControllerSession
 
 pytest.importorskip("xdist", reason="pip install pytest-xdist")
 
@@ -273,7 +273,7 @@ def test_an_entry_the_caller_rejects_is_computed_again(tmp_path):
 
 HOLDER = """
 import sys, time
-from qagate.clocklock import timing_alone, working
+from qagate.core.clocklock import timing_alone, working
 
 mode, seconds = sys.argv[1], float(sys.argv[2])
 if mode == "stream":  # many short pieces of heavy work, back to back
@@ -338,7 +338,7 @@ def test_two_timings_never_overlap(lock_env):
 
 
 def test_without_the_variable_nothing_locks_and_nesting_never_deadlocks(tmp_path, monkeypatch):
-    from qagate.clocklock import timing_alone, working
+    from qagate.core.clocklock import timing_alone, working
 
     monkeypatch.delenv(LOCK_ENV, raising=False)
     with working(), timing_alone():

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
+from qagate.core.errors import QagateError
 from qagate.data import QAExample
-from qagate.errors import QagateError
 from qagate.inference import zoo
 
 

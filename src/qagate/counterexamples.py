@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qagate.files import atomic_write_text
+from qagate.core.files import atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import QAExample

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from qagate import __version__
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 # name -> (module, one-line help). Each module defines ``add_arguments(parser)`` and
 # ``run(args) -> int``.

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qagate.argtypes import parse_positive_int
 from qagate.cli.history import add_history_argument, history_target, warn_skipped
+from qagate.core.argtypes import parse_positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qagate.errors import QagateError
+    from qagate.core.errors import QagateError
     from qagate.reports.dashboard import render
     from qagate.reports.site import site_pages, write_site
     from qagate.store.history import read_history

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from qagate.argtypes import parse_int, parse_non_negative_float
 from qagate.cli.finetune import (
     add_training_arguments,
     data_plan,
@@ -19,7 +18,8 @@ from qagate.cli.finetune import (
     set_threads,
     train_config,
 )
-from qagate.errors import QagateError
+from qagate.core.argtypes import parse_int, parse_non_negative_float
+from qagate.core.errors import QagateError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

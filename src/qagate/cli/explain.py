@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qagate.cli.history import add_history_argument, history_target, warn_skipped
-from qagate.errors import QagateError, quote
+from qagate.core.errors import QagateError, quote
 
 LAST = ("last", "latest")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,9 +12,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from qagate.argtypes import parse_articles, parse_int, parse_positive_int
+from qagate.core.argtypes import parse_articles, parse_int, parse_positive_int
+from qagate.core.errors import QagateError
 from qagate.data.perturb import parse_kinds
-from qagate.errors import QagateError
 
 #: Model names as ``qa_models/`` declarations accept them (qagate.inference.config).
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qagate.argtypes import parse_positive_int
-from qagate.errors import QagateError
+from qagate.core.argtypes import parse_positive_int
+from qagate.core.errors import QagateError
 from qagate.store.target import DEFAULT, ENV_VAR, HistoryURL, display, resolve_history
 
 OLD_DEFAULT = ".qagate/history.jsonl"
@@ -369,7 +369,7 @@ def check_model(runs: list[dict[str, Any]], model: str | None) -> None:
     names = {str(r.get("model")) for entry in runs for r in entry.get("results") or [] if r.get("model")}
     if not names or model in names:
         return
-    from qagate.argtypes import did_you_mean
+    from qagate.core.argtypes import did_you_mean
 
     listed = ", ".join(sorted(names)[:8]) + (", ..." if len(names) > 8 else "")
     raise QagateError(

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from qagate.argtypes import parse_level, parse_positive_float
-from qagate.errors import QagateError, quote
+from qagate.core.argtypes import parse_level, parse_positive_float
+from qagate.core.errors import QagateError, quote
 
 #: The card: student EM (and F1) at least 95% of the teacher's, at least 4x faster.
 CARD = {"em_ratio": 0.95, "f1_ratio": 0.95, "speedup": 4.0}

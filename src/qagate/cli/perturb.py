@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qagate.argtypes import parse_dataset, parse_int
 from qagate.cli.score import add_subset_arguments
+from qagate.core.argtypes import parse_dataset, parse_int
 from qagate.data.perturb import KINDS, parse_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,9 +62,9 @@ def to_squad(dataset: "Dataset") -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qagate.core.files import atomic_write_text
     from qagate.data import load_dataset
     from qagate.data.perturb import perturb_dataset
-    from qagate.files import atomic_write_text
 
     dataset = load_dataset(args.dataset, limit=args.limit, seed=args.sample_seed, articles=args.articles)
     perturbed = perturb_dataset(dataset, args.kinds, args.seed)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from qagate.argtypes import (
+from qagate.core.argtypes import (
     DEVICE_CHOICES,
     parse_articles,
     parse_dataset,
@@ -17,7 +17,7 @@ from qagate.argtypes import (
     parse_int,
     parse_positive_int,
 )
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qagate.files import atomic_write_text
+    from qagate.core.files import atomic_write_text
     from qagate.scoring.evaluation import predict_cached
 
     model, dataset = load_inputs(args)

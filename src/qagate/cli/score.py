@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from qagate.argtypes import parse_articles, parse_dataset, parse_int, parse_level, parse_positive_int
+from qagate.core.argtypes import parse_articles, parse_dataset, parse_int, parse_level, parse_positive_int
 
 _PREVIEW = 5
 

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qagate.errors import QagateError
+    from qagate.core.errors import QagateError
     from qagate.reports.changes import find_run
     from qagate.reports.markdown import summary
     from qagate.store.history import read_history
@@ -71,14 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(path: Path, text: str, *, append: bool) -> None:
-    from qagate.errors import QagateError
+    from qagate.core.errors import QagateError
 
     try:
         if append:
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(text + "\n")
         else:
-            from qagate.files import atomic_write_text
+            from qagate.core.files import atomic_write_text
 
             atomic_write_text(path, text)
     except OSError as exc:

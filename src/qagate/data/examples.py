@@ -6,8 +6,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from qagate.core.errors import QagateError, quote
 from qagate.data.records import QAExample
-from qagate.errors import QagateError, quote
 
 _PREVIEW = 5  # how many offending ids an error message names before "and N more"
 

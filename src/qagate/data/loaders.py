@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from qagate.core.errors import QagateError, quote
+from qagate.core.files import check_user_file, path_problem, read_user_text
 from qagate.data.examples import build_examples, check_text, kind_of, preview, subset
 from qagate.data.mlqa import check_language, language_of
 from qagate.data.records import SAMPLE, Dataset, sample_path
-from qagate.errors import QagateError, quote
-from qagate.files import check_user_file, path_problem, read_user_text
 
 
 def load_dataset(

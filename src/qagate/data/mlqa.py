@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 LANGUAGES = ("ar", "de", "en", "es", "hi", "vi", "zh")
 FILE_PATTERN = re.compile(r"^(?:dev|test)-context-([a-z]{2})-question-([a-z]{2})\.json$")

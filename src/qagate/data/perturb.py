@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from qagate.core.errors import QagateError
 from qagate.data.adversarial import TRANSFORMS
 from qagate.data.edits import (  # noqa: F401 (the edits are also imported from here)
     Edit,
@@ -39,7 +40,6 @@ from qagate.data.edits import (  # noqa: F401 (the edits are also imported from 
     typo_edits,
     whitespace_edits,
 )
-from qagate.errors import QagateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset, QAExample

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from qagate.errors import QagateError, quote
+from qagate.core.errors import QagateError, quote
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data.records import Dataset, QAExample
@@ -355,7 +355,7 @@ def check_label_ids(
 def unknown_slice(key: str, value: str | None, known: Mapping[str, Sequence[str]]) -> str | None:
     """Why ``key=value`` names no slice of ``known`` (key -> values), with a did-you-mean; None
     when it is known (``value`` None or ``*``: only the key is checked)."""
-    from qagate.argtypes import did_you_mean
+    from qagate.core.argtypes import did_you_mean
 
     keys = list(dict.fromkeys([*BUILT_IN, *known]))
     if key not in keys:

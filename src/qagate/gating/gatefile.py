@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from qagate import safeyaml
-from qagate.argtypes import did_you_mean as _did_you_mean
-from qagate.argtypes import (
+from qagate.core import safeyaml
+from qagate.core.argtypes import did_you_mean as _did_you_mean
+from qagate.core.argtypes import (
     expand_path,
     expand_vars,
     parse_articles,
@@ -39,8 +39,8 @@ from qagate.argtypes import (
     parse_int,
     parse_positive_int,
 )
-from qagate.errors import QagateError, quote
-from qagate.files import read_user_text
+from qagate.core.errors import QagateError, quote
+from qagate.core.files import read_user_text
 from qagate.gating.rules import Rule, parse_rule
 from qagate.gating.sequential import SEQUENTIAL_KEYS, SequentialSpec, sequential_problem
 
@@ -346,7 +346,7 @@ class _Reader:
             raise QagateError(str(exc), path=self.at(node)) from None
 
     def parsed(self, node: Any, what: str, parse: Callable[[str], Any]) -> Any:
-        """A value read by an :mod:`qagate.argtypes` parser, so that it is checked and worded as
+        """A value read by an :mod:`qagate.core.argtypes` parser, so that it is checked and worded as
         on the command line and in the ini file; errors add ``file:line`` and what it is."""
         try:
             return parse(str(self.value(node)))

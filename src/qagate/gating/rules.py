@@ -8,12 +8,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from qagate.argtypes import did_you_mean as _did_you_mean
+from qagate.core.argtypes import did_you_mean as _did_you_mean
+from qagate.core.errors import QagateError, quote
 from qagate.data.slices import BUILT_IN as SLICE_LABELS
 from qagate.data.slices import KEY_RE as _SLICE_KEY_RE
 from qagate.data.slices import MIN_SLICE
 from qagate.data.slices import VALUE_RE as _SLICE_VALUE_RE
-from qagate.errors import QagateError, quote
 from qagate.scoring.registry import METRICS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {

@@ -1,7 +1,7 @@
 """Model declarations: one YAML file per model, validated into a typed :class:`ModelSpec`.
 
 The pytest plugin reads these at start-up, so this module uses only the standard library and
-``yaml``. Every problem is a :class:`~qagate.errors.QagateError` naming the file, the key and
+``yaml``. Every problem is a :class:`~qagate.core.errors.QagateError` naming the file, the key and
 what is allowed, so a typo fails before any model is loaded.
 """
 
@@ -14,10 +14,17 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from qagate import safeyaml
-from qagate.argtypes import DEVICE_CHOICES, did_you_mean, expand_path, expand_user, expand_vars, parse_device
-from qagate.errors import QagateError, quote
-from qagate.files import read_user_text
+from qagate.core import safeyaml
+from qagate.core.argtypes import (
+    DEVICE_CHOICES,
+    did_you_mean,
+    expand_path,
+    expand_user,
+    expand_vars,
+    parse_device,
+)
+from qagate.core.errors import QagateError, quote
+from qagate.core.files import read_user_text
 from qagate.inference.generation import DEFAULT_PROMPT
 from qagate.inference.registry import KINDS
 from qagate.inference.variants import QUANTIZE, RUNTIMES, variant_problem

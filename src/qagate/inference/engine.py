@@ -33,9 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qagate.clocklock import working
+from qagate.core.clocklock import working
+from qagate.core.errors import QagateError
 from qagate.data.predictions import Predictions
-from qagate.errors import QagateError
 
 # The 4.x pipeline keeps top_k * 2 + 10 candidates per window when it aligns answers to words.
 PIPELINE_CANDIDATES = 12
@@ -138,7 +138,7 @@ class ExtractiveEngine:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.cls_id = tokenizer.cls_token_id
 
-    @working()  # never while another process times a model (qagate.clocklock)
+    @working()  # never while another process times a model (qagate.core.clocklock)
     def predict(self, examples: Sequence, progress: Callable[[int], None] | None = None) -> Predictions:
         """Answers, confidences and per-question seconds (each question's share of the time
         of the tokenisation, batches and decoding it took part in)."""

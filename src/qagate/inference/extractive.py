@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from qagate import __version__
+from qagate.core.errors import QagateError
 from qagate.data.predictions import Predictions
-from qagate.errors import QagateError
 from qagate.inference import zoo
 from qagate.inference.engine import EngineSettings, ExtractiveEngine
 from qagate.inference.model_files import (  # noqa: F401 (also imported from here by others)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qagate.clocklock import working
+from qagate.core.clocklock import working
 from qagate.data.predictions import Predictions
 
 DEFAULT_PROMPT = "Context: {context}\nQuestion: {question}\nAnswer:"
@@ -143,7 +143,7 @@ class GenerationEngine:
             out.append(build_prompt(ex, self.settings, self.tokenizer, shot))
         return out
 
-    @working()  # never while another process times a model (qagate.clocklock)
+    @working()  # never while another process times a model (qagate.core.clocklock)
     def predict(
         self,
         examples: Sequence[Any],

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from qagate import __version__
+from qagate.core.errors import QagateError
 from qagate.data.predictions import Predictions
-from qagate.errors import QagateError
 from qagate.inference.extractive import (
     _DTYPES,
     WEIGHT_SUFFIXES,

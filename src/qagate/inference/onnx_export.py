@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
-from qagate.files import atomic_write_bytes, atomic_write_text
+from qagate.core.errors import QagateError
+from qagate.core.files import atomic_write_bytes, atomic_write_text
 
 OPSET = 17
 FORMAT = 1  # bump when the export changes in a way that changes outputs: old cache entries die

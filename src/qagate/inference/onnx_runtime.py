@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qagate.argtypes import did_you_mean
-from qagate.errors import QagateError
+from qagate.core.argtypes import did_you_mean
+from qagate.core.errors import QagateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.inference.base import QAModel

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 RUNTIMES = ("torch", "onnxruntime")
 QUANTIZE = ("none", "int8")

@@ -27,8 +27,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from qagate.argtypes import did_you_mean
-from qagate.errors import QagateError
+from qagate.core.argtypes import did_you_mean
+from qagate.core.errors import QagateError
 
 MANIFEST = "zoo.json"
 WEIGHTS = "weights.safetensors"

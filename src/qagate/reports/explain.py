@@ -518,7 +518,7 @@ def _parsed_rule(row: Mapping[str, Any]) -> "Rule | None":
     """The rule of a stored row, parsed again (for older rows, which kept only its text)."""
     import re
 
-    from qagate.errors import QagateError
+    from qagate.core.errors import QagateError
     from qagate.gating.rules import parse_rule
 
     text = re.sub(r"@[0-9.]+%$", "", str(row.get("rule") or ""))

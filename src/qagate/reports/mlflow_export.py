@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.store.target import mask_secrets, mask_url
 
 EXPERIMENT = "qagate"

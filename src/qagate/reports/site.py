@@ -166,7 +166,7 @@ def site_pages(
 
 def write_site(folder: Path, pages: Mapping[str, str]) -> None:
     """Write the pages under ``folder`` atomically, one file at a time (readable by everyone)."""
-    from qagate.files import atomic_write_text
+    from qagate.core.files import atomic_write_text
 
     for relative, text in pages.items():
         atomic_write_text(folder / relative, text)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 # (model, num_layers, device, batch_size) -> bert_score.BERTScorer: loading costs seconds.
 _SCORERS: dict[tuple, object] = {}

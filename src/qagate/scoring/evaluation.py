@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qagate.clocklock import working
+from qagate.core.clocklock import working
 from qagate.inference.base import Predictions, QAModel
 from qagate.store.cache import PredictionCache, cache_key
 

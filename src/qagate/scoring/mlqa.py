@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from qagate.core.errors import QagateError
 from qagate.data.mlqa import LANGUAGES, check_language
-from qagate.errors import QagateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import Dataset, QAExample

@@ -23,8 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
-from qagate.files import atomic_write_text
+from qagate.core.errors import QagateError
+from qagate.core.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 DECIMALS = 6

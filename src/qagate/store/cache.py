@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qagate import __version__
+from qagate.core.files import atomic_write_text
 from qagate.data.predictions import Predictions
-from qagate.files import atomic_write_text
 
 FORMAT = 1
 

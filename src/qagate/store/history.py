@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.store.target import HistoryURL, display, is_jsonl, is_url, mask_secrets, sqlite_file
 
 SCHEMA = 1
@@ -232,7 +232,7 @@ def redact(target: str | os.PathLike[str]) -> int:
             return store.redact()
     from filelock import FileLock
 
-    from qagate.files import atomic_write_text
+    from qagate.core.files import atomic_write_text
 
     path = Path(target)
     with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S):

@@ -48,7 +48,7 @@ def pending(rootdir: str | os.PathLike[str]) -> list[Path]:
 
 def keep(run: Mapping[str, Any], rootdir: str | os.PathLike[str]) -> Path:
     """Write ``run`` (masked) to the outbox atomically; its path. An OSError if it cannot."""
-    from qagate.files import atomic_write_text
+    from qagate.core.files import atomic_write_text
 
     stamp = "".join(ch for ch in str(run.get("started") or "") if ch.isalnum()) or "unknown"
     # the start time has whole seconds: the time of keeping (ns) orders two runs of one second

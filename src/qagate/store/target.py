@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 #: The environment variable that names the history store (for CI secrets); it wins over the ini
 #: file and the default, the command line wins over it.
@@ -245,7 +245,7 @@ def resolve_history(text: str, base: Path) -> Path | HistoryURL:
     like a path), a path resolved against ``base`` (``${VAR}``, ``~``).
     A URL that can never work (see :func:`check_url`) and ``sqlite:/path`` (one slash: not a URL,
     and as a path it would make a folder named ``sqlite:``) are a QagateError."""
-    from qagate.argtypes import expand_path
+    from qagate.core.argtypes import expand_path
 
     text = text.strip()
     if is_url(text):

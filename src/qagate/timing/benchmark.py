@@ -30,7 +30,7 @@ def unavailable(config: Any) -> str | None:
 
 def disabled_for_xdist(session: Any) -> bool:
     """pytest-benchmark turned itself off only because pytest-xdist runs. qagate still times:
-    one process at a time (:mod:`qagate.clocklock`), and the controller stores the records."""
+    one process at a time (:mod:`qagate.core.clocklock`), and the controller stores the records."""
     return bool(getattr(session, "xdist_warning", False))
 
 

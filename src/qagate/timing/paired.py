@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qagate.clocklock import timing_alone
-from qagate.errors import QagateError
+from qagate.core.clocklock import timing_alone
+from qagate.core.errors import QagateError
 from qagate.scoring.stats import Interval
 from qagate.timing import speed
 
@@ -154,7 +154,7 @@ def timed_round(
     return elapsed / len(examples), (sum(tokens.values()) if tokens else None)
 
 
-@timing_alone()  # no other process times or computes meanwhile (qagate.clocklock)
+@timing_alone()  # no other process times or computes meanwhile (qagate.core.clocklock)
 def measure_paired(
     reference: Any,
     model: Any,

@@ -29,7 +29,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.scoring.stats import Interval
 
 #: how many consecutive blocks of rounds the speed-up interval tries (the widest one is taken)

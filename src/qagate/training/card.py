@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qagate.files import atomic_write_text
+from qagate.core.files import atomic_write_text
 from qagate.scoring import registry
 
 SQUAD_LICENCE = "CC BY-SA 4.0"

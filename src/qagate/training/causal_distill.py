@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.training.causal_models import causal_student_from_layers, load_causal_lm, load_causal_student
 from qagate.training.causal_pairs import CausalPairs, build_pairs, collate_pairs
 from qagate.training.distill import check_kd_settings

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.training.models import _quiet_transformers, set_attention_dropout
 
 #: Class-name endings of causal-LM checkpoints (``GPTNeoXForCausalLM``, ``GPT2LMHeadModel``);

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qagate.errors import QagateError
-from qagate.files import atomic_write_text
+from qagate.core.errors import QagateError
+from qagate.core.files import atomic_write_text
 from qagate.training.features import TrainingWindows, collate, model_inputs
 from qagate.training.finetune import DataPlan, Output, finish, licence_of, prepare_windows
 from qagate.training.losses import blend, kd_loss, kl_to_teacher  # noqa: F401 (also imported from here)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.data import QAExample

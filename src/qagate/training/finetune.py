@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.training.features import TrainingWindows, build_windows
 from qagate.training.models import count_parameters, load_qa_model, save_model_dir
 from qagate.training.trainer import TrainConfig, TrainingData, TrainResult, set_seed, supervised_loss, train

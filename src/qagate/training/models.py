@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.training.models import load_qa_model
 
 # "<prefix>.<index>.<rest>" for the stacked encoder blocks of BERT-like models

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qagate.errors import QagateError
-from qagate.files import atomic_write_text
+from qagate.core.errors import QagateError
+from qagate.core.files import atomic_write_text
 from qagate.training.features import (
     check_window_settings,
     collate,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.training.features import model_inputs
 from qagate.training.losses import kd_loss
 from qagate.training.trainer import MASK_VALUE

@@ -16,8 +16,8 @@ from typing import Any
 import datasets
 import evaluate
 
+from qagate.core.errors import QagateError
 from qagate.data.records import Dataset, QAExample
-from qagate.errors import QagateError
 from qagate.scoring.squad import score
 from qagate.scoring.stats import score_intervals
 

@@ -1,10 +1,10 @@
 """pytest-xdist plumbing: workers evaluate and judge; the controller reports, once.
 
 Under ``pytest -n N`` each worker runs its share of the gate items (all of a model's items on
-one worker: :mod:`qagate.scheduling`) and, at the end, sends what it recorded (verdicts, the
+one worker: :mod:`qagate.pytest_plugin.scheduling`) and, at the end, sends what it recorded (verdicts, the
 evaluated models' metrics, baselines written, timings) to the controller, which writes the one
 history entry, the terminal summary and pytest-benchmark's records. Timings take the clock
-lock of :mod:`qagate.clocklock`, whose file the controller hands to every worker.
+lock of :mod:`qagate.core.clocklock`, whose file the controller hands to every worker.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from qagate import clocklock
+from qagate.core import clocklock
+from qagate.pytest_plugin.session import QagateSession
 from qagate.reports.outcomes import ModelRow, Record, ReportedModel
-from qagate.session import QagateSession
 
 REPORT = "qagate"  # the key of a worker's report in xdist's ``workeroutput``
 LOCK_INPUT = "qagate_timing_lock"  # the key of the clock's lock file in ``workerinput``
@@ -183,13 +183,13 @@ class ControllerHooks:
         """``-n N`` (xdist's ``--dist load``): a model's gate items go to one worker."""
         if config.getvalue("dist") != "load":
             return None
-        from qagate.scheduling import ModelGroupScheduling
+        from qagate.pytest_plugin.scheduling import ModelGroupScheduling
 
         return ModelGroupScheduling(config, log)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
-        from qagate.collect import session_of
+        from qagate.pytest_plugin.collect import session_of
 
         qsession = session_of(self.config)
         if isinstance(qsession, ControllerSession):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xdist.scheduler import LoadScopeScheduling
 
-from qagate.collect import is_gate_file
+from qagate.pytest_plugin.collect import is_gate_file
 
 
 def model_scope(nodeid: str) -> str:

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.scoring.registry import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
     from qagate.gating.gatefile import GateCase, GateFile
     from qagate.gating.outcome import CaseOutcome
-    from qagate.session import QagateSession
+    from qagate.pytest_plugin.session import QagateSession
     from qagate.timing.compare import ComparedRun
 
 GATE_FILE_PREFIX = "gate_"
@@ -60,7 +60,7 @@ def unreadable_gate_files(folder: pytest.Directory) -> list["GateFileCollector"]
     are neither a file nor a folder (a dangling or looping symbolic link): collecting them fails
     with the reason, so a gate that cannot be read is never green. (A folder named like a gate
     file reaches :class:`GateFileCollector` through ``pytest_collect_directory``.)"""
-    from qagate.files import file_problem
+    from qagate.core.files import file_problem
 
     try:
         entries = sorted(os.scandir(folder.path), key=lambda entry: entry.name)

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import QagateError, quote
-from qagate.files import path_problem
+from qagate.core.errors import QagateError, quote
+from qagate.core.files import path_problem
 
 UNDECIDED_CHOICES = ("fail", "skip")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from qagate.collect import (
+from qagate.core.errors import QagateError
+from qagate.pytest_plugin.collect import (
     SESSION_KEY,
     GateFileCollector,
     GateItem,
@@ -25,11 +26,10 @@ from qagate.collect import (
     session_of,
     unreadable_gate_files,
 )
-from qagate.errors import QagateError
-from qagate.settings import OPTIONS, Settings, SettingsError, build_settings
+from qagate.pytest_plugin.settings import OPTIONS, Settings, SettingsError, build_settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from qagate.session import QagateSession
+    from qagate.pytest_plugin.session import QagateSession
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 STARTED_KEY = pytest.StashKey[float]()
@@ -79,8 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from qagate import workers
-    from qagate.rootdir import check_path_options
+    from qagate.pytest_plugin import workers
+    from qagate.pytest_plugin.rootdir import check_path_options
 
     paths = [option.flag for option in OPTIONS if option.is_path or option.name == "dataset"]
     moved = check_path_options(config, paths, creates=["--qagate-history"])
@@ -136,9 +136,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return "qagate: " + ", ".join(parts)
 
 
-# --- fixtures (defined in qagate.fixtures; importing them here registers them) ---------------
+# --- fixtures (defined in qagate.pytest_plugin.fixtures; importing them here registers them) ---------------
 
-from qagate.fixtures import (  # noqa: E402,F401
+from qagate.pytest_plugin.fixtures import (  # noqa: E402,F401
     qa_model,
     qagate_dataset,
     qagate_eval,
@@ -258,14 +258,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     qsession = config.stash.get(SESSION_KEY, None)
     settings = config.stash.get(SETTINGS_KEY, None)
     if qsession is not None and hasattr(config, "workerinput"):  # xdist: the controller reports
-        from qagate import workers
+        from qagate.pytest_plugin import workers
 
         gates, partial = gate_datasets(qsession, session.items, config), is_partial(config)
         workers.send_report(config, qsession, session.items, gates=gates, partial=partial)
         return
     if qsession is None or settings is None or settings.history is None or not qsession.records:
         return
-    from qagate import workers
+    from qagate.pytest_plugin import workers
     from qagate.store import history
 
     metrics: list[Mapping[str, Any]] = [

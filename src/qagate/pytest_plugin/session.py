@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.gating.gatefile import DatasetRequest
+from qagate.pytest_plugin.settings import Settings
 from qagate.reports.outcomes import EvaluatedModel, ModelRow, Record
-from qagate.settings import Settings
 from qagate.store import baselines as store
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -2,7 +2,7 @@
 
 Reading: :func:`read_user_bytes` / :func:`read_user_text` / :func:`check_user_file` turn every way
 a named file can be unusable (missing, a dangling or looping symbolic link, a directory, a NUL
-byte or an over-long name in the path, not UTF-8) into one :class:`~qagate.errors.QagateError`
+byte or an over-long name in the path, not UTF-8) into one :class:`~qagate.core.errors.QagateError`
 that names it. Writing: :func:`atomic_write_text` / :func:`atomic_write_bytes` (baselines,
 caches, outputs).
 """
@@ -16,7 +16,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from qagate.errors import QagateError, quote
+from qagate.core.errors import QagateError, quote
 
 #: The longest file name (one path component) in bytes on the usual file systems, and path.
 MAX_NAME_BYTES = 255

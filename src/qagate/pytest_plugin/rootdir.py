@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qagate.errors import quote
+from qagate.core.errors import quote
 
 
 def check_path_options(config: Any, flags: Sequence[str], creates: Sequence[str] = ()) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from qagate.argtypes import (
+from qagate.core.argtypes import (
     DEVICE_CHOICES,
     expand_path,
     parse_alpha,
@@ -30,7 +30,7 @@ from qagate.argtypes import (
     parse_text,
     parse_undecided,
 )
-from qagate.errors import QagateError
+from qagate.core.errors import QagateError
 from qagate.store.target import DEFAULT as HISTORY_DEFAULT
 from qagate.store.target import ENV_VAR as HISTORY_ENV
 from qagate.store.target import HistoryURL, resolve_history

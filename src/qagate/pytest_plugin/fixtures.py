@@ -1,7 +1,7 @@
 """The plugin's fixtures: the settings, the dataset, each declared model, evaluations, latencies.
 
 All session-scoped and thin: the work happens in the session (built once, cached), and heavy
-libraries load only when a fixture is first used. ``qagate.plugin`` imports them, which is
+libraries load only when a fixture is first used. ``qagate.pytest_plugin.hooks`` imports them, which is
 what registers them with pytest.
 """
 
@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from qagate.collect import session_of
-from qagate.errors import QagateError
-from qagate.settings import Settings
+from qagate.core.errors import QagateError
+from qagate.pytest_plugin.collect import session_of
+from qagate.pytest_plugin.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from qagate.session import QagateSession
+    from qagate.pytest_plugin.session import QagateSession
 
 
 @pytest.fixture(scope="session")
