@@ -265,15 +265,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if qsession is None or settings is None or settings.history is None or not qsession.records:
         return
+    from qagate.gating.family import family_of
     from qagate.pytest_plugin import workers
     from qagate.store import history
 
+    rows: list[Mapping[str, Any]] = [record.as_row() for record in qsession.records.values()]
     metrics: list[Mapping[str, Any]] = [
         {"model": row.model, "dataset": row.dataset, **row.metrics()} for row in qsession.evaluated()
     ]
     datasets = gate_datasets(qsession, session.items, config) | workers.reported_gates(qsession)
     run = history.build_run(
-        results=[record.as_row() for record in qsession.records.values()],
+        results=rows,
         metrics=metrics,
         started=config.stash.get(STARTED_KEY, time.time()),
         exit_status=int(exitstatus),
@@ -290,6 +292,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         partial=is_partial(config) or workers.reported_partial(qsession),
         incomplete=bool(qsession.not_gated),
         baselines=qsession.baseline_changes(lambda path: relative(path, config)),
+        family=family_of(rows, settings.family_alpha).as_dict(),
     )
     from qagate.store import outbox
 

@@ -95,12 +95,14 @@ def build_run(
     partial: bool = False,
     baselines: Mapping[str, Iterable[str | os.PathLike[str]]] | None = None,
     incomplete: bool = False,
+    family: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One history entry. ``results``: a dict per gate item (nodeid, model, rule, metric, op,
     dataset, status, obtained, threshold; optionally interval_low, interval_high, level);
     ``metrics``: a dict per evaluated (model, dataset). ``partial``: the run selected only some
     gate items (-k, a node id); ``baselines``: the paths it ``created``/``updated``/``regenerated``;
-    ``incomplete``: a gate item was skipped for missing data or requirements (see outcome_of)."""
+    ``incomplete``: a gate item was skipped for missing data or requirements (see outcome_of);
+    ``family``: the run's confidence-rule family as the judge counted it (``Family.as_dict()``)."""
     from qagate import __version__
 
     finished = time.time()
@@ -129,10 +131,8 @@ def build_run(
         "results": [_clean(r) for r in results],
         "metrics": [_clean(m) for m in metrics],
     }
-    from qagate.gating.family import family_of
-
-    alpha = (settings or {}).get("family_alpha")
-    run["family"] = family_of(results, alpha if isinstance(alpha, float) else None).as_dict()
+    if family is not None:
+        run["family"] = dict(family)
     label = label or os.environ.get("QAGATE_RUN_LABEL")
     if label:
         run["label"] = label
