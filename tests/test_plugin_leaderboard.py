@@ -70,3 +70,20 @@ def test_some_students_clear_the_95_percent_gate_and_some_do_not(pytester, monke
     assert "qagate gate FAIL: match-lstm-smu :: exact_match>=0.95*teacher@95%" in out
     assert "entirely on the failing side" in out
     assert "exact_match  86.2062   67.6348  -18.5714  >= 81.8959 (0.95 * teacher)" in out
+
+
+def test_the_example_gate_page_quotes_the_scores_the_official_definitions_give():
+    """docs/example-gate.md's leaderboard table is the replayed files' EM/F1 on the dev set."""
+    import re
+
+    from qagate.data import load_dataset
+    from qagate.data.loaders import load_predictions
+    from qagate.scoring.squad import score
+
+    page = (ROOT / "docs" / "example-gate.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([a-z-]+)(?: \(teacher\))? \| (\d+\.\d\d) \| (\d+\.\d\d) \|$", page, re.M)
+    assert len(rows) == 5, rows
+    dataset = load_dataset(str(DEV))
+    for name, em, f1 in rows:
+        scores = score(dataset, load_predictions(SHARED / "data" / "squad" / "predictions" / f"{name}.json"))
+        assert (f"{scores.exact_match:.2f}", f"{scores.f1:.2f}") == (em, f1), name
