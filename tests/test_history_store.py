@@ -91,7 +91,8 @@ def test_the_tables_hold_one_row_per_run_verdict_and_metric(tmp_path):
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("SELECT version FROM schema_version").scalar() == 1
+        version = conn.exec_driver_sql("SELECT version FROM schema_version").scalar()
+        assert version == len(history_schema.MIGRATIONS)
         run = conn.exec_driver_sql("SELECT outcome, exit_status, machine, python FROM runs").one()
         assert run.outcome == "fail" and run.machine and run.python
         verdicts = conn.exec_driver_sql("SELECT model, reference, value, status FROM verdicts").all()
@@ -197,14 +198,16 @@ def test_migrations_run_once_in_order_and_a_newer_store_is_refused(tmp_path):
         conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN note TEXT")
 
     steps = [*history_schema.MIGRATIONS, add_note_column]
+    newest = len(steps)
     for _ in range(2):
         with engine.begin() as conn:
-            assert history_schema.migrate(conn, steps) == 2
+            assert history_schema.migrate(conn, steps) == newest
     assert applied == [2]  # once
     with engine.connect() as conn:
         assert "note" in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
     engine.dispose()
-    with pytest.raises(OSError, match=r"schema version 2, this qagate knows up to 1 \(upgrade qagate\)"):
+    expected = rf"schema version {newest}, this qagate knows up to {newest - 1} \(upgrade qagate\)"
+    with pytest.raises(OSError, match=expected):
         append_run(path, make_run(tmp_path))
 
 
@@ -212,8 +215,10 @@ def test_a_fresh_database_is_created_by_the_first_migration(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with engine.begin() as conn:
         assert history_schema.current_version(conn) == 0
-        assert history_schema.migrate(conn) == len(history_schema.MIGRATIONS) == 1
-        assert {"runs", "verdicts", "metrics", "schema_version"} <= set(sa.inspect(conn).get_table_names())
+        assert history_schema.migrate(conn) == len(history_schema.MIGRATIONS) == 2
+        assert {"runs", "verdicts", "metrics", "schema_version", "question_scores", "question_sets"} <= set(
+            sa.inspect(conn).get_table_names()
+        )
     engine.dispose()
 
 

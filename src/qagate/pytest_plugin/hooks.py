@@ -267,6 +267,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from qagate.gating.family import family_of
     from qagate.pytest_plugin import workers
+    from qagate.reports.outcomes import history_questions
     from qagate.store import history
 
     rows: list[Mapping[str, Any]] = [record.as_row() for record in qsession.records.values()]
@@ -293,6 +294,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         incomplete=bool(qsession.not_gated),
         baselines=qsession.baseline_changes(lambda path: relative(path, config)),
         family=family_of(rows, settings.family_alpha).as_dict(),
+        questions=history_questions(qsession.evaluated()),  # for qagate diff RUN_A RUN_B
     )
     from qagate.store import outbox
 

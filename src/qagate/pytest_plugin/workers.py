@@ -22,7 +22,7 @@ import pytest
 
 from qagate.core import clocklock
 from qagate.pytest_plugin.session import QagateSession
-from qagate.reports.outcomes import ModelRow, Record, ReportedModel
+from qagate.reports.outcomes import ModelRow, Record, ReportedModel, encoded_questions
 
 REPORT = "qagate"  # the key of a worker's report in xdist's ``workeroutput``
 LOCK_INPUT = "qagate_timing_lock"  # the key of the clock's lock file in ``workerinput``
@@ -83,7 +83,12 @@ def send_report(
             for nodeid, record in qsession.records.items()
         ],
         "models": [
-            {"model": row.model, "dataset": row.dataset, "values": row.metrics()}
+            {
+                "model": row.model,
+                "dataset": row.dataset,
+                "values": row.metrics(),
+                "questions": encoded_questions(row),
+            }
             for row in qsession.evaluated()
         ],
         "not_gated": dict(qsession.not_gated),
@@ -137,7 +142,8 @@ class ControllerSession(QagateSession):
             key = (row["model"], row["dataset"])
             known = self.reported_models.get(key)
             values = {**row["values"], **(known.values if known else {})}  # first report wins
-            self.reported_models[key] = ReportedModel(row["model"], row["dataset"], values)
+            questions = (known.questions if known else None) or row.get("questions")
+            self.reported_models[key] = ReportedModel(row["model"], row["dataset"], values, questions)
         self.not_gated.update(report["not_gated"])
         for path, action in report["baselines"].items():
             self._baseline_actions[Path(path)] = action

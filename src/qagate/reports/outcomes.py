@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
     from qagate.scoring.evaluation import EvalResult
+    from qagate.store.history import QuestionEntry
     from qagate.timing.paired import Timing
 
 
@@ -69,11 +72,13 @@ class ModelRow(Protocol):
 
 @dataclass(frozen=True)
 class ReportedModel:
-    """A model an xdist worker evaluated, as the controller receives it: names and metrics."""
+    """A model an xdist worker evaluated, as the controller receives it: names, metrics and its
+    per-question results (:func:`encoded_questions`)."""
 
     model: str
     dataset: str
     values: dict[str, float]
+    questions: dict | None = None
 
     def metrics(self) -> dict[str, float]:
         return dict(self.values)
@@ -98,3 +103,36 @@ class EvaluatedModel:
         if self.speedup is not None:
             metrics["speedup"] = self.speedup
         return metrics
+
+
+def encoded_questions(row: object) -> dict | None:
+    """An evaluated model's per-question results as :mod:`qagate.store.questions` encodes them
+    (with their ids and the dataset's fingerprint), or None when it has none: what a worker sends
+    and the history keeps."""
+    given = getattr(row, "questions", None)
+    if isinstance(given, dict):
+        return given
+    scores = getattr(getattr(row, "result", None), "scores", None)
+    if scores is None or not hasattr(scores, "per_question_f1"):
+        return None
+    from qagate.store.questions import QuestionScores
+
+    data = getattr(row, "data", None)
+    ids = [example.id for example in data.examples] if data is not None else None
+    encoded = QuestionScores.from_scores(scores, ids).encode()
+    encoded["fingerprint"] = getattr(data, "fingerprint", None)
+    return encoded
+
+
+def history_questions(rows: "Iterable[ModelRow]") -> list["QuestionEntry"]:
+    """The per-question results of every evaluated model, for the run history."""
+    from qagate.store.history import QuestionEntry
+    from qagate.store.questions import QuestionScores
+
+    out = []
+    for row in rows:
+        encoded = encoded_questions(row)
+        if encoded is not None:
+            scores = QuestionScores.decode(encoded)
+            out.append(QuestionEntry(row.model, row.dataset, encoded.get("fingerprint"), scores))
+    return out

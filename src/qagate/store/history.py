@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qagate.core.errors import QagateError
+from qagate.store.questions import QuestionFormatError, QuestionScores, encode_ids
 from qagate.store.target import HistoryURL, display, is_jsonl, is_url, mask_secrets, sqlite_file
 
 SCHEMA = 1
@@ -96,13 +97,15 @@ def build_run(
     baselines: Mapping[str, Iterable[str | os.PathLike[str]]] | None = None,
     incomplete: bool = False,
     family: Mapping[str, Any] | None = None,
+    questions: Iterable[QuestionEntry] = (),
 ) -> dict[str, Any]:
     """One history entry. ``results``: a dict per gate item (nodeid, model, rule, metric, op,
     dataset, status, obtained, threshold; optionally interval_low, interval_high, level);
     ``metrics``: a dict per evaluated (model, dataset). ``partial``: the run selected only some
     gate items (-k, a node id); ``baselines``: the paths it ``created``/``updated``/``regenerated``;
     ``incomplete``: a gate item was skipped for missing data or requirements (see outcome_of);
-    ``family``: the run's confidence-rule family as the judge counted it (``Family.as_dict()``)."""
+    ``family``: the run's confidence-rule family as the judge counted it (``Family.as_dict()``);
+    ``questions``: each evaluated model's per-question results (:func:`question_entries`)."""
     from qagate import __version__
 
     finished = time.time()
@@ -133,6 +136,9 @@ def build_run(
     }
     if family is not None:
         run["family"] = dict(family)
+    kept = question_entries(questions)
+    if kept["scores"]:
+        run["questions"] = kept
     label = label or os.environ.get("QAGATE_RUN_LABEL")
     if label:
         run["label"] = label
@@ -284,6 +290,116 @@ def baseline_changes(run: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+@dataclass(frozen=True)
+class QuestionEntry:
+    """One evaluated model's per-question results for the history: its name, the dataset's name
+    and content fingerprint, and the scores (:class:`~qagate.store.questions.QuestionScores`)."""
+
+    model: str
+    dataset: str
+    fingerprint: str | None
+    scores: QuestionScores
+
+
+def question_entries(entries: Iterable[QuestionEntry]) -> dict[str, Any]:
+    """What a run keeps under ``"questions"``: ``{"ids": {sha256: encoded ids}, "scores": [...]}``,
+    each list of ids once and each model's scores encoded without them (a few KB per model per
+    10,000 questions; see :mod:`qagate.store.questions`)."""
+    ids: dict[str, str] = {}
+    scores = []
+    for entry in entries:
+        encoded = entry.scores.encode(with_ids=False)
+        ids.setdefault(encoded["ids_sha256"], encode_ids(entry.scores.ids))
+        scores.append(
+            {"model": entry.model, "dataset": entry.dataset, "fingerprint": entry.fingerprint, **encoded}
+        )
+    return {"ids": ids, "scores": scores}
+
+
+def question_score_index(target: str | os.PathLike[str], run_id: str) -> list[dict[str, Any]]:
+    """Which per-question results the run ``run_id`` stored: one dict per (model, dataset) with
+    ``model``, ``dataset``, ``fingerprint`` (the dataset's content fingerprint) and ``count``
+    (questions), in the order the run evaluated them. Empty for a run that stored none (recorded
+    before qagate kept them). ``run_id``: the full id or a unique prefix. A QagateError names the
+    store when there is no such run or the store cannot be read."""
+    _, questions = _run_questions(target, run_id)
+    return [
+        {key: entry.get(key) for key in ("model", "dataset", "fingerprint", "count")}
+        for entry in questions.get("scores") or ()
+        if isinstance(entry, Mapping)
+    ]
+
+
+def read_question_scores(
+    target: str | os.PathLike[str], run_id: str, model: str, dataset: str | None = None
+) -> QuestionScores:
+    """The per-question results (EM and F1 of every question, and which had no answer) of
+    ``model`` in the run ``run_id`` of the history ``target`` (a path or URL, as ``--qagate-history``):
+    what ``qagate diff RUN_A RUN_B`` pairs question by question without re-running either run.
+
+    ``run_id``: the full id or a unique prefix (``qagate history`` lists them). ``dataset``: the
+    dataset's name, needed only when the run evaluated ``model`` on several datasets. The result
+    reads like a :class:`~qagate.scoring.scores.Scores` (``per_question_em``, ``per_question_f1``,
+    ``missing``, ``ids``); pair it with a dataset by id. Raises a one-line QagateError naming the
+    run when it has no such run, model or dataset, when the run stored no per-question results
+    (recorded before qagate kept them: run the gate again to record them), or when they are damaged.
+    """
+    found_id, questions = _run_questions(target, run_id)
+    entries = [e for e in questions.get("scores") or () if isinstance(e, Mapping)]
+    if not entries:
+        raise QagateError(
+            f"run {found_id} stored no per-question results",
+            path=display(target),
+            hint="it was recorded before qagate kept them; run the gate again to record a run that has them",
+        )
+    chosen = [
+        e for e in entries if e.get("model") == model and (dataset is None or e.get("dataset") == dataset)
+    ]
+    if len(chosen) != 1:
+        have = ", ".join(f"{e.get('model')} on {e.get('dataset')}" for e in entries)
+        why = "several datasets: name one" if chosen else f"no per-question results of {model!r}"
+        what = f" on {dataset!r}" if dataset is not None and not chosen else ""
+        raise QagateError(f"run {found_id} has {why}{what}; it stored: {have}", path=display(target))
+    entry = chosen[0]
+    id_lists = questions.get("ids")
+    blob = id_lists.get(str(entry.get("ids_sha256"))) if isinstance(id_lists, Mapping) else None
+    try:
+        return QuestionScores.decode({**entry, "ids": blob} if blob is not None else entry)
+    except QuestionFormatError as exc:
+        raise QagateError(f"run {found_id}, model {model!r}: {exc}", path=display(target)) from None
+
+
+def _run_questions(target: str | os.PathLike[str], run_id: str) -> tuple[str, dict[str, Any]]:
+    """(the run's full id, its ``"questions"`` object, empty when it stored none)."""
+    _require_store(target)
+    if not is_jsonl(target):
+        from qagate.store.history_db import HistoryStore
+
+        try:
+            with HistoryStore(target, create=False) as store:
+                found = _unique_id(store.run_ids(), run_id, target)
+                questions = store.questions(found)
+        except OSError as exc:
+            raise QagateError(f"cannot read the run history: {exc}") from None
+        return found, questions or {}
+    runs = _read_lines(Path(target)).runs
+    found = _unique_id([str(run.get("id")) for run in runs], run_id, target)
+    run = next(run for run in runs if str(run.get("id")) == found)
+    questions = run.get("questions")
+    return found, dict(questions) if isinstance(questions, Mapping) else {}
+
+
+def _unique_id(ids: list[str], run_id: str, target: str | os.PathLike[str]) -> str:
+    """The one id equal to ``run_id``, or the one it is a prefix of; a QagateError otherwise."""
+    if run_id in ids:
+        return run_id
+    matches = [i for i in ids if run_id and i.startswith(run_id)]
+    if len(matches) != 1:
+        what = "several runs start with" if matches else "no run has"
+        raise QagateError(f"{what} the id {run_id!r} ('qagate history' lists the ids)", path=display(target))
+    return matches[0]
+
+
 @dataclass
 class History:
     """The runs of one store, oldest first, and the line numbers it had to skip (JSON Lines).
@@ -386,6 +502,7 @@ def run_problem(run: Any) -> str | None:
         ("settings", Mapping),
         ("packages", Mapping),
         ("baselines", Mapping),
+        ("questions", Mapping),
         ("partial", bool),
         ("incomplete", bool),
         ("exit_status", int),

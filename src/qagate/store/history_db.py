@@ -13,12 +13,13 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from importlib import import_module
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from qagate.store.history_schema import TABLES, SchemaTooNew, current_version, migrate
+from qagate.store.history_schema import RUN_TABLES, TABLES, SchemaTooNew, current_version, migrate
 from qagate.store.target import mask_secrets, mask_url, sqlalchemy_url
 
 #: Seconds SQLite waits for another writer, then attempts per write on "database is locked".
@@ -196,7 +197,7 @@ class HistoryStore:
         def work() -> int:
             changed: set[Any] = set()
             with self._write() as conn:
-                for table in TABLES.values():
+                for table in (TABLES[name] for name in RUN_TABLES):
                     key = table.c.seq if table.name == "runs" else table.c.pk
                     owner = table.c.seq if table.name == "runs" else table.c.run_seq
                     columns = [c for c in table.columns if isinstance(c.type, (sa.String, sa.JSON))]
@@ -226,7 +227,7 @@ class HistoryStore:
         with self.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
-                for table in ("runs", "verdicts", "metrics"):
+                for table in RUN_TABLES:
                     conn.exec_driver_sql(f"VACUUM FULL {table}")
             except sa.exc.SQLAlchemyError:
                 pass  # not the tables' owner: the values are masked, the old row versions are dead
@@ -242,12 +243,38 @@ class HistoryStore:
 
         return list(self._retrying(work))
 
+    def questions(self, run_id: str) -> dict[str, Any] | None:
+        """The per-question results of the run ``run_id`` (exact id) as :func:`build_run` keeps them
+        under ``"questions"`` (``{"ids": {sha256: ids}, "scores": [...]}``); None when there is no
+        such run. A run stored without them gives empty ones."""
+
+        def work() -> dict[str, Any] | None:
+            with self.engine.connect() as conn, conn.begin():
+                if current_version(conn) == 0:
+                    return None
+                return read_questions(conn, run_id)
+
+        found = self._retrying(work)
+        return None if found is None else dict(found)
+
+    def run_ids(self) -> list[str]:
+        """Every run's id, oldest first (cheap: one column)."""
+
+        def work() -> list[str]:
+            with self.engine.connect() as conn, conn.begin():
+                if current_version(conn) == 0:
+                    return []
+                runs = TABLES["runs"]
+                return [str(v) for v in conn.execute(sa.select(runs.c.id).order_by(runs.c.seq)).scalars()]
+
+        return list(self._retrying(work))
+
 
 def insert_run(conn: Connection, run: Mapping[str, Any]) -> None:
     """The run's row, verdicts and metrics (secrets masked), inside the caller's transaction."""
     run = mask_secrets(run)
     runs, verdicts, metrics = TABLES["runs"], TABLES["verdicts"], TABLES["metrics"]
-    row, extra = _split(run, RUN_COLUMNS, skip={"git", "results", "metrics"})
+    row, extra = _split(run, RUN_COLUMNS, skip={"git", "results", "metrics", "questions"})
     git = run.get("git")
     if isinstance(git, Mapping):
         row.update(git_commit=git.get("commit"), git_branch=git.get("branch"), git_dirty=git.get("dirty"))
@@ -292,6 +319,66 @@ def insert_run(conn: Connection, run: Mapping[str, Any]) -> None:
             rows.append({**base, "name": None, "value": None, "raw": None})
     if rows:
         conn.execute(sa.insert(metrics), rows)
+    questions = run.get("questions")
+    if isinstance(questions, Mapping):
+        insert_questions(conn, seq, questions)
+
+
+def insert_questions(conn: Connection, seq: int, questions: Mapping[str, Any]) -> None:
+    """A run's per-question results: each id list once per database (by its sha256), then one row
+    per (model, dataset) with its encoded scores."""
+    sets_t, scores_t = TABLES["question_sets"], TABLES["question_scores"]
+    id_lists = questions.get("ids")
+    if not isinstance(id_lists, Mapping):
+        id_lists = {}
+    entries = [e for e in questions.get("scores") or () if isinstance(e, Mapping)]
+    for digest in sorted({str(e.get("ids_sha256")) for e in entries}):
+        blob = id_lists.get(digest)
+        count = next(e.get("count") for e in entries if str(e.get("ids_sha256")) == digest)
+        if not isinstance(blob, str) or not isinstance(count, int):
+            continue  # the entries naming it are dropped below: their ids are unknown
+        values = {"ids_sha256": digest, "count": count, "ids": blob}
+        if conn.dialect.name in ("sqlite", "postgresql"):
+            dialect = import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
+            conn.execute(dialect.insert(sets_t).values(**values).on_conflict_do_nothing())
+        elif conn.execute(sa.select(sets_t.c.count).where(sets_t.c.ids_sha256 == digest)).first() is None:
+            conn.execute(sa.insert(sets_t).values(**values))
+    known = set(conn.execute(sa.select(sets_t.c.ids_sha256)).scalars())  # a store keeps few id lists
+    rows = [
+        {
+            "run_seq": seq,
+            "model": entry.get("model"),
+            "dataset": entry.get("dataset"),
+            "fingerprint": entry.get("fingerprint"),
+            "ids_sha256": str(entry.get("ids_sha256")),
+            "count": entry.get("count"),
+            "data": {k: v for k, v in entry.items() if k not in ("model", "dataset", "fingerprint")},
+        }
+        for entry in entries
+        if str(entry.get("ids_sha256")) in known and isinstance(entry.get("count"), int)
+    ]
+    if rows:
+        conn.execute(sa.insert(scores_t), rows)
+
+
+def read_questions(conn: Connection, run_id: str) -> dict[str, Any] | None:
+    """The ``"questions"`` of one run (see :meth:`HistoryStore.questions`), or None (no such run)."""
+    runs_t, sets_t, scores_t = TABLES["runs"], TABLES["question_sets"], TABLES["question_scores"]
+    seq = conn.execute(sa.select(runs_t.c.seq).where(runs_t.c.id == run_id)).scalar()
+    if seq is None:
+        return None
+    scores: list[dict[str, Any]] = []
+    for row in conn.execute(sa.select(scores_t).where(scores_t.c.run_seq == seq).order_by(scores_t.c.pk)):
+        scores.append(
+            {**(row.data or {}), "model": row.model, "dataset": row.dataset, "fingerprint": row.fingerprint}
+        )
+    digests = sorted({str(entry.get("ids_sha256")) for entry in scores})
+    ids = dict(
+        conn.execute(
+            sa.select(sets_t.c.ids_sha256, sets_t.c.ids).where(sets_t.c.ids_sha256.in_(digests))
+        ).all()
+    )
+    return {"ids": ids, "scores": scores}
 
 
 def read_runs(conn: Connection) -> list[dict[str, Any]]:

@@ -4,8 +4,13 @@ A ``schema_version`` table holds one row, the number of migrations applied; :dat
 are ordered functions, each run once, in one transaction with the version bump, under a lock
 (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock), so concurrent first runs agree.
 A migration never changes: a new schema is a new function appended to the list. (Plain
-functions rather than Alembic: three small tables, no extra dependency, and the plugin migrates a
+functions rather than Alembic: a few small tables, no extra dependency, and the plugin migrates a
 team's store by itself on its first write.)
+
+Version 2 adds each run's per-question results (:mod:`qagate.store.questions`): ``question_scores``
+(one row per model and dataset of a run, the encoded scores without their ids) and
+``question_sets`` (each distinct list of question ids once, keyed by its sha256, shared by every
+run and model scored on those questions).
 """
 
 from __future__ import annotations
@@ -86,8 +91,39 @@ def define_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
     return {"runs": runs, "verdicts": verdicts, "metrics": metrics}
 
 
+def define_question_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
+    """The version-2 tables (``runs`` must already be in ``metadata``): per-question results."""
+    sets = sa.Table(
+        "question_sets",
+        metadata,
+        sa.Column("ids_sha256", sa.String(64), primary_key=True),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("ids", sa.Text, nullable=False),  # encode_ids: the sorted ids, zlib + base64
+    )
+    scores = sa.Table(
+        "question_scores",
+        metadata,
+        sa.Column("pk", sa.Integer, sa.Identity(), primary_key=True),
+        sa.Column(
+            "run_seq", sa.Integer, sa.ForeignKey("runs.seq", ondelete="CASCADE"), nullable=False, index=True
+        ),
+        sa.Column("model", sa.String(255)),
+        sa.Column("dataset", sa.Text),
+        sa.Column("fingerprint", sa.String(64)),  # the dataset's content fingerprint
+        sa.Column("ids_sha256", sa.String(64), sa.ForeignKey("question_sets.ids_sha256"), nullable=False),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column(
+            "data", sa.JSON(none_as_null=True), nullable=False
+        ),  # QuestionScores.encode(with_ids=False)
+    )
+    return {"question_sets": sets, "question_scores": scores}
+
+
 METADATA = sa.MetaData()
 TABLES = define_tables(METADATA)
+TABLES.update(define_question_tables(METADATA))
+#: The tables of version 1, which hold a run's own text (what redaction rewrites).
+RUN_TABLES = ("runs", "verdicts", "metrics")
 VERSION_TABLE = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 
@@ -98,8 +134,16 @@ def _create_v1(conn: Connection) -> None:
     frozen.create_all(conn)
 
 
+def _add_questions_v2(conn: Connection) -> None:
+    """Version 2: per-question results (question_sets, question_scores); v1 tables unchanged."""
+    frozen = sa.MetaData()
+    define_tables(frozen)
+    for table in define_question_tables(frozen).values():
+        table.create(conn)
+
+
 #: Ordered migrations: MIGRATIONS[i] takes a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_questions_v2]
 
 
 class SchemaTooNew(RuntimeError):
