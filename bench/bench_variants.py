@@ -7,6 +7,7 @@ process with the same thread count, and prints each variant's answering time (be
 
     python bench/bench_variants.py                          # reference MiniLM-L6, 400 questions
     python bench/bench_variants.py --model zoo:minilm3-squad-distilled --limit 1988
+    python bench/bench_variants.py --model zoo:minilm3-squad-distilled --markdown bench/variants-zoo.md
 
 Exports and quantised files go to qagate's cache ($QAGATE_HOME/onnx) as in a gate run; the
 one-off export time is printed apart from the answering time.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QAGATE_SHARED", ROOT.parent / "shared"))
+NAMES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime"}
 VARIANTS = (("torch", "none"), ("onnxruntime", "none"), ("torch", "int8"), ("onnxruntime", "int8"))
 
 
@@ -50,6 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=400, help="first N questions of the articles")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--markdown", type=Path, help="also write the table here (what the docs include)")
     args = parser.parse_args(argv)
 
     import torch
@@ -75,6 +78,10 @@ def main(argv=None) -> int:
         f"{'variant':24s} {'s/question':>10s} {'speed-up':>8s} {'agree':>7s} {'EM':>6s} {'F1':>6s} "
         f"{'MB':>6s} {'load s':>7s}"
     )
+    rows = [
+        "| variant | s/question | speed-up | same answers | EM | F1 | MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for (runtime, quantize), r in results.items():
         scores = score(dataset, r["answers"])
         same = sum(r["answers"][k] == reference["answers"][k] for k in reference["answers"])
@@ -83,6 +90,23 @@ def main(argv=None) -> int:
             f"{reference['seconds'] / r['seconds']:7.2f}x {same / len(examples):7.1%} "
             f"{scores.exact_match:6.2f} {scores.f1:6.2f} {r['size']['size_on_disk_mb']:6.1f} {r['load']:7.1f}"
         )
+        name = f"{NAMES[runtime]} {'int8' if quantize == 'int8' else 'fp32'}"
+        cells = (
+            f"{r['seconds'] / len(examples):.4f}",
+            f"{reference['seconds'] / r['seconds']:.2f}x",
+            f"{same / len(examples):.1%}",
+            f"{scores.exact_match:.2f}",
+            f"{scores.f1:.2f}",
+            f"{r['size']['size_on_disk_mb']:.1f}",
+        )
+        rows.append(f"| {name} | {' | '.join(cells)} |")
+    if args.markdown:
+        caption = (
+            f"`{args.model}`, {len(examples)} questions of articles {args.articles}, {args.threads} threads, "
+            f"torch {torch.__version__}, best of {args.repeats} passes, {time.strftime('%Y-%m-%d')}"
+        )
+        args.markdown.write_text("\n".join([caption, "", *rows, ""]))
+        print(f"table written to {args.markdown}")
     return 0
 
 

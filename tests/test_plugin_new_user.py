@@ -143,7 +143,7 @@ def test_assert_gate_and_gate_file_agree_including_a_missing_baseline(project):
         import json, pathlib, warnings
         from qagate.assertions import GateAssertionError, assert_gate
 
-        def test_same(students, teacher, qagate_eval, tmp_path):
+        def test_same(students, teacher, qagate_eval, qagate_dataset, tmp_path):
             verdicts = {{}}
             for student in students:
                 for rule in {rules!r}:
@@ -152,7 +152,8 @@ def test_assert_gate_and_gate_file_agree_including_a_missing_baseline(project):
                         try:
                             v = assert_gate(rule, qagate_eval(student),
                                             teacher=qagate_eval(teacher),
-                                            baseline=tmp_path / (student.name + ".json"))
+                                            baseline=tmp_path / (student.name + ".json"),
+                                            dataset=qagate_dataset)
                             verdicts[student.name + "::" + rule.replace(" ", "")] = v.status
                         except GateAssertionError as exc:
                             verdicts[student.name + "::" + rule.replace(" ", "")] = exc.verdict.status

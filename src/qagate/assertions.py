@@ -54,12 +54,15 @@ def assert_gate(
 
     ``result`` and ``teacher`` are ``EvalResult`` objects (from the ``qagate_eval`` fixture) or
     plain mappings of metric -> value. ``baseline`` is a mapping of metrics, a
-    :class:`qagate.store.baselines.Baseline`, or the path of a baseline file; a missing file is
-    written from ``result`` (verdict NEW, a :class:`NewBaselineWarning`; with ``strict=True``
-    it fails), as gate files do. Timing rules take ``latency`` / ``teacher_latency``
-    (``Timing`` objects from ``qagate_latency``, rounds timed in this session); ``speedup`` is
-    teacher latency / model latency. ``confidence`` (e.g. 0.95) decides exact_match/f1 rules
-    on an interval valid at every n (paired per question with the teacher), which needs
+    :class:`qagate.store.baselines.Baseline`, or the path of a baseline file, which needs
+    ``dataset`` (the baseline records its fingerprint, and one recorded on other data is refused);
+    a missing file is written from ``result`` with its per-question scores (verdict NEW, a
+    :class:`NewBaselineWarning`; with ``strict=True`` it fails), as gate files do, and a stored
+    one with them judges ``confidence`` paired per question. Timing rules take ``latency`` /
+    ``teacher_latency`` (``Timing`` objects from ``qagate_latency``, rounds timed in this
+    session); ``speedup`` is teacher latency / model latency. ``confidence`` (e.g. 0.95) decides
+    exact_match/f1 rules on an interval valid at every n (paired per question with the teacher
+    or the baseline), which needs
     EvalResults; a verdict the sample cannot decide raises too (``undecided="skip"`` skips the
     test instead, except with ``strict=True``). ``dataset`` orders the questions and adds the
     worst-scoring ones to the report. Returns the :class:`Verdict`.
@@ -96,7 +99,7 @@ def assert_gate(
             "(from the qagate_eval fixture) as result and teacher"
         )
     if parsed.reference == "baseline":
-        evidence = _baseline(parsed, name, metrics, baseline, rule, dataset)
+        evidence = _baseline(parsed, name, metrics, baseline, rule, dataset, scores)
     else:
         evidence = quality_evidence(
             parsed,
@@ -140,41 +143,68 @@ def _metrics(source: Any, what: str) -> Mapping[str, Any]:
 
 
 def _baseline(
-    rule: Any, name: str, metrics: Mapping[str, Any], baseline: Any, text: str, dataset: "Dataset | None"
+    rule: Any,
+    name: str,
+    metrics: Mapping[str, Any],
+    baseline: Any,
+    text: str,
+    dataset: "Dataset | None",
+    scores: Any = None,
 ) -> Evidence:
-    """The same baseline policy as gate files: a missing file is written and judged NEW."""
+    """The same baseline policy as gate files: a missing file is written (with the per-question
+    scores) and judged NEW; a stored one is compared on the data it names, paired per question
+    where it keeps them. Plain numbers given in the test are a point comparison."""
     from qagate.store.baselines import Baseline, load_baseline, make_provenance, write_baseline
+    from qagate.store.questions import QuestionScores
 
     if baseline is None:
         raise ValueError(f"rule {text!r} compares with a baseline: pass baseline=...")
     value = metrics.get(rule.metric)
     value = None if value is None else float(value)
-    command = "assert_gate(..., baseline=<path>) writes a missing baseline file"
-    if isinstance(baseline, (str, Path)):
+    command = "assert_gate(..., baseline=<path>, dataset=...) writes a missing baseline file"
+    if isinstance(baseline, Mapping):  # numbers written in the test: no file, no data to check
+        reference = baseline.get(rule.metric)
+        return Evidence(
+            value,
+            None if reference is None else float(reference),
+            problems=() if reference is not None else (f"the given baseline has no {rule.metric}",),
+            notes=("the given baseline is numbers, without per-question scores: a point comparison",)
+            if rule.confidence is not None
+            else (),
+        )
+    if dataset is None:
+        raise ValueError(
+            f"rule {text!r} compares with a stored baseline: pass dataset=... (the Dataset the result "
+            f"was scored on), so that the baseline is written, and compared, on known questions"
+        )
+    ids = [example.id for example in dataset.examples]
+    written = False
+    stored: Baseline | None
+    if isinstance(baseline, Baseline):
+        path: Any = baseline.path
+        stored = baseline
+    else:
         path = Path(baseline)
         stored = load_baseline(path)
-        written = False
         if stored is None:
             provenance = make_provenance(
-                dataset_name=getattr(dataset, "name", "unknown"),
-                dataset_fingerprint=getattr(dataset, "fingerprint", ""),
-                dataset_size=len(dataset) if dataset is not None else 0,
+                dataset_name=dataset.name,
+                dataset_fingerprint=dataset.fingerprint,
+                dataset_size=len(dataset),
                 model_name=name,
                 model_fingerprint="",
             )
-            write_baseline(path, baseline_metrics(metrics), provenance)
+            questions = QuestionScores.from_scores(scores, ids) if scores is not None else None
+            write_baseline(path, baseline_metrics(metrics), provenance, questions)
             written = True
-        return baseline_evidence(
-            rule,
-            value,
-            stored,
-            path=path,
-            written=written,
-            write_command=command,
-            dataset_fingerprint=getattr(dataset, "fingerprint", None),
-        )
-    stored_metrics = baseline.metrics if isinstance(baseline, Baseline) else baseline
-    stored = Baseline(Path("<given>"), dict(stored_metrics), {})
     return baseline_evidence(
-        rule, value, stored, path="the given baseline", written=False, write_command=command
+        rule,
+        value,
+        stored,
+        path=path,
+        written=written,
+        write_command=command,
+        dataset_fingerprint=dataset.fingerprint,
+        scores=scores,
+        model=name,
     )

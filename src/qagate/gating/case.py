@@ -171,20 +171,23 @@ def _baseline_case(
 ) -> CaseOutcome:
     """A rule against the stored baseline; ``table``: the questions' slice labels, so that the
     baseline written keeps every slice's values and a slice rule reads its own."""
+    from qagate.data.slices import slice_ids
     from qagate.gating.slicing import baseline_numbers
+    from qagate.store.questions import QuestionScores
 
     rule = case.rule
     path = source.baseline_path(dataset, case.model)
     fingerprint = str(source.model(case.model, folder).fingerprint())
     provenance = source.provenance(case.model, folder, dataset, fingerprint)
     numbers = baseline_numbers(result.metrics, table, result.scores)
+    questions = QuestionScores.from_scores(result.scores, [example.id for example in dataset.examples])
     if policy.regenerate_all and source.baseline_action(path) is None:
-        source.write_baseline(path, numbers, provenance, "regenerated")
+        source.write_baseline(path, numbers, provenance, "regenerated", questions)
     stored = source.stored_baseline(path)  # as it was when the session first read it
     written = False
     if stored is None:
         if source.baseline_action(path) is None:
-            source.write_baseline(path, numbers, provenance, "created")
+            source.write_baseline(path, numbers, provenance, "created", questions)
         written = True
     command = (
         f"pytest {shlex.quote(nodeid)} --qagate-update-baselines"
@@ -200,12 +203,15 @@ def _baseline_case(
         write_command=command,
         dataset_fingerprint=dataset.fingerprint,
         model_fingerprint=fingerprint,
+        scores=result.scores,
+        ids=slice_ids(table, *rule.slice) if rule.slice is not None and table is not None else None,
+        model=case.model,
     )
     verdict = judge(rule, case.model, evidence)
     action = source.baseline_action(path)
     if verdict.status == "fail" and policy.update and stored is not None:
         if action is None:
-            source.write_baseline(path, numbers, provenance, "updated")
+            source.write_baseline(path, numbers, provenance, "updated", questions)
             action = "updated"
         if action == "updated":
             verdict = replace(

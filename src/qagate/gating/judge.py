@@ -86,9 +86,9 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
     interval = None
     if rule.confidence is not None and not problems and evidence.interval is not None:
         interval = evidence.interval
-    elif rule.confidence is not None and not problems:
+    elif rule.confidence is not None and not problems and not point_baseline(rule, evidence):
         if evidence.per_question is None or (
-            rule.reference == "teacher" and evidence.reference_per_question is None
+            rule.reference in PAIRED and evidence.reference_per_question is None
         ):
             problems.append(f"{rule.id} needs per-question {rule.metric} values for its confidence interval")
         else:
@@ -109,6 +109,20 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
         reference_value=evidence.reference,
         interval=interval,
         notes=evidence.notes,
+    )
+
+
+#: References a confidence rule is paired with question by question: ``model - coef * reference``.
+PAIRED = ("teacher", "baseline")
+
+
+def point_baseline(rule: Rule, evidence: Evidence) -> bool:
+    """A baseline rule whose baseline keeps no per-question scores (a file written before qagate
+    kept them): judged as a point comparison, as its evidence's note says, instead of failing."""
+    return (
+        rule.reference == "baseline"
+        and evidence.interval is None
+        and (evidence.per_question is None or evidence.reference_per_question is None)
     )
 
 
@@ -194,16 +208,17 @@ def rule_interval(
 
 def rule_values(rule: Rule, scores: Sequence[float], teacher_scores: Sequence[float] | None) -> Any:
     """The per-question quantity a confidence rule is about, as a numpy array: the model's
-    values, or against the teacher the paired differences ``model - coef * teacher``."""
+    values, or against the teacher (or a baseline that keeps per-question scores) the paired
+    differences ``model - coef * reference`` on the same questions."""
     import numpy as np
 
     mine = np.asarray(scores, dtype=np.float64)
     if mine.ndim != 1 or mine.size == 0:
         raise ValueError("a confidence rule needs a non-empty sequence of per-question values")
-    if rule.reference != "teacher":
+    if rule.reference not in PAIRED:
         return mine
     if teacher_scores is None:
-        raise ValueError("a teacher-relative confidence rule needs the teacher's scores")
+        raise ValueError(f"a {rule.reference}-relative confidence rule needs the {rule.reference}'s scores")
     theirs = np.asarray(teacher_scores, dtype=np.float64)
     if theirs.shape != mine.shape:
         raise ValueError(f"paired samples need equal lengths, got {mine.size} and {theirs.size}")
@@ -222,7 +237,7 @@ def rule_sequence(
     if rule.confidence is None:
         raise ValueError(f"{rule.id} has no confidence level")
     lo, hi = bounds if bounds is not None else value_bounds(rule)
-    if rule.reference == "teacher":
+    if rule.reference in PAIRED:
         scaled = (rule.coef * lo, rule.coef * hi)
         lo, hi = lo - max(scaled), hi - min(scaled)
     return ConfidenceSequence(lo, hi, rule.confidence, horizon=horizon)

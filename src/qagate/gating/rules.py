@@ -240,10 +240,11 @@ def _parse_rule(text: str, confidence: float | None, line: int | None, where: st
                 f"for {', '.join(m for m in METRICS if METRICS[m].bootstrappable)}",
                 path=where or None,
             )
-        if rule.reference == "baseline":
+        if rule.reference == "baseline" and not info.per_question:
             raise QagateError(
-                f"rule {quote(text)}: confidence works against the teacher or a "
-                f"number; a stored baseline (or compared run) keeps no per-question values",
+                f"rule {quote(text)}: confidence against a baseline pairs per-question scores "
+                f"({', '.join(m for m in METRICS if METRICS[m].per_question and METRICS[m].baseline)}); "
+                f"a compared pytest-benchmark run keeps no per-question values",
                 path=where or None,
             )
     return _percent_threshold(rule, text, where)

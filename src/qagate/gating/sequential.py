@@ -72,7 +72,7 @@ def sequential_problem(rule: Rule) -> str | None:
     if rule.perturb:
         return "a robustness rule compares two copies of the data and is judged on all questions"
     if rule.reference == "baseline":
-        return "a baseline stores no per-question scores, so a baseline rule is judged on all questions"
+        return "a baseline rule is paired with the baseline's scores on all their questions: judged on all"
     if rule.metric not in SEQUENTIAL_METRICS:
         return (
             f"{rule.metric} has no per-question scores to look at chunk by chunk "

@@ -449,9 +449,12 @@ class QagateSession:
                 self._baselines[path] = store.load_baseline(path)
             return self._baselines[path]
 
-    def write_baseline(self, path: Path, metrics: dict, provenance: dict, action: str) -> None:
+    def write_baseline(
+        self, path: Path, metrics: dict, provenance: dict, action: str, questions: Any = None
+    ) -> None:
+        """Write a baseline (with the per-question ``questions`` its numbers come from) once."""
         with self._lock:
-            store.write_baseline(path, metrics, provenance)
+            store.write_baseline(path, metrics, provenance, questions)
             self._baseline_actions[path] = action
 
     def baseline_action(self, path: Path) -> str | None:

@@ -123,7 +123,7 @@ def _rule_values(outcome: "CaseOutcome") -> Any:
     from qagate.gating.judge import rule_values
 
     rule = outcome.verdict.rule
-    if rule.perturb or outcome.result is None:
+    if rule.perturb or outcome.result is None or rule.reference == "baseline":  # its scores are in the file
         return None
     ids = [example.id for example in outcome.dataset.examples]
     mine = per_question(outcome.result.scores, rule.metric, ids)
@@ -149,7 +149,7 @@ def sample_facts(rule: "Rule", values: Any) -> dict[str, Any]:
         "sd": float(data.std(ddof=1)) if data.size > 1 else 0.0,
         "bounds": [sequence.lo, sequence.hi],
         "horizon": int(data.size),
-        "paired": rule.reference is not None and rule.reference != "baseline",
+        "paired": rule.reference is not None,
     }
 
 
@@ -425,7 +425,7 @@ def _quantity(row: Mapping[str, Any], recorded: Mapping[str, Any], rule: "Rule |
     offset = _num(recorded.get("offset"))
     offset = offset if offset is not None else (rule.offset if rule else 0.0)
     tail = f" {'-' if offset >= 0 else '+'} {abs(offset):g}" if offset or not reference else ""
-    if reference in ("teacher", "clean"):
+    if reference in ("teacher", "clean", "baseline"):
         scale = "" if coef == 1 else f"{coef:g} x "
         body = f"mean({metric} - {scale}{reference}'s {metric}) over the questions"
     elif _mapping(recorded.get("interval")).get("method") in ROUNDS:
