@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "qagate.cli.init",
         "write a release gate into a project: model declarations, gate file, ini, CI",
     ),
+    "diff": (
+        "qagate.cli.diff",
+        "compare two models, prediction files or runs per slice and question by question",
+    ),
     "explain": (
         "qagate.cli.explain",
         "how a recorded verdict was reached: values, interval, what would decide it",

@@ -296,6 +296,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         family=family_of(rows, settings.family_alpha).as_dict(),
         questions=history_questions(qsession.evaluated()),  # for qagate diff RUN_A RUN_B
     )
+    from qagate.reports.diff import run_slices
+
+    slices = run_slices(qsession.evaluated())  # the run page's slice heat map and flipped questions
+    if slices:
+        run["slices"] = slices
     from qagate.store import outbox
 
     def shown(where: Any) -> str:

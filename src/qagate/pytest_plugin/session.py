@@ -489,6 +489,7 @@ class QagateSession:
         for (folder, name, key), result in self._evals.items():
             latency = self._latency.get((folder, name, key))
             speedup = None
+            teacher = None
             try:
                 teacher = self.teacher_name(folder)
                 t_latency = self._latency.get((folder, teacher, key))
@@ -503,6 +504,14 @@ class QagateSession:
                 pass
             dataset = self._datasets.get(key)
             rows.append(
-                EvaluatedModel(name, dataset.name if dataset else str(key[0]), result, latency, speedup)
+                EvaluatedModel(
+                    name,
+                    dataset.name if dataset else str(key[0]),
+                    result,
+                    latency,
+                    speedup,
+                    dataset,
+                    teacher if teacher != name else None,
+                )
             )
         return rows

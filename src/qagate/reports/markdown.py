@@ -1,6 +1,7 @@
 """One run's verdicts as Markdown, for a pull-request comment or GitHub's job summary
 (``$GITHUB_STEP_SUMMARY``): the outcome, a table of every gate (worst first), and what changed
-since the previous run on the same branch (new failures, fixed, values that moved).
+since the previous run on the same branch (new failures, fixed, values that moved), and the
+slices whose F1 changed most against the teacher and the baseline run.
 
 Everything a run recorded (model names, rules, datasets, labels) is escaped, so a model's output
 can neither break the table nor inject HTML. Standard library only.
@@ -30,6 +31,8 @@ MARKS = {
 #: The most gate rows the table lists (the rest are counted): blocking ones always come first.
 MAX_ROWS = 60
 MAX_MOVED = 15
+#: Slices listed under "Slices that changed most" per dataset (the largest F1 changes first).
+MAX_SLICES = 8
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|~!])")
 
@@ -82,10 +85,37 @@ def summary(
         lines.append(f"| | \u2026 and {len(results) - MAX_ROWS} more | | | | | |")
     if not results:
         lines.append("| | no gate was judged | | | | | |")
+    lines += slices_section(runs, index)
     lines += ["", *changes_section(runs, compare(runs, index))]
     if link:
         lines += ["", f"[Dashboard]({link.replace(')', '%29').replace(' ', '%20')})"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def slices_section(runs: Sequence[Mapping[str, Any]], index: int) -> list[str]:
+    """``### Slices that changed most``: for each gated model, the slices whose F1 moved most
+    against its teacher and against its baseline run (none when the run kept no slice tables)."""
+    from qagate.reports.diff import run_slice_views
+
+    lines: list[str] = []
+    for view in run_slice_views(runs, index):
+        if not view.changed:
+            continue
+        lines += [
+            "",
+            f"### Slices that changed most on {escape(view.dataset)}",
+            "",
+            "| model / reference | slice | questions | F1 | reference F1 | change |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label, name, _, mine, theirs, questions in view.changed[:MAX_SLICES]:
+            lines.append(
+                f"| {escape(label)} | {code(name)} | {questions:,} | {mine:.1f} | {theirs:.1f} "
+                f"| {mine - theirs:+.1f} |"
+            )
+        if len(view.changed) > MAX_SLICES:
+            lines.append(f"| \u2026 and {len(view.changed) - MAX_SLICES} more | | | | | |")
+    return lines
 
 
 def changes_section(runs: Sequence[Mapping[str, Any]], change: Comparison) -> list[str]:

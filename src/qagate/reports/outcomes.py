@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterable
 
+    from qagate.data import Dataset
     from qagate.scoring.evaluation import EvalResult
     from qagate.store.history import QuestionEntry
     from qagate.timing.paired import Timing
@@ -93,6 +94,8 @@ class EvaluatedModel:
     result: "EvalResult"
     latency: "Timing | None"
     speedup: float | None
+    data: "Dataset | None" = None  # the questions it answered (slice tables of the history)
+    teacher: str | None = None  # its teacher's name (None: it is the teacher, or there is none)
 
     def metrics(self) -> dict[str, float]:
         """The evaluation's metrics with this session's fresh timings (never cached ones)."""

@@ -1,6 +1,7 @@
 """The dashboard as a static site: ``index.html`` (the front page of qagate.reports.dashboard) and
 ``runs/<id>.html``, one page per run with its verdicts, what changed since the previous run on its
-branch, and its worst questions when it recorded any. Self-contained: no scripts, no network.
+branch, its slice heat map and flipped questions (each gated model against its teacher and its
+baseline run), and its worst questions when it recorded any. Self-contained: no scripts, no network.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from qagate.reports.changes import compare, number
 from qagate.reports.charts import COLOURS, MISSING
 from qagate.reports.dashboard import CELL_TEXT, Cell, environment, gate_text, page_name, render, run_view
+from qagate.reports.diff import run_slice_views
 from qagate.scoring.registry import fmt
 from qagate.store.history import STATUS_ORDER
 
@@ -142,6 +144,7 @@ def render_run(runs: Sequence[Mapping[str, Any]], index: int, *, title: str = "q
             previous=previous,
             moved=[(item[0], moved(item)) for item in change.moved],
             worst=worst_questions(run),
+            slices=run_slice_views(runs, index),
             narrowing=narrowing(run),
             missing=MISSING,
             generated=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
