@@ -38,11 +38,13 @@ FLIP_KEYS = {"id", "direction", "question", "gold", "a", "b", "f1_a", "f1_b", "c
 
 
 def diff_json(capsys, *args: str) -> dict:
+    capsys.readouterr()  # what an in-process pytest run printed before
     assert cli.main(["diff", *args, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def error_line(capsys, *args: str) -> str:
+    capsys.readouterr()
     assert cli.main(["diff", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("qagate diff: error: "), err
@@ -178,6 +180,36 @@ def test_the_run_page_has_the_heat_map_and_the_flips(project, tmp_path):  # noqa
     assert "<code>q0000</code>" in section and "<mark>w0q</mark>" in section
     first = (site / "runs" / f"{runs[0]['id']}.html").read_text()
     assert '<th class="run">bad / run' not in first  # nothing earlier to compare with
+
+
+def test_diff_of_two_runs_uses_their_stored_results(project, capsys):  # noqa: F811
+    slice_gate(project)
+    project.run()
+    before = json.loads((project.root / "models" / "bad.json").read_text())
+    after = {f"q{i:04d}": ("nothing" if i < 40 else f"w{i}q") for i in range(400)}
+    (project.root / "models" / "bad.json").write_text(json.dumps(after))
+    project.run()
+    store = str(project.root / ".qagate" / "history.db")
+    old, new = (run["id"] for run in read_history(store).runs)
+    data = str(project.root / "data.json")
+    found = diff_json(capsys, f"{old[:6]}:bad", f"{new}:bad", data, "--history", store)
+    assert (found["a"], found["b"]) == (f"bad@{old[:8]}", f"bad@{new[:8]}")
+    right = {qid for qid, answer in before.items() if answer != "nothing"}
+    now = {qid for qid, answer in after.items() if answer != "nothing"}
+    assert found["lost"] == sorted(right - now) and found["gained"] == sorted(now - right)
+    assert found["slices"][0]["b"]["f1"] == 90.0 and found["flips"][0]["b"] is None  # scores, no answers
+    against = diff_json(capsys, f"{new}:teacher", "last:bad", data, "--history", store)
+    assert against["slices"][0]["lost"] == 40
+    assert cli.main(["diff", f"{old}:bad", "last:bad", data, "--history", store]) == 0
+    assert "(not stored)" in capsys.readouterr().out
+    err = error_line(capsys, old, new, data, "--history", store)
+    assert f"run {old} stored the results of 2 models (bad, good)" in err and f"{old[:8]}:bad" in err
+    assert "no per-question results of 'nobody'" in error_line(
+        capsys, f"{old}:nobody", new, data, "--history", store
+    )
+    assert "none of the questions" in error_line(
+        capsys, old + ":bad", new + ":bad", "sample", "--history", store
+    )
 
 
 def test_markdown_lists_the_slices_that_changed_most_escaped(tmp_path):

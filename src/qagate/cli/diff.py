@@ -219,7 +219,7 @@ class Sides:
             raise QagateError(
                 f"{which}: {quote(text)} is not a file, and {exc}", path=self._history.path
             ) from None
-        found = stored_side(entry, model or None, self.dataset)
+        found = stored_side(history_target(self.args), entry, model or None, self.dataset, self.notes)
         self.partial.append(found)
         return found
 

@@ -343,16 +343,47 @@ def _number(value: Any) -> float:
 # --- runs of the history ------------------------------------------------------------------------
 
 
-def stored_side(run: Mapping[str, Any], model: str | None, dataset: "Dataset") -> Side:
-    """One model's per-question results as ``run`` stored them (``model`` None: the run's only
-    model that is not a teacher); one line naming the run and the fix when it stored none."""
+def stored_side(
+    target: Any, run: Mapping[str, Any], model: str | None, dataset: "Dataset", notes: list[str]
+) -> Side:
+    """One model's per-question results as the run stored them in the history ``target``
+    (``model`` None: the run's only gated model); one line naming the run and the fix when it
+    stored none, or when the model is not there or ambiguous. A note goes to ``notes`` when the
+    run scored other questions than ``dataset``'s."""
     from qagate.core.errors import QagateError
+    from qagate.store.history import question_score_index, read_question_scores
 
     run_id = str(run.get("id"))
-    raise QagateError(
-        f"run {run_id} stored no per-question results",
-        hint="diff prediction files or model declarations instead",
-    )
+    index = question_score_index(target, run_id)
+    if not index:  # raises the store's one line: which run, and how to get a run that has them
+        read_question_scores(target, run_id, model or "")
+    stored = list(dict.fromkeys(str(e.get("model")) for e in index))
+    if model is None:
+        gated = {str(r.get("model")) for r in run.get("results") or [] if isinstance(r, Mapping)}
+        candidates = [name for name in stored if name in gated] or stored
+        if len(candidates) != 1:
+            raise QagateError(
+                f"run {run_id} stored the results of {len(candidates)} models ({', '.join(candidates)})",
+                hint=f"name one: {run_id[:8]}:{candidates[0]}",
+            )
+        model = candidates[0]
+    entries = [e for e in index if e.get("model") == model]
+    chosen = next((e for e in entries if e.get("fingerprint") == dataset.fingerprint), None)
+    name = str(chosen.get("dataset")) if chosen is not None and len(entries) > 1 else None
+    scores = read_question_scores(target, run_id, model, name)
+    ids = {ex.id for ex in dataset.examples}
+    shared = len(ids.intersection(scores.ids))
+    if not shared:
+        raise QagateError(
+            f"run {run_id} scored {model} on none of the questions of dataset {dataset.name}",
+            hint="give the dataset the run was judged on ('qagate history show RUN' names it)",
+        )
+    if shared < len(scores.ids) or shared < len(ids):
+        notes.append(
+            f"run {run_id} scored {model} on {len(scores.ids):,} questions, "
+            f"{shared:,} of them in {dataset.name}."
+        )
+    return Side(f"{model}@{run_id[:8]}", scores.per_question_em, scores.per_question_f1, None)
 
 
 # --- what a run keeps for its pages -------------------------------------------------------------
