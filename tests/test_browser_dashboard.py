@@ -135,6 +135,10 @@ PROBE = """JSON.stringify({
   runLinks: document.querySelectorAll('a[href^="runs/"]').length,
   worst: document.querySelectorAll('#worst tr').length,
   verdicts: document.querySelectorAll('#verdicts td.cell').length,
+  heatRows: [...document.querySelectorAll('table.heat th.run')].map(h => h.textContent.trim()),
+  heatCells: [...document.querySelectorAll('table.heat td.heat')].map(c => c.textContent.trim()),
+  flipRows: document.querySelectorAll('table.flips tr.lost, table.flips tr.gained').length,
+  marks: [...document.querySelectorAll('table.flips mark')].map(m => m.textContent),
   text: document.body.innerText,
   external: [...document.querySelectorAll('[src],[href]')]
     .map(e => e.getAttribute('src') || e.getAttribute('href')).filter(u => /^[a-z]+:/i.test(u)),
@@ -174,6 +178,8 @@ def history(tmp_path: Path) -> Path:
             results=results, metrics=metrics, started=1.76e9 + 3600 * i, exit_status=1, rootdir=tmp_path
         )
         run["git"] = {"commit": ("c0ffee" if i in (1, 2, 3) else f"{i:02d}") * 7, "branch": "main"}
+        if i >= 6:  # runs 7 and 8 kept their slice tables: against the teacher, and run 8 against run 7
+            run["slices"] = slice_entries(i)
         if i == 7:
             run["label"] = EVIL
             run["worst_questions"] = [
@@ -182,6 +188,47 @@ def history(tmp_path: Path) -> Path:
             ]  # fmt: skip
         append_run(path, run)
     return path
+
+
+def slice_entries(i: int) -> list[dict]:
+    """What a run keeps of its models' slices (qagate.reports.diff.run_slices): the student
+    against its teacher, F1 lower on "how" questions in the later run, and a flip whose answer
+    is a script."""
+    drop = 6.0 if i == 7 else 1.0
+
+    def row(n, em, f1, ref_em, ref_f1, lost, gained):
+        return {
+            "n": n,
+            "em": em,
+            "f1": f1,
+            "ref_em": ref_em,
+            "ref_f1": ref_f1,
+            "lost": lost,
+            "gained": gained,
+        }
+
+    slices = {
+        "all": row(65, 75.0, 80.0, 80.0, 84.0, 4, 1),
+        "question=what": row(40, 80.0, 85.0, 82.0, 86.0, 2, 1),
+        "question=how": row(25, 60.0, 70.0 - drop, 75.0, 80.0, 2, 0),
+    }
+    flip = {
+        "id": "q7",
+        "direction": "lost",
+        "question": "How does yeast leaven bread?",
+        "gold": ["by fermenting"],
+        "b": EVIL,
+        "a": "by fermenting",
+        "f1_b": 0.0,
+        "f1_a": 1.0,
+        "context": ["Yeast leavens bread", "by fermenting", f"sugars. {EVIL}"],
+    }
+    return [
+        {"model": "minilm3-distilled", "dataset": "sample", "reference": "minilm6-teacher", "slices": slices,
+         "flips": [flip]},
+        {"model": "minilm6-teacher", "dataset": "sample", "reference": None,
+         "slices": {"all": {"n": 65, "em": 80.0, "f1": 84.0}}},
+    ]  # fmt: skip
 
 
 def load(tools: DevTools, url: str) -> dict:
@@ -206,10 +253,24 @@ def test_the_dashboard_renders_in_chromium_without_errors(tmp_path):
     site = tmp_path / "site"
     assert cli.main(["dashboard", "--history", str(history(tmp_path)), "--out", str(site)]) == 0
     worst_page = max((site / "runs").iterdir(), key=lambda p: "Who leavens" in p.read_text())
+    sample = json.loads((Path(cli.__file__).parents[1] / "resources" / "sample-squad.json").read_text())
+    answers = {
+        qa["id"]: qa["answers"][0]["text"] for a in sample["data"] for p in a["paragraphs"] for qa in p["qas"]
+    }
+    (tmp_path / "a.json").write_text(json.dumps(answers))
+    (tmp_path / "b.json").write_text(json.dumps(answers | {next(iter(answers)): EVIL}))
+    diff_page = tmp_path / "diff.html"
+    assert (
+        cli.main(
+            ["diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "sample", "--html", str(diff_page)]
+        )
+        == 0
+    )
     tools = DevTools(binary, tmp_path / "profile")
     try:
         front = load(tools, (site / "index.html").as_uri())
         run = load(tools, worst_page.as_uri())
+        diff = load(tools, diff_page.as_uri())
         events = list(tools.events)
     finally:
         stderr = tools.close()
@@ -245,3 +306,21 @@ def test_the_dashboard_renders_in_chromium_without_errors(tmp_path):
 
     assert run["scripts"] == 0 and run["external"] == [] and run["verdicts"] == 4
     assert run["worst"] == 2 and EVIL in run["text"] and "Who leavens bread?" in run["text"]
+    assert "slices" in run["sections"]
+    assert run["heatRows"] == ["minilm3-distilled / minilm6-teacher", "minilm3-distilled / run 7"]
+    cells = [
+        "95",
+        "99",
+        "80",
+        "100",
+        "100",
+        "93",
+    ]  # all, what, how: F1 as % of the teacher's, then of run 7's
+    assert run["heatCells"] == cells
+    assert run["flipRows"] == 1 and run["marks"] == ["by fermenting"] and f"sugars. {EVIL}" in run["text"]
+
+    assert (
+        diff["scripts"] == 0 and diff["external"] == [] and diff["sections"] == ["heatmap", "slices", "flips"]
+    )
+    assert diff["heatRows"] == ["b / a"] and diff["heatCells"][0] != "" and diff["flipRows"] == 1
+    assert EVIL in diff["text"]  # the hostile answer, shown as text
