@@ -49,6 +49,7 @@ def assert_gate(
     model: str | None = None,
     undecided: str = "fail",
     strict: bool = False,
+    cluster: str | None = None,
 ) -> Verdict:
     """Check one rule (``"f1 >= baseline - 0.5"``, ``"speedup >= 4"``, ...) and fail like a gate.
 
@@ -65,12 +66,26 @@ def assert_gate(
     or the baseline), which needs
     EvalResults; a verdict the sample cannot decide raises too (``undecided="skip"`` skips the
     test instead, except with ``strict=True``). ``dataset`` orders the questions and adds the
-    worst-scoring ones to the report. Returns the :class:`Verdict`.
+    worst-scoring ones to the report. ``cluster`` (``"article"``, ``"paragraph"`` or ``"none"``,
+    the default) makes the dataset's articles or paragraphs the interval's sampling unit, as
+    the gate-file key ``cluster:`` does (it needs ``dataset``). Returns the :class:`Verdict`.
     """
     __tracebackhide__ = True
     from qagate.reports import terminal as report
 
     parsed = parse_rule(rule, confidence=confidence)
+    if cluster is not None:
+        from dataclasses import replace
+
+        from qagate.core.argtypes import did_you_mean
+        from qagate.gating.clusters import CLUSTERS
+
+        if cluster not in CLUSTERS:
+            hint = did_you_mean(str(cluster), CLUSTERS)
+            raise ValueError(f"cluster={cluster!r}{hint}; choose from {', '.join(CLUSTERS)}")
+        if cluster != "none" and dataset is None:
+            raise ValueError(f"cluster={cluster!r} needs dataset=... (its questions' {cluster}s)")
+        parsed = replace(parsed, cluster=cluster)
     if parsed.slice is not None:
         raise ValueError(f"rule {rule!r} is a slice rule: write it in a gate file, which labels questions")
     name = model or getattr(result, "model", None) or "model"
@@ -112,6 +127,10 @@ def assert_gate(
             teacher_scores=getattr(teacher, "scores", None),
             ids=[ex.id for ex in dataset.examples] if dataset is not None else None,
         )
+        if dataset is not None:
+            from qagate.gating.clusters import with_clusters
+
+            evidence = with_clusters(evidence, parsed, dataset.examples, [ex.id for ex in dataset.examples])
     verdict = judge(parsed, name, evidence)
     if verdict.passed or (verdict.status == "new" and not strict):
         if verdict.status == "new":
@@ -121,6 +140,7 @@ def assert_gate(
         verdict,
         dataset=getattr(dataset, "name", None),
         questions=len(dataset) if dataset is not None else None,
+        decide=_decide(parsed, verdict, evidence),
     )
     if dataset is not None and scores is not None and not METRICS[parsed.metric].timing:
         text += "\n" + report.worst_questions(
@@ -131,6 +151,17 @@ def assert_gate(
 
         raise pytest.skip.Exception(text.replace("\n", " "), _use_item_location=True)
     raise GateAssertionError(text, verdict)
+
+
+def _decide(rule: Any, verdict: Any, evidence: Any) -> str | None:
+    """How many questions would decide an undecided confidence verdict (the gate items' line)."""
+    if verdict.status != "undecided" or evidence.interval is not None or evidence.per_question is None:
+        return None
+    from qagate.gating.judge import rule_values
+    from qagate.reports.explain import decide_line, what_decides
+
+    values = rule_values(rule, evidence.per_question, evidence.reference_per_question)
+    return decide_line(what_decides(rule, values), rule.confidence)
 
 
 def _metrics(source: Any, what: str) -> Mapping[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qagate.gating.clusters import with_clusters
 from qagate.gating.evidence import baseline_evidence, evaluation_evidence, timing_note
 from qagate.gating.gatefile import DatasetRequest, GateCase, GateFile
 from qagate.gating.judge import Evidence, judge
@@ -89,14 +90,11 @@ def decide_case(
     if rule.reference == "teacher":
         teacher = source.teacher_name(folder)
         teacher_result = source.evaluation(teacher, folder, request)
+    ids = [example.id for example in dataset.examples]
     evidence = evaluation_evidence(
-        rule,
-        case.model,
-        result,
-        teacher_result,
-        ids=[example.id for example in dataset.examples],
-        teacher_name=teacher or "teacher",
+        rule, case.model, result, teacher_result, ids=ids, teacher_name=teacher or "teacher"
     )
+    evidence = with_clusters(evidence, rule, dataset.examples, ids)
     return CaseOutcome(judge(rule, case.model, evidence), dataset, result, teacher_result)
 
 
@@ -148,7 +146,9 @@ def sequential_case(
         f"sequential: {decided} after {decision.used} of {run.available} questions in a seeded "
         f"random order ({how}); {case.model} answered {run.used}"
     )
-    evidence = replace(evidence, interval=decision.interval, notes=evidence.notes + (note,))
+    evidence = replace(
+        evidence, interval=decision.interval, units=decision.units, notes=evidence.notes + (note,)
+    )
     verdict = replace(
         judge(rule, case.model, evidence),
         questions_used=decision.used,

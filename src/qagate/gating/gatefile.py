@@ -41,6 +41,7 @@ from qagate.core.argtypes import (
 )
 from qagate.core.errors import QagateError, quote
 from qagate.core.files import read_user_text
+from qagate.gating.clusters import CLUSTERS
 from qagate.gating.rules import Rule, parse_rule
 from qagate.gating.sequential import SEQUENTIAL_KEYS, SequentialSpec, sequential_problem
 
@@ -53,13 +54,30 @@ GATE_KEYS = (
     "requires",
     "marks",
     "sequential",
+    "cluster",
     "labels",
     "min_slice",
     "rules",
 )
 DATASET_KEYS = ("source", "limit", "seed", "articles", "perturb", "perturb_seed")
-BLOCK_KEYS = ("apply_to", "require", "confidence", "sequential")
-RULE_KEYS = ("rule", "confidence", "sequential", "min_slice")
+BLOCK_KEYS = ("apply_to", "require", "confidence", "sequential", "cluster")
+RULE_KEYS = ("rule", "confidence", "sequential", "cluster", "min_slice")
+# Words people write for a cluster kind that difflib would not match (lower case).
+CLUSTER_ALIASES = {
+    "articles": "article",
+    "document": "article",
+    "documents": "article",
+    "doc": "article",
+    "title": "article",
+    "paragraphs": "paragraph",
+    "passage": "paragraph",
+    "context": "paragraph",
+    "question": "none",
+    "questions": "none",
+    "false": "none",
+    "off": "none",
+    "no": "none",
+}
 
 
 # --- gate files -------------------------------------------------------------------------------
@@ -145,7 +163,8 @@ def load_gate_file(path: Path, *, default_level: float = 0.95) -> GateFile:
             path=reader.at(rules_node),
         )
     sequential = reader.sequential(top["sequential"]) if "sequential" in top else None
-    blocks = tuple(reader.block(node, default_level, sequential) for node in rules_node.value)
+    cluster = reader.cluster(top["cluster"]) if "cluster" in top else None
+    blocks = tuple(reader.block(node, default_level, sequential, cluster) for node in rules_node.value)
     marks = reader.marks(top["marks"]) if "marks" in top else ()
     labels = reader.path(top["labels"], "labels") if "labels" in top else None
     if "min_slice" in top:  # the file's smallest judged slice, for rules that do not set their own
@@ -412,7 +431,13 @@ class _Reader:
             return spec
         return str(self.path(node, "dataset"))
 
-    def block(self, node: Any, default_level: float, sequential: SequentialSpec | None = None) -> RuleBlock:
+    def block(
+        self,
+        node: Any,
+        default_level: float,
+        sequential: SequentialSpec | None = None,
+        cluster: str | None = None,
+    ) -> RuleBlock:
         import yaml
 
         fields = self.mapping(node, "rule block", BLOCK_KEYS)
@@ -438,6 +463,7 @@ class _Reader:
         block_level = self.confidence(fields["confidence"], default_level) if "confidence" in fields else None
         explicit_block = "sequential" in fields
         block_sequential = self.sequential(fields["sequential"]) if explicit_block else sequential
+        block_cluster = self.cluster(fields["cluster"]) if "cluster" in fields else cluster
         require = fields["require"]
         entries = require.value if _is_sequence(require) else [require]
         if not entries:
@@ -450,6 +476,7 @@ class _Reader:
             spec, explicit = block_sequential, explicit_block
             sequential_node = None
             min_node = None
+            cluster_node = None
             # 'confidence: false' where it was written (a point comparison), for sequential rules
             refused = fields["confidence"] if "confidence" in fields and block_level is None else None
             refused_here = refused is not None and explicit_block  # both keys on the block
@@ -461,6 +488,7 @@ class _Reader:
                     )
                 rule_node = rule_fields["rule"]
                 min_node = rule_fields.get("min_slice")
+                cluster_node = rule_fields.get("cluster")
                 if "confidence" in rule_fields:
                     level = self.confidence(rule_fields["confidence"], default_level)
                     refused = rule_fields["confidence"] if level is None else None
@@ -511,9 +539,45 @@ class _Reader:
                             path=self.at(sequential_node if sequential_node is not None else rule_node),
                         )
                     spec = None  # the file's default: this rule stays fixed-n
+            rule = self._clustered(rule, block_cluster, cluster_node)
+            if spec is not None:  # rules on other clusters walk other orders: separate runs
+                spec = replace(spec, cluster=rule.cluster or "none")
             rules.append(rule)
             specs.append(spec)
         return RuleBlock(apply_to, apply_node.start_mark.line + 1, tuple(rules), tuple(specs))
+
+    def cluster(self, node: Any) -> str:
+        """``cluster: article | paragraph | none``: a confidence interval's sampling unit."""
+        value = self.value(node)
+        if isinstance(value, str) and value in CLUSTERS:
+            return value
+        word = "false" if value is False else str(value)
+        raise QagateError(
+            f"cluster must be one of {', '.join(CLUSTERS)}; got {quote(value)}"
+            f"{_did_you_mean(word, CLUSTERS, CLUSTER_ALIASES)}",
+            path=self.at(node),
+        )
+
+    def _clustered(self, rule: Rule, inherited: str | None, node: Any) -> Rule:
+        """``rule`` with its cluster: its own ``cluster:`` (which must have a per-question
+        interval to apply to), else the block's or the file's where it applies."""
+        from qagate.scoring.registry import METRICS
+
+        applies = rule.confidence is not None and not METRICS[rule.metric].rounds
+        if node is None:
+            return replace(rule, cluster=inherited) if applies and inherited is not None else rule
+        kind = self.cluster(node)
+        if not applies:
+            why = (
+                "a speed rule's interval is over timed rounds, not questions"
+                if METRICS[rule.metric].rounds
+                else "it is a point comparison: add 'confidence: 0.95'"
+            )
+            raise QagateError(
+                f"cluster applies to a confidence interval over questions; {rule.text}: {why}",
+                path=self.at(node),
+            )
+        return replace(rule, cluster=kind)
 
     def sequential(self, node: Any) -> SequentialSpec | None:
         """``sequential: {look_every, min_questions, max_questions, seed}``, ``true`` (the

@@ -35,6 +35,8 @@ class Verdict:
     questions_used: int | None = None  # a sequential rule: the questions its decision used
     questions_available: int | None = None  # ... of the dataset's
     looks: tuple[tuple[int, float, float, float], ...] = ()  # its looks: (n, estimate, low, high)
+    cluster: str | None = None  # a per-question interval's sampling unit: article | paragraph | none
+    clusters: int | None = None  # ... and how many of them the interval saw
 
     @property
     def passed(self) -> bool:
@@ -62,6 +64,8 @@ class Evidence:
     them. ``problems``: reasons the rule cannot pass (say, a baseline recorded on other data).
     ``notes``: information for the report. ``new_baseline``: the baseline was missing and has
     just been written from this run's numbers, so there is nothing to compare with yet.
+    ``clusters``: each question's cluster (article or paragraph) for a rule with ``cluster:``
+    (:mod:`qagate.gating.clusters`), in the order of ``per_question``.
     """
 
     value: float | None
@@ -72,6 +76,8 @@ class Evidence:
     notes: tuple[str, ...] = ()
     new_baseline: bool = False
     interval: Interval | None = None  # of (left - right), when it comes from timed rounds
+    clusters: Sequence[str] | None = None  # each question's cluster (rule.cluster), in order
+    units: int | None = None  # with ``interval``: how many clusters (or questions) it saw
 
 
 def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdict:
@@ -84,6 +90,8 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
     if rule.reference is not None and evidence.reference is None:
         problems.append(f"no {rule.reference} value of {rule.metric} to compare with")
     interval = None
+    units = evidence.units
+    clustered = rule.cluster not in (None, "none")
     if rule.confidence is not None and not problems and evidence.interval is not None:
         interval = evidence.interval
     elif rule.confidence is not None and not problems and not point_baseline(rule, evidence):
@@ -91,8 +99,24 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
             rule.reference in PAIRED and evidence.reference_per_question is None
         ):
             problems.append(f"{rule.id} needs per-question {rule.metric} values for its confidence interval")
+        elif clustered and evidence.clusters is None:
+            problems.append(
+                f"{rule.id} asks for cluster: {rule.cluster}, but its questions carry no {rule.cluster}: "
+                "judge it on a dataset (assert_gate: pass dataset=...)"
+            )
         else:
-            interval = rule_interval(rule, evidence.per_question, evidence.reference_per_question, seed=seed)
+            labels = evidence.clusters if clustered else None
+            interval = rule_interval(
+                rule, evidence.per_question, evidence.reference_per_question, seed=seed, clusters=labels
+            )
+            units = len(set(labels)) if labels is not None else len(evidence.per_question)
+    sampling: dict[str, Any] = {}
+    if interval is not None and _per_question_interval(rule):
+        from qagate.gating.clusters import describe
+
+        kind = rule.cluster or "none"
+        sampling = {"cluster": kind, "clusters": units}
+        evidence = replace(evidence, notes=evidence.notes + (describe(kind, units if clustered else None),))
     if problems:
         verdict = check(
             rule,
@@ -102,7 +126,7 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
             notes=tuple(problems) + evidence.notes,
         )
         return replace(verdict, status="fail")
-    return check(
+    verdict = check(
         rule,
         model,
         evidence.value,
@@ -110,6 +134,15 @@ def judge(rule: Rule, model: str, evidence: Evidence, *, seed: int = 0) -> Verdi
         interval=interval,
         notes=evidence.notes,
     )
+    return replace(verdict, **sampling)
+
+
+def _per_question_interval(rule: Rule) -> bool:
+    """Whether ``rule``'s interval is over questions (not timed rounds): where ``cluster:`` applies."""
+    from qagate.scoring.registry import METRICS
+
+    info = METRICS.get(rule.metric)
+    return info is None or not info.rounds
 
 
 #: References a confidence rule is paired with question by question: ``model - coef * reference``.
@@ -186,6 +219,7 @@ def rule_interval(
     *,
     seed: int = 0,
     bounds: tuple[float, float] | None = None,
+    clusters: Sequence[str] | None = None,
 ) -> Interval:
     """The interval of (left - right) for a confidence rule, in the metric's units.
 
@@ -196,12 +230,24 @@ def rule_interval(
     (1 - confidence) / 2 at every number of questions. ``bounds``: the range of one
     question's value (default: the metric's, from the registry). The questions are taken in a
     permutation drawn from ``seed``, so the verdict does not depend on the dataset's order.
+    ``clusters``: each question's cluster (:mod:`qagate.gating.clusters`): the clusters are
+    the draws, each its questions' mean weighted by its size over the largest, in a permutation
+    of clusters drawn from ``seed``.
     """
     import numpy as np  # numpy only when a confidence rule runs
 
     values = rule_values(rule, scores, teacher_scores)
-    order = np.random.default_rng(seed).permutation(values.size)
-    raw = rule_sequence(rule, horizon=values.size, bounds=bounds).update(values[order])
+    sequence = rule_sequence(rule, horizon=values.size, bounds=bounds)
+    if clusters is None:
+        order = np.random.default_rng(seed).permutation(values.size)
+        raw = sequence.update(values[order])
+    else:
+        from qagate.gating.clusters import group
+
+        grouped = group(values, clusters)
+        order = np.random.default_rng(seed).permutation(grouped.means.size)
+        sequence = rule_sequence(rule, horizon=grouped.means.size, bounds=bounds)
+        raw = sequence.update(grouped.means[order], grouped.weights[order])
     estimate = float(values.mean())
     return Interval(estimate - rule.offset, raw.low - rule.offset, raw.high - rule.offset, raw.level)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qagate.gating.clusters import with_clusters
 from qagate.gating.evidence import missing_note, per_question
 from qagate.gating.judge import Evidence, Verdict, judge
 from qagate.gating.rules import Rule
@@ -101,6 +102,7 @@ def robustness_case(
         evidence = robustness_evidence(rule, mine, theirs, notes)
     else:
         evidence = robustness_evidence(rule, mine, None, notes)
+    evidence = with_clusters(evidence, rule, dataset.examples, ids)
     return judge_robustness(rule, model, evidence), dataset, perturbed, teacher_result
 
 

@@ -105,6 +105,7 @@ class Rule:
     drop: bool = False  # ``drop(f1@addsent)``: clean value minus perturbed value
     slice: tuple[str, str] | None = None  # ``f1[question=how_many]``: judged on that slice's questions
     min_slice: int | None = None  # a smaller slice is undecided (None: the file's, else MIN_SLICE)
+    cluster: str | None = None  # the interval's sampling unit: article | paragraph | none (None: none)
 
     @property
     def slice_name(self) -> str | None:

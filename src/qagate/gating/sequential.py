@@ -58,12 +58,14 @@ class SequentialSpec:
     max_questions: int | None = None
     seed: int = 0
     where: str = field(default="", compare=False)
+    cluster: str = "none"  # the rules' ``cluster:``: whole articles or paragraphs in the order
 
     def describe(self, seed: int | None = None) -> str:
         most = "all" if self.max_questions is None else str(self.max_questions)
+        whole = "" if self.cluster == "none" else f", whole {self.cluster}s"
         return (
             f"look_every {self.look_every}, min_questions {self.min_questions}, "
-            f"max_questions {most}, seed {self.seed if seed is None else seed}"
+            f"max_questions {most}, seed {self.seed if seed is None else seed}{whole}"
         )
 
 
@@ -97,6 +99,7 @@ class Decision:
     used: int
     interval: "Interval"
     looks: tuple[tuple[int, float, float, float], ...] = ()  # (n, estimate, low, high) per look
+    units: int | None = None  # the clusters (or questions) the decision used
 
 
 class SequentialLoop:
@@ -106,20 +109,49 @@ class SequentialLoop:
     call ``update(stop, values)`` with each undecided rule's per-question values for that range
     (:func:`qagate.gating.judge.rule_values`); it returns True when every rule is decided.
     ``decisions()`` then gives each rule's :class:`Decision`.
+
+    ``clusters``: the cluster of each question of the order (``spec.cluster`` article or
+    paragraph; the order then walks whole clusters, :func:`qagate.gating.clusters.cluster_order`):
+    chunks end where a cluster ends (at least ``look_every`` questions, a whole cluster at
+    least), ``max_questions`` is rounded down to whole clusters (one at least), and each cluster
+    is one draw of the sequences, its mean weighted by its size over the dataset's largest.
     """
 
-    def __init__(self, rules: Sequence[Rule], spec: SequentialSpec, available: int) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        spec: SequentialSpec,
+        available: int,
+        clusters: Sequence[str] | None = None,
+    ) -> None:
         from qagate.gating.judge import rule_sequence
 
         if available < 1:
             raise ValueError("a sequential rule needs at least one question")
+        if clusters is not None and len(clusters) != available:
+            raise ValueError(f"{len(clusters)} cluster labels for {available} questions")
         self.rules = {rule.id: rule for rule in rules}
         self.spec = spec
         self.available = available
         self.stop = min(available, spec.max_questions or available)
         self.used = 0
+        self._labels = list(clusters) if clusters is not None else None
+        self._ends: list[int] = []  # where each cluster of the order ends
+        self._largest = 1
+        horizon = self.stop
+        if self._labels is not None:
+            from qagate.gating.clusters import largest_cluster
+
+            self._ends = [
+                i + 1
+                for i in range(available)
+                if i + 1 == available or self._labels[i + 1] != self._labels[i]
+            ]
+            self._largest = largest_cluster(self._labels)
+            self.stop = max([end for end in self._ends if end <= self.stop] or self._ends[:1])
+            horizon = sum(1 for end in self._ends if end <= self.stop)
         self._sequences: dict[str, "ConfidenceSequence"] = {
-            rule.id: rule_sequence(rule, horizon=self.stop) for rule in self.rules.values()
+            rule.id: rule_sequence(rule, horizon=horizon) for rule in self.rules.values()
         }
         self._decided: dict[str, Decision] = {}
         self._looks: dict[str, list[tuple[int, float, float, float]]] = {
@@ -130,8 +162,16 @@ class SequentialLoop:
         start = self.used
         while start < self.stop and not self.done:
             stop = min(start + self.spec.look_every, self.stop)
+            if self._labels is not None:  # to the end of the cluster it reaches into
+                stop = min(end for end in self._ends if end >= stop)
             yield start, stop
             start = self.used
+
+    def units(self, stop: int) -> int:
+        """How many draws the first ``stop`` questions of the order are (clusters or questions)."""
+        if self._labels is None:
+            return stop
+        return sum(1 for end in self._ends if end <= stop)
 
     @property
     def done(self) -> bool:
@@ -144,15 +184,25 @@ class SequentialLoop:
         """Feed the values of questions ``used..stop`` of the order; True when all are decided."""
         from qagate.gating.judge import decide_interval
 
+        grouped = None
+        if self._labels is not None:
+            from qagate.gating.clusters import group
+
+            labels = self._labels[self.used : stop]
+            grouped = {rule.id: group(values[rule.id], labels, self._largest) for rule in self.undecided()}
         for rule in self.undecided():
-            raw = self._sequences[rule.id].update(values[rule.id])
+            if grouped is not None:
+                chunk = grouped[rule.id]
+                raw = self._sequences[rule.id].update(chunk.means, chunk.weights)
+            else:
+                raw = self._sequences[rule.id].update(values[rule.id])
             interval = _shifted(raw, rule.offset)
             status = decide_interval(rule.op, interval.low, interval.high)
             last = stop >= self.stop
             looks = self._looks[rule.id]
             looks.append((stop, float(interval.estimate), float(interval.low), float(interval.high)))
             if status != "undecided" and stop >= self.spec.min_questions or last:
-                self._decided[rule.id] = Decision(status, stop, interval, tuple(looks))
+                self._decided[rule.id] = Decision(status, stop, interval, tuple(looks), self.units(stop))
         self.used = stop
         return self.done
 

@@ -97,6 +97,7 @@ def slice_case(
 ) -> "CaseOutcome":
     """Judge a slice rule on its slice's questions. ``baseline``: a callable that judges a
     baseline rule (the case module's baseline policy) given the slice's value."""
+    from qagate.gating.clusters import with_clusters
     from qagate.gating.evidence import evaluation_evidence
     from qagate.gating.judge import Verdict, judge
     from qagate.gating.outcome import CaseOutcome
@@ -127,6 +128,7 @@ def slice_case(
             return _too_small(CaseOutcome(verdict, part, None), len(ids))
         evidence = evaluation_evidence(rule, case.model, mine, teacher_part, ids=ids, teacher_name=teacher)
         evidence = replace(evidence, notes=(size_note, *evidence.notes))
+        evidence = with_clusters(evidence, rule, part.examples, ids)
         outcome = CaseOutcome(judge(rule, case.model, evidence), part, mine, teacher_part)
     return _too_small(outcome, len(ids))
 

@@ -327,6 +327,8 @@ class GateItem(pytest.Item):
                 ("qagate.interval_high", verdict.interval.high),
                 ("qagate.interval_level", verdict.interval.level),
             ]
+        if verdict.cluster is not None:  # the interval's sampling unit (cluster:) and how many
+            props += [("qagate.cluster", verdict.cluster), ("qagate.clusters", verdict.clusters)]
         if verdict.questions_used is not None:  # a sequential rule: the questions it needed
             props += [
                 ("qagate.questions_used", verdict.questions_used),

@@ -248,9 +248,18 @@ class QagateSession:
                     f"questions of {dataset.name}: lower it or use more data",
                     path=spec.where or None,
                 )
-            order = [dataset.examples[i].id for i in question_order(len(dataset), seed)]
+            labels = None
+            if getattr(spec, "cluster", "none") != "none":  # whole articles (paragraphs) in the order
+                from qagate.gating.clusters import cluster_key, cluster_order
+
+                keys = [cluster_key(example, spec.cluster) for example in dataset.examples]
+                positions = cluster_order(keys, seed)
+                labels = [keys[i] for i in positions]
+            else:
+                positions = question_order(len(dataset), seed)
+            order = [dataset.examples[i].id for i in positions]
             teacher = self.teacher_name(folder) if any(r.reference == "teacher" for r in rules) else None
-            loop = SequentialLoop(rules, spec, len(dataset))
+            loop = SequentialLoop(rules, spec, len(dataset), labels)
             for start, stop in loop.chunks():
                 ids = order[start:stop]
                 mine = self.evaluation_on(name, folder, request, ids).scores

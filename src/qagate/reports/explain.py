@@ -108,8 +108,10 @@ def _facts(outcome: "CaseOutcome") -> dict[str, Any]:
             values = _rule_values(outcome)
             if values is not None:
                 interval.update(sample_facts(rule, values))
-                if verdict.status == "undecided":
-                    out["decide"] = what_decides(rule, values)
+                if verdict.status == "undecided" and getattr(verdict, "cluster", None) in (None, "none"):
+                    out["decide"] = what_decides(rule, values)  # (a question-level search)
+        if getattr(verdict, "cluster", None) is not None:  # the sampling unit (cluster:)
+            interval.update(cluster=verdict.cluster, clusters=getattr(verdict, "clusters", None))
         out["interval"] = interval
     if outcome.baseline_path is not None:
         out["baseline"] = _baseline_facts(outcome.baseline_path, outcome.baseline_action)
@@ -361,6 +363,10 @@ def _interval_lines(
         f"(estimate {_num(iv.get('estimate')) or 0:+.4f})",
         f"method    {method}",
     ]
+    if iv.get("cluster"):  # which questions the level is about (cluster:)
+        from qagate.gating.clusters import describe
+
+        lines.append(f"sampling  {describe(str(iv['cluster']), _int(iv.get('clusters')))}")
     sequential = iv.get("sequential")
     if method == CONFSEQ and isinstance(sequential, Mapping):
         used, available = _int(sequential.get("questions_used")), _int(sequential.get("questions_available"))

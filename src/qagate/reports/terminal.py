@@ -82,6 +82,8 @@ def interval_line(verdict: Verdict) -> str | None:
         if rule.metric == "tokens_per_second"
         else "interval over blocks of timed rounds (drift-robust)"
     )
+    if verdict.cluster not in (None, "none") and verdict.clusters is not None:
+        kind += f" over {verdict.clusters} {verdict.cluster}s"
     return (
         f"{iv.level:.0%} {kind} of {rule.metric} - ({right}): "
         f"[{iv.low:+.4f}, {iv.high:+.4f}] (estimate {iv.estimate:+.4f}), {side}"

@@ -36,6 +36,23 @@ sequence valid; it only concentrates the power near N, which is what a fixed-n v
 (:func:`mean_interval` tunes to the sample's own size). The bounds at successive looks are
 intersected (running max of lower bounds, min of upper bounds), which stays valid.
 
+Clusters (``cluster: article``). When questions come in clusters (SQuAD: articles and
+paragraphs) they are not independent, and the sampling unit is the cluster. Cluster ``j``
+enters the sequence as one value: its mean ``x_j`` with the weight ``w_j = N_j / B`` (its
+question count over a bound ``B`` on any cluster's count), and the gambler's factor becomes
+``1 + lam_j w_j (x_j - m)``. ``w_j (x_j - m) = (S_j - m N_j) / B`` is the cluster's sum minus
+``m`` per question, scaled by the bound, so it has mean 0 exactly when ``m = E[S] / E[N]``,
+the question-weighted mean over clusters drawn like these (what the rule's value estimates),
+and it lies in ``[-m, 1 - m]``, so the truncation ``lam <= c / m`` keeps the capital positive:
+the argument above goes through with independent clusters as the draws. (The same scaling
+turns a batch's total into a bounded value in batch-level risk-limiting audits: Stark,
+"Sets of half-average nulls generate risk-limiting audits: SHANGRLA", 2020.) The bets use
+the running variance of ``w_j x_j`` around the weighted mean; the estimate is the weighted
+mean, the question-weighted mean of the clusters seen. ``B`` must bound every cluster and be
+fixed before the first bet: :mod:`qagate.gating.clusters` takes the dataset's largest cluster,
+known before any answer is scored. With every weight 1 this is the question-level sequence
+above, exactly.
+
 The maintained ``confseq`` package implements the same construction on a grid (a source
 distribution with a C++ build and matplotlib, pandas, scipy and pytest as run-time
 dependencies); this module is numpy only and searches the root instead of a grid, so the
@@ -63,34 +80,38 @@ class ConfidenceSequence:
     ``update(chunk)`` adds values (in order) and returns the interval after them; checking the
     interval after every chunk and stopping when it decides keeps each one-sided error at most
     ``(1 - level) / 2``. ``horizon``: the number of values the bets are tuned for (None: an
-    open-ended sequence). The interval is in the values' own units.
+    open-ended sequence). The interval is in the values' own units. ``update(chunk, weights)``
+    adds clusters instead: each value a cluster's mean, each weight its size over a bound on
+    any cluster's size (in (0, 1]); the estimate is then the weighted mean.
     """
 
     def __init__(self, lo: float, hi: float, level: float = 0.95, *, horizon: int | None = None) -> None:
         _check_setup(lo, hi, level, horizon)
         self.lo, self.hi, self.level, self.horizon = float(lo), float(hi), float(level), horizon
         self._x: list[Any] = []  # rescaled chunks
+        self._w: list[Any] = []  # their weights
         self._bets: list[Any] = []
-        self._state = (0, 0.0, 0.0)  # values seen, sum, sum of squared deviations
-        self._total = 0.0
+        self._state = (0, 0.0, 0.0, 0.0)  # values seen, weighted sum, sum of weights, squares
         self._low, self._high = 0.0, 1.0  # running intersection, rescaled
 
     @property
     def n(self) -> int:
         return self._state[0]
 
-    def update(self, values: "Sequence[float] | Any") -> Interval:
-        """Add ``values`` (one chunk, in order) and return the interval after them."""
+    def update(self, values: "Sequence[float] | Any", weights: "Sequence[float] | Any" = None) -> Interval:
+        """Add ``values`` (one chunk, in order; ``weights``: cluster weights) and return the
+        interval after them."""
         import numpy as np
 
         x = _rescale(values, self.lo, self.hi)
+        w = _weights(weights, x.shape)
         if x.size:
-            bets, self._state = _bets(x, self._state, self.level, self.horizon)
+            bets, self._state = _bets(x, w, self._state, self.level, self.horizon)
             self._x.append(x)
+            self._w.append(w)
             self._bets.append(bets)
-            self._total += float(x.sum())
             every, lam = np.concatenate(self._x), np.concatenate(self._bets)
-            low, high = _bounds(every, lam, self.level)
+            low, high = _bounds(every, np.concatenate(self._w), lam, self.level)
             self._low, self._high = max(self._low, float(low)), min(self._high, float(high))
         return self.interval()
 
@@ -99,20 +120,28 @@ class ConfidenceSequence:
         span = self.hi - self.lo
         if self.n == 0:
             return Interval(math.nan, self.lo, self.hi, self.level)
-        mean = self._total / self.n
+        mean = self._state[1] / self._state[2] if self._state[2] > 0 else math.nan
         return Interval(
             self.lo + span * mean, self.lo + span * self._low, self.lo + span * self._high, self.level
         )
 
 
-def mean_interval(values: "Sequence[float] | Any", lo: float, hi: float, level: float = 0.95) -> Interval:
-    """One look at all of ``values`` (in ``[lo, hi]``): the fixed-n interval of their mean.
+def mean_interval(
+    values: "Sequence[float] | Any",
+    lo: float,
+    hi: float,
+    level: float = 0.95,
+    *,
+    weights: "Sequence[float] | Any" = None,
+) -> Interval:
+    """One look at all of ``values`` (in ``[lo, hi]``): the fixed-n interval of their mean
+    (``weights``: of clusters' weighted mean, see :class:`ConfidenceSequence`).
 
     The bets are tuned to ``len(values)``; the interval is the sequence's after the last
     value, so it is valid at this n (and would have been at any earlier look).
     """
     sequence = ConfidenceSequence(lo, hi, level, horizon=max(1, len(values)))
-    return sequence.update(values)
+    return sequence.update(values, weights)
 
 
 def batch_bounds(
@@ -122,7 +151,8 @@ def batch_bounds(
     level: float = 0.95,
     *,
     sequential: bool = False,
-    horizon: int | None = None,
+    horizon: "int | Any" = None,
+    weights: Any = None,
 ) -> tuple[Any, Any]:
     """The bounds for each row of a 2-D array (one sample per row, in order), vectorised.
 
@@ -130,18 +160,28 @@ def batch_bounds(
     ``sequential=True`` gives the open-ended sequence's bounds after the row's last value
     (without the running intersection), so the bounds of a prefix are those of a look taken
     there; with ``horizon`` too, the bets are tuned to that many values (a sequence planned for
-    ``horizon`` questions, looked at after this prefix). The bench and the tests simulate with
-    it: the same bets and root search as the judge.
+    ``horizon`` questions, looked at after this prefix). ``weights`` (same shape): cluster
+    weights; a weight of 0 pads a shorter row (it moves no capital), and ``horizon`` may then
+    be one count per row. The bench and the tests simulate with it: the same bets and root
+    search as the judge.
     """
     import numpy as np
 
     x = _rescale(values, lo, hi)
     if x.ndim != 2 or x.shape[1] == 0:
         raise ValueError("batch_bounds needs a 2-D array with one sample per row")
-    _check_setup(lo, hi, level, horizon)
+    w = _weights(weights, x.shape)
+    tuned: Any = horizon if sequential else (x.shape[1] if horizon is None else horizon)
+    if tuned is not None and not np.isscalar(tuned):
+        tuned = np.asarray(tuned, dtype=np.float64).reshape(-1, 1)
+        if tuned.shape[0] != x.shape[0] or (tuned < 1).any():
+            raise ValueError("a horizon per row needs one positive count for each row")
+        _check_setup(lo, hi, level, None)
+    else:
+        _check_setup(lo, hi, level, horizon if sequential and isinstance(horizon, int) else None)
     zeros = np.zeros(x.shape[0])
-    bets, _ = _bets(x, (0, zeros, zeros), level, horizon if sequential else x.shape[1])
-    low, high = _bounds(x, bets, level)
+    bets, _ = _bets(x, w, (0, zeros, zeros, zeros), level, tuned)
+    low, high = _bounds(x, w, bets, level)
     span = hi - lo
     return lo + span * low, lo + span * high
 
@@ -173,20 +213,39 @@ def _rescale(values: Any, lo: float, hi: float) -> Any:
     return np.clip((data - lo) / span, 0.0, 1.0)
 
 
-def _bets(x: Any, state: tuple[Any, Any, Any], level: float, horizon: int | None) -> tuple[Any, Any]:
-    """Predictable plug-in bets for ``x`` (last axis = time), continuing from ``state``.
+def _weights(weights: Any, shape: tuple[int, ...]) -> Any:
+    """Cluster weights in [0, 1] of ``shape`` (all 1: one question per value); ValueError else."""
+    import numpy as np
 
-    ``state`` = (values already seen, their sum, their sum of squared deviations from the
-    running mean). Bet t uses only values before t.
+    if weights is None:
+        return np.ones(shape)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != shape:
+        raise ValueError(f"weights need the values' shape {shape}, got {w.shape}")
+    if w.size and (not np.isfinite(w).all() or w.min() < 0.0 or w.max() > 1.0 + 1e-12):
+        raise ValueError("weights must lie in [0, 1] (a cluster's size over the largest cluster's)")
+    return np.minimum(w, 1.0)
+
+
+def _bets(
+    x: Any, w: Any, state: tuple[Any, Any, Any, Any], level: float, horizon: "int | Any | None"
+) -> tuple[Any, Any]:
+    """Predictable plug-in bets for ``x`` with weights ``w`` (last axis = time), continuing from
+    ``state``.
+
+    ``state`` = (values already seen, their weighted sum, the sum of their weights, the sum of
+    squared weighted deviations from the running weighted mean). Bet t uses only values before
+    t. With every weight 1 these are the question-level bets of Waudby-Smith & Ramdas.
     """
     import numpy as np
 
-    seen, total, squares = state
+    seen, total, mass, squares = state
     k = x.shape[-1]
     t = seen + np.arange(1, k + 1)  # 1-based time of each value
-    sums = np.expand_dims(np.asarray(total), -1) + np.cumsum(x, axis=-1)
-    means = (_PRIOR_MEAN + sums) / (t + 1)  # regularised running mean after value t
-    squares_t = np.expand_dims(np.asarray(squares), -1) + np.cumsum((x - means) ** 2, axis=-1)
+    sums = np.expand_dims(np.asarray(total), -1) + np.cumsum(w * x, axis=-1)
+    masses = np.expand_dims(np.asarray(mass), -1) + np.cumsum(w, axis=-1)
+    means = (_PRIOR_MEAN + sums) / (masses + 1)  # regularised running mean after value t
+    squares_t = np.expand_dims(np.asarray(squares), -1) + np.cumsum((w * (x - means)) ** 2, axis=-1)
     variances = (_PRIOR_VARIANCE + squares_t) / (t + 1)
     previous = np.concatenate(
         [np.expand_dims((_PRIOR_VARIANCE + np.asarray(squares)) / (seen + 1), -1), variances[..., :-1]],
@@ -195,16 +254,16 @@ def _bets(x: Any, state: tuple[Any, Any, Any], level: float, horizon: int | None
     log_term = 2.0 * math.log(2.0 / (1.0 - level))
     scale = horizon if horizon is not None else t * np.log1p(t)
     bets = np.sqrt(log_term / (np.maximum(previous, 1e-12) * scale))
-    return bets, (seen + k, sums[..., -1], squares_t[..., -1])
+    return bets, (seen + k, sums[..., -1], masses[..., -1], squares_t[..., -1])
 
 
-def _bounds(x: Any, bets: Any, level: float) -> tuple[Any, Any]:
-    """Lower and upper bounds (rescaled) of the mean of ``x`` along its last axis."""
+def _bounds(x: Any, w: Any, bets: Any, level: float) -> tuple[Any, Any]:
+    """Lower and upper bounds (rescaled) of the (weighted) mean of ``x`` along its last axis."""
     threshold = math.log(2.0 / (1.0 - level))
-    return _lower(x, bets, threshold), 1.0 - _lower(1.0 - x, bets, threshold)
+    return _lower(x, w, bets, threshold), 1.0 - _lower(1.0 - x, w, bets, threshold)
 
 
-def _lower(x: Any, bets: Any, threshold: float) -> Any:
+def _lower(x: Any, w: Any, bets: Any, threshold: float) -> Any:
     """``sup {m : log K(m) >= threshold}`` by bisection (K decreases in m), conservatively.
 
     The returned value is the largest candidate known to be refuted (0 when none is), so the
@@ -217,7 +276,7 @@ def _lower(x: Any, bets: Any, threshold: float) -> Any:
     for _ in range(_ITERATIONS):
         mid = (low + high) / 2.0
         m = np.expand_dims(mid, -1)
-        capital = np.log1p(np.minimum(bets, TRUNCATION / m) * (x - m)).sum(axis=-1)
+        capital = np.log1p(np.minimum(bets, TRUNCATION / m) * w * (x - m)).sum(axis=-1)
         refuted = capital >= threshold
         low = np.where(refuted, mid, low)
         high = np.where(refuted, high, mid)
