@@ -15,7 +15,7 @@ import pytest
 from qagate import cli
 from qagate.gating.judge import decide_interval, rule_sequence, rule_values
 from qagate.gating.rules import parse_rule
-from qagate.reports.explain import render, what_decides
+from qagate.reports.explain import like_sample, render, what_decides
 from qagate.store.history import append_run, build_run, read_history
 from test_plugin import Project, project  # noqa: F401  (the same tmp project fixture)
 
@@ -76,7 +76,8 @@ def test_the_questions_that_decide_come_from_the_engine():
     values = rule_values(rule, student, teacher)
 
     def status(size: int) -> str:
-        sample = np.resize(np.random.default_rng(0).permutation(values), size)
+        sample = like_sample(values, size)
+        assert abs(sample.mean() - values.mean()) <= 190 / size  # whole copies, then spaced quantiles
         iv = rule_sequence(rule, horizon=size).update(sample)
         return decide_interval(rule.op, iv.low, iv.high)
 
@@ -90,6 +91,13 @@ def test_the_questions_that_decide_come_from_the_engine():
     assert status(below) == "undecided" and n - max(1, n // 32) <= below < n
     on_the_line = what_decides(rule, np.array([10.0] * 90 + [-90.0] * 10))  # mean 0: on the threshold
     assert on_the_line["questions"] is None and "sits on the threshold" in on_the_line["reason"]
+    # questions that already decide: the search goes down to the fewest that still do
+    wide = np.concatenate([values] * 20)
+    assert status(wide.size) == "pass"
+    fewer = what_decides(rule, wide)
+    assert fewer["questions"] < wide.size and fewer["level"] == 0.95 and fewer["level_verdict"] == "pass"
+    # the same population, so about the same size (another order of the questions moves it ~10%)
+    assert 0.8 * n <= fewer["questions"] <= 1.25 * n
 
 
 def test_a_baseline_rule_shows_the_baseline_provenance(project, capsys):

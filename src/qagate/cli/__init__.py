@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "qagate.cli.explain",
         "how a recorded verdict was reached: values, interval, what would decide it",
     ),
+    "plan": (
+        "qagate.cli.plan",
+        "how many questions each confidence rule of a gate file needs, from a pilot run",
+    ),
 }
 
 

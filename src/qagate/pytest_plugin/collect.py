@@ -250,6 +250,9 @@ class GateItem(pytest.Item):
             questions=len(outcome.dataset),
             accept_command=report.accept_command(verdict, self.nodeid),
             more_questions=report.more_questions(self.gate.dataset, self.gate.path.name, settings.limit),
+            decide=explain.decide_line(
+                facts.get("decide"), verdict.interval.level if verdict.interval else verdict.rule.confidence
+            ),
         )
         if self.config.get_verbosity() > 0:  # -v: how the verdict was reached (as qagate explain)
             row = session.records[self.nodeid].as_row()

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 FACTS_VERSION = 1
 #: The largest sample the search for "questions that would decide it" tries.
 DECIDE_CAP = 1_000_000
+#: Bins of the per-question values' histogram a verdict keeps (what ``qagate plan`` reads).
+HISTOGRAM_BINS = 40
 #: What the speed rules' bootstrap uses (qagate.scoring.stats and qagate.timing.paired defaults).
 BOOTSTRAP_RESAMPLES = 2000
 SEED = 0  # the judge's seed: the permutation of the questions, the bootstrap's resamples
@@ -95,19 +97,23 @@ def _facts(outcome: "CaseOutcome") -> dict[str, Any]:
             interval.update(method=ROUND_BLOCKS, blocks=list(BLOCKS))
         elif info is not None and info.rounds:
             interval.update(method=BOOTSTRAP, resamples=BOOTSTRAP_RESAMPLES, seed=SEED)
-        elif getattr(verdict, "questions_used", None) is not None:  # a sequential rule
-            interval.update(
-                method=CONFSEQ,
-                sequential={
-                    "questions_used": getattr(verdict, "questions_used", None),
-                    "questions_available": getattr(verdict, "questions_available", None),
-                },
-            )
         else:
-            interval.update(method=CONFSEQ, seed=SEED)
-            values = _rule_values(outcome)
+            sequential = getattr(verdict, "questions_used", None) is not None
+            if sequential:
+                interval.update(
+                    method=CONFSEQ,
+                    sequential={
+                        "questions_used": getattr(verdict, "questions_used", None),
+                        "questions_available": getattr(verdict, "questions_available", None),
+                    },
+                )
+            else:
+                interval.update(method=CONFSEQ, seed=SEED)
+            values = _rule_values(outcome)  # a sequential rule: the questions it used
             if values is not None:
                 interval.update(sample_facts(rule, values))
+                if sequential:  # its bets were tuned to the questions it could use, not these
+                    interval.pop("horizon", None)
                 if verdict.status == "undecided" and getattr(verdict, "cluster", None) in (None, "none"):
                     out["decide"] = what_decides(rule, values)  # (a question-level search)
         if getattr(verdict, "cluster", None) is not None:  # the sampling unit (cluster:)
@@ -152,47 +158,104 @@ def sample_facts(rule: "Rule", values: Any) -> dict[str, Any]:
         "bounds": [sequence.lo, sequence.hi],
         "horizon": int(data.size),
         "paired": rule.reference is not None,
+        "histogram": histogram(data, sequence.lo, sequence.hi),
     }
 
 
-def what_decides(rule: "Rule", values: Any, *, cap: int = DECIDE_CAP) -> dict[str, Any]:
-    """What would decide an undecided confidence rule, from the interval engine itself.
+def histogram(values: Any, lo: float, hi: float, bins: int = HISTOGRAM_BINS) -> list[list[float]]:
+    """The per-question values in ``bins`` equal bins of ``[lo, hi]``, as ``[mean, count]`` of each
+    bin that holds any: what ``qagate plan`` rebuilds a pilot sample from (the mean exactly, the
+    spread to within a bin). EM's values take a few exact levels, each its own bin."""
+    import numpy as np
 
-    ``questions``: a sample size on which the rule's interval, with the bets tuned to that many
-    questions, decides, when the questions look like these (this sample's values, permuted with
-    the judge's seed and repeated), found by doubling and bisection, with ``undecided_at`` a size
-    within about 3% below it where it does not yet decide; None when even ``cap`` questions do not
-    (``beyond`` says so) or the estimate sits on the threshold. ``verdict``: what it would then
-    say. ``level``: the highest confidence at which these questions already decide (None below
-    0.5).
+    data = np.asarray(values, dtype=np.float64)
+    index = np.clip(((data - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    sums = np.bincount(index, weights=data, minlength=bins)
+    return [[float(sums[b] / counts[b]), int(counts[b])] for b in range(bins) if counts[b]]
+
+
+def from_histogram(pairs: Any) -> Any:
+    """The sample a :func:`histogram` stands for: each bin's mean repeated its count (None when
+    the pairs are not a histogram)."""
+    import numpy as np
+
+    try:
+        means = [float(mean) for mean, _ in pairs]
+        counts = [int(count) for _, count in pairs]
+    except (TypeError, ValueError):
+        return None
+    if not counts or min(counts) < 1 or not all(math.isfinite(m) for m in means):
+        return None
+    return np.repeat(np.asarray(means), counts)
+
+
+def like_sample(values: Any, size: int) -> Any:
+    """``size`` questions like ``values``: whole copies of them in the judge's seeded permutation
+    (at ``size == len(values)`` exactly the judge's order), then a part of evenly spaced quantiles
+    of them (their mean and spread, not a random prefix's), permuted with the same seed."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=np.float64)
+    n = int(data.size)
+    order = np.random.default_rng(SEED).permutation(data)
+    copies, extra = divmod(int(size), n)
+    parts = [order] * copies
+    if extra:
+        spaced = np.sort(data)[((np.arange(extra) + 0.5) * n / extra).astype(int)]
+        parts.append(np.random.default_rng(SEED).permutation(spaced))
+    return np.concatenate(parts)
+
+
+def what_decides(rule: "Rule", values: Any, *, cap: int = DECIDE_CAP) -> dict[str, Any]:
+    """What would decide a confidence rule, from the interval engine itself.
+
+    ``questions``: the fewest questions on which the rule's interval, with the bets tuned to that
+    many questions, decides, when the questions look like these (:func:`like_sample`: this
+    sample in the judge's seeded order, repeated, or evenly spaced quantiles of it), found by
+    doubling (halving, where these questions already decide) and bisection, with
+    ``undecided_at`` a size within about 3% below it where it does not yet decide; None when even
+    ``cap`` questions do not (``beyond`` says so) or the estimate sits on the threshold.
+    ``verdict``: what it would then say. ``level``: the highest confidence at which these
+    questions already decide (None below 0.5). One look of the engine at a size costs a root
+    search over that many values: about a second in all at the cap.
     """
     import numpy as np
 
     from qagate.gating.judge import decide_interval, rule_sequence
 
     data = np.asarray(values, dtype=np.float64)
-    order = np.random.default_rng(SEED).permutation(data)
     n = int(data.size)
 
     def status(size: int, level: float | None = None) -> str:
-        sample = np.resize(order, size)
         use = rule if level is None else _with_level(rule, level)
-        iv = rule_sequence(use, horizon=size).update(sample)
+        iv = rule_sequence(use, horizon=size).update(like_sample(data, size))
         return decide_interval(rule.op, iv.low - rule.offset, iv.high - rule.offset)
 
     out: dict[str, Any] = {"n": n, "cap": cap}
     margin = float(data.mean()) - rule.offset
+    here = status(n)
     if abs(margin) < 1e-9:
         out.update(questions=None, reason="the estimate sits on the threshold")
     else:
-        low, high = n, None
-        size = n
-        while size < cap:
-            size = min(cap, size * 2)
-            if status(size) != "undecided":
+        low: int = n
+        high: int | None = None
+        if here != "undecided":  # already decided: the fewest that still decide
+            high, low, size = n, 0, n
+            while size > 1:
+                size = max(1, size // 2)
+                if status(size) == "undecided":
+                    low = size
+                    break
                 high = size
-                break
-            low = size
+        else:
+            size = n
+            while size < cap:
+                size = min(cap, size * 2)
+                if status(size) != "undecided":
+                    high = size
+                    break
+                low = size
         if high is None:
             out.update(questions=None, reason=f"not decided at {cap:,} questions")
         else:
@@ -204,7 +267,9 @@ def what_decides(rule: "Rule", values: Any, *, cap: int = DECIDE_CAP) -> dict[st
                     low = mid
             out.update(questions=int(high), verdict=status(high), undecided_at=int(low))
     lo_level, hi_level = 0.5, float(rule.confidence or 0.95)
-    if status(n, lo_level) == "undecided":
+    if here != "undecided":
+        out["level"], out["level_verdict"] = rule.confidence, here
+    elif status(n, lo_level) == "undecided":
         out["level"] = None
     else:
         for _ in range(12):
@@ -216,6 +281,34 @@ def what_decides(rule: "Rule", values: Any, *, cap: int = DECIDE_CAP) -> dict[st
         out["level"] = math.floor(lo_level * 1000) / 1000
         out["level_verdict"] = status(n, lo_level)
     return out
+
+
+def decide_line(decide: Mapping[str, Any] | None, level: float | None, used: int | None = None) -> str | None:
+    """``undecided on 1,988 questions: at this margin about 7,400 would decide it at 95%``: the
+    one line an undecided verdict's reports give from :func:`what_decides`' answer (None without
+    one). ``used``: the questions the verdict was judged on (default: the sample's size)."""
+    if not isinstance(decide, Mapping):
+        return None
+    n = _int(used) or _int(decide.get("n"))
+    if n is None:
+        return None
+    at = f" at {level:.0%}" if level else ""
+    questions = _int(decide.get("questions"))
+    if questions is not None:
+        would = str(decide.get("verdict") or "decide").upper()
+        about = about_questions(questions)
+        return f"undecided on {n:,} questions: at this margin about {about} would decide it{at} ({would})"
+    reason = decide.get("reason") or "no sample like this one decides it"
+    return f"undecided on {n:,} questions: at this margin no number of questions decides it{at} ({reason})"
+
+
+def about_questions(questions: int) -> str:
+    """A sample size as a reader should take it (the search is good to about 3%): 2 significant
+    figures, ``7,400``."""
+    if questions < 100:
+        return f"{questions:,}"
+    digits = len(str(questions)) - 2
+    return f"{round(questions, -digits):,}"
 
 
 def _with_level(rule: "Rule", level: float) -> "Rule":
@@ -560,4 +653,13 @@ def _g(value: Any) -> str:
     return "?" if number is None else f"{number:g}"
 
 
-__all__: Sequence[str] = ("facts", "render", "what_decides", "sample_facts")
+__all__: Sequence[str] = (
+    "facts",
+    "render",
+    "what_decides",
+    "sample_facts",
+    "decide_line",
+    "histogram",
+    "from_histogram",
+    "like_sample",
+)

@@ -125,9 +125,11 @@ def failure_report(
     questions: int | None = None,
     accept_command: str | None = None,
     more_questions: str = "a larger dataset",
+    decide: str | None = None,
 ) -> str:
     """The whole failure message: headline, table, interval, notes, and how to accept.
-    ``more_questions`` says where an undecided rule gets more questions (:func:`more_questions`)."""
+    ``more_questions`` says where an undecided rule gets more questions (:func:`more_questions`);
+    ``decide``: how many would decide it (:func:`qagate.reports.explain.decide_line`)."""
     status = STATUS_WORDS[verdict.status]
     where = f" on {dataset}" if dataset else ""
     if verdict.questions_used is not None:
@@ -141,6 +143,8 @@ def failure_report(
     interval = interval_line(verdict)
     if interval:
         lines.append("  " + interval)
+    if verdict.status == "undecided" and decide:
+        lines.append(f"  {decide}")
     if verdict.status == "undecided":
         lines.append(
             f"  undecided: more questions ({more_questions}) or a lower "
@@ -233,6 +237,23 @@ def gates_table(records: Iterable["Record"]) -> str:
     return _table(table)
 
 
+def decide_lines(records: Iterable["Record"]) -> list[str]:
+    """For each undecided gate item whose explanation found it, how many questions would decide
+    it (``qagate.reports.explain.decide_line``, from the facts the item kept)."""
+    from qagate.reports.explain import decide_line
+
+    lines = []
+    for record in records:
+        facts = record.explain if isinstance(record.explain, Mapping) else {}
+        if record.status != "undecided" or "decide" not in facts:
+            continue
+        level = record.interval[2] if record.interval is not None else facts.get("confidence")
+        line = decide_line(facts["decide"], level)
+        if line:
+            lines.append(f"{record.model} :: {record.rule}: {line}")
+    return lines
+
+
 def session_summary(
     evaluated: Sequence["ModelRow"],
     records: Sequence["Record"],
@@ -279,6 +300,8 @@ def session_summary(
         )
         if shown:
             lines.extend(gates_table(shown).splitlines())
+        if verbosity >= -1:
+            lines.extend(decide_lines(records))
         from qagate.gating.family import family_of
 
         family = family_of((record.as_row() for record in records), family_alpha).line()
