@@ -168,6 +168,18 @@ def test_plan_at_a_named_margin_and_from_prediction_files(project, capsys):
     assert code == 2 and err.count("\n") == 1 and "compares with the teacher: name it with --teacher" in err
 
 
+def test_a_cluster_rule_is_named_not_planned(project, capsys):
+    project.model("good", "student", 0.905)
+    project.gate(GATE.replace("        sequential: {look_every: 50}\n", "        cluster: paragraph\n"))
+    args = ("plan", "gate_release.yaml", "--dataset", "data.json", "--teacher", "teacher")
+    code, out, err = qagate(
+        project, capsys, *args, "--pilot", "good=models/good.json", "--pilot", "teacher=models/teacher.json"
+    )
+    assert code == 0, err
+    assert _row(out, "exact_match>=0.9*teacher@95%")[2] == "400"
+    assert "good :: f1>=0.5*teacher@95%: sampled by paragraph (cluster:): the plan counts questions" in out
+
+
 def test_tilting_moves_the_mean_and_keeps_the_values_in_range():
     for margin in (-5.0, 0.2, 3.0):
         sample = at_margin(RULE, VALUES, margin)

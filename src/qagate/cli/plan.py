@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         source, pilots = pilots_from_history(args, gate, confident)
     plans, notes = [], []
     for model, rule, spec, values, available in pilots:
+        if rule.cluster not in (None, "none"):
+            why = f"sampled by {rule.cluster} (cluster:): the plan counts questions, not {rule.cluster}s"
+            values, available = None, why
         if values is None:
             notes.append(f"{model} :: {rule.id}: {available}")
             continue
