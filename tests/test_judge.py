@@ -109,7 +109,13 @@ def test_the_baseline_policy():
     )
     assert judge(rule, "m", other).status == "fail"
     no_metric = baseline_evidence(
-        parse_rule("exact_match >= baseline"), 70.0, stored, path="b.json", written=False, write_command="CMD"
+        parse_rule("exact_match >= baseline"),
+        70.0,
+        stored,
+        path="b.json",
+        written=False,
+        write_command="CMD",
+        dataset_fingerprint="aaa",
     )
     assert "has no exact_match" in no_metric.problems[0]
 

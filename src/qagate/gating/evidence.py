@@ -202,14 +202,23 @@ def baseline_evidence(
     write_command: str,
     dataset_fingerprint: str | None = None,
     model_fingerprint: str | None = None,
+    scores: Any = None,
+    ids: Sequence[str] | None = None,
+    model: str = "model",
 ) -> Evidence:
     """Evidence for a ``baseline`` rule: the one baseline policy.
 
     No baseline: when this run ``written`` one, the verdict is NEW (written, needs review);
     otherwise the rule fails with ``write_command``, the command that writes it. A baseline
-    recorded on other data cannot pass; other weights are only noted (that is what a baseline
-    rule exists to judge).
+    recorded on other data (or on data it does not name) cannot pass; other weights are only
+    noted (that is what a baseline rule exists to judge). ``scores``: the model's per-question
+    scores on the whole dataset, ``ids``: the questions the rule is about (default all; a slice
+    rule's slice). Where the baseline keeps per-question scores, the model and the baseline
+    are paired on the same questions as a teacher is (:func:`pairing_problems`, and the
+    per-question values of a ``confidence:`` rule); a baseline without them is a point
+    comparison, and a confidence rule says so.
     """
+    from qagate.core.errors import QagateError
     from qagate.store.baselines import provenance_notes
 
     if stored is None:
@@ -229,7 +238,30 @@ def baseline_evidence(
     reference = stored.metrics.get(rule.stored_key)  # a slice rule: f1[question=how_many]
     if reference is None:
         problems.append(f"baseline {path} has no {rule.stored_key}; write it with: {write_command}")
-    return Evidence(value, reference, problems=tuple(problems), notes=tuple(notes))
+    values = reference_values = None
+    if METRICS[rule.metric].per_question and scores is not None and not problems:
+        if stored.questions is None:
+            if rule.confidence is not None:
+                notes.append(
+                    f"baseline {path} keeps no per-question scores (written before qagate kept them), "
+                    f"so {rule.id} is a point comparison without an interval; rewrite it with "
+                    f"{write_command} to judge it paired per question"
+                )
+        else:
+            theirs = None
+            try:
+                theirs = stored.question_scores(scores.per_question_f1)
+            except QagateError as exc:  # other questions than this run's: same questions or no verdict
+                problems.append(f"{exc}: {rule.text} compares the same questions, so it cannot pass")
+            if theirs is not None:
+                who = "the baseline"
+                notes += list(missing_note(model, scores) + missing_note(who, theirs))
+                problems += list(pairing_problems(rule, model, scores, who, theirs))
+                order = list(ids) if ids is not None else list(theirs.ids)
+                if rule.confidence is not None and order:  # an empty slice: undecided by its size
+                    values = per_question(scores, rule.metric, order)
+                    reference_values = per_question(theirs, rule.metric, order)
+    return Evidence(value, reference, values, reference_values, problems=tuple(problems), notes=tuple(notes))
 
 
 def baseline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
