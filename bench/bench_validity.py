@@ -22,9 +22,20 @@ holds and the pass rate is the power. Two engines judge the same samples:
 
 A smaller F1 table (margins -0.5 and 0, n up to 200) calls the bootstrap itself per sample.
 
-    python bench/bench_validity.py [--reps 4000] [--f1-reps 1000] [--seed 0] [--check] [--json out.json]
+Clusters (``cluster:``, issue 29 item 6): SQuAD's questions come about 220 to an article. The
+cluster table draws n *articles* (without replacement, of the dev set's 48) and judges the
+rules on all their questions, as a gate on a dataset of n articles would, with the truth the
+question-weighted value over the whole dev set (what a sample of articles estimates): every
+PASS at a margin <= 0 is false. Three engines judge the same samples, all the judge's code:
+``none`` (questions as the sampling unit), ``paragraph`` and ``article`` (those clusters as the
+unit, :mod:`qagate.gating.clusters`). It also prints the standard errors of each rule's
+quantity on the whole dev set, clustered by article and paragraph, over the question-level
+ones (the linearised ratio estimator's, as a cluster bootstrap estimates them).
 
-numpy only; a few minutes on 2 CPU cores at the defaults.
+    python bench/bench_validity.py [--reps 4000] [--f1-reps 1000] [--cluster-reps 1000]
+        [--seed 0] [--check] [--json out.json]
+
+numpy only; about 8 minutes on 2 shared CPU cores at the defaults (it prints its run time).
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from qagate.data import load_dataset, load_predictions
+from qagate.gating.clusters import cluster_key, group
 from qagate.scoring import stats
 from qagate.scoring.confseq import batch_bounds
 from qagate.scoring.squad import score
@@ -56,8 +68,22 @@ LEVEL = 0.95
 CHUNK = 250  # repetitions per block of bootstrap counts (memory: resamples x CHUNK x 4)
 
 
-def per_question(shared: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-question EM (0 or 1) and F1 (0..1) of every system on the dev set, in dataset order."""
+CLUSTER_SIZES = [5, 10, 20]  # articles per sample (the dev set has 48)
+CLUSTER_MARGINS = [-1.0, 0.0, 3.0, 10.0]
+ENGINES = ("none", "paragraph", "article")
+ROWS = 250  # samples per batch_bounds call in the cluster table (memory: ROWS x questions)
+
+
+def cell(pair: tuple[str, str], kind: str, rule: str, margin: float, n: int, **rates: float) -> dict:
+    """One table cell's row: the pair (student, teacher), the rule and margin, n, and its rates."""
+    return {"pair": f"{pair[0]}/{pair[1]}", "kind": kind, "rule": rule, "margin": margin, "n": n, **rates}
+
+
+def per_question(
+    shared: Path,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[str]]]:
+    """Per-question EM (0 or 1) and F1 (0..1) of every system on the dev set, in dataset order,
+    and each question's article and paragraph (:func:`qagate.gating.clusters.cluster_key`)."""
     squad = shared / "data" / "squad"
     dataset = load_dataset(squad / "dev-v1.1.json")
     ids = [example.id for example in dataset.examples]
@@ -66,7 +92,8 @@ def per_question(shared: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
         scores = score(dataset, load_predictions(squad / "predictions" / file))
         em[name] = np.array([scores.per_question_em.get(i, 0.0) for i in ids])
         f1[name] = np.array([scores.per_question_f1.get(i, 0.0) for i in ids])
-    return em, f1
+    labels = {kind: [cluster_key(ex, kind) for ex in dataset.examples] for kind in ("article", "paragraph")}
+    return em, f1, labels
 
 
 def simulate_f1(f1: dict[str, np.ndarray], reps: int, seed: int) -> list[dict]:
@@ -97,18 +124,164 @@ def simulate_f1(f1: dict[str, np.ndarray], reps: int, seed: int) -> list[dict]:
                     ("absolute", f"F1 >= {threshold:.2f}", old_abs >= threshold, new_abs >= threshold),
                 ):
                     rows.append(
-                        {
-                            "pair": f"{student}/{teacher}",
-                            "kind": kind,
-                            "rule": rule,
-                            "margin": margin,
-                            "n": n,
-                            "old_pass": float(old.mean()),
-                            "new_pass": float(new.mean()),
-                        }
+                        cell(
+                            (student, teacher),
+                            kind,
+                            rule,
+                            margin,
+                            n,
+                            old_pass=float(old.mean()),
+                            new_pass=float(new.mean()),
+                        )
                     )
         print(f"  F1 n={n} done", file=sys.stderr, flush=True)
     return rows
+
+
+def clustered_se(values: np.ndarray, labels: list[str]) -> float:
+    """The standard error of the question-weighted mean of ``values`` with ``labels``' clusters
+    as the sampling unit (the linearised ratio estimator: what a cluster bootstrap estimates)."""
+    grouped = group(values, labels)
+    k, sizes = grouped.sizes.size, grouped.sizes
+    residual = sizes * (grouped.means - values.mean())
+    return float(np.sqrt(k / (k - 1) * (residual**2).sum()) / sizes.sum())
+
+
+def se_ratios(em: dict[str, np.ndarray], labels: dict[str, list[str]]) -> list[dict]:
+    """Each rule quantity's clustered standard error over the question-level one, full dev set."""
+    rows = []
+    for student, teacher in PAIRS:
+        s, t = 100 * em[student], 100 * em[teacher]
+        c = s.mean() / t.mean()
+        for kind, values in (("relative", s - c * t), ("absolute", s)):
+            plain = float(values.std(ddof=1) / np.sqrt(values.size))
+            ratios = {k: clustered_se(values, labels[k]) / plain for k in ("article", "paragraph")}
+            rows.append({"pair": f"{student}/{teacher}", "kind": kind, **ratios})
+    return rows
+
+
+def full_set_intervals(em: dict[str, np.ndarray], labels: dict[str, list[str]]) -> list[dict]:
+    """The judge's interval (:func:`qagate.gating.judge.rule_interval`) of each rule on the
+    whole dev set at margin 0, with each engine: what a clustered gate on SQuAD dev can decide."""
+    from qagate.gating.judge import rule_interval
+    from qagate.gating.rules import parse_rule
+
+    rows = []
+    for student, teacher in PAIRS:
+        s, t = 100 * em[student], 100 * em[teacher]
+        c = s.mean() / t.mean()
+        for kind, text, reference in (
+            ("relative", f"exact_match >= {c:.5f} * teacher", t),
+            ("absolute", f"exact_match >= {s.mean():.2f}", None),
+        ):
+            rule = parse_rule(text, confidence=LEVEL)
+            for engine in ENGINES:
+                iv = rule_interval(rule, s, reference, clusters=None if engine == "none" else labels[engine])
+                rows.append(
+                    {
+                        "pair": f"{student}/{teacher}",
+                        "kind": kind,
+                        "engine": engine,
+                        "low": iv.low,
+                        "high": iv.high,
+                    }
+                )
+    return rows
+
+
+def cluster_bounds(
+    values: np.ndarray,
+    samples: list[np.ndarray],
+    labels: list[str] | None,
+    lo: float,
+    hi: float,
+    seed: int,
+) -> np.ndarray:
+    """The judge's lower bound on each sample's questions: questions as the unit (``labels``
+    None) or clusters, each one draw weighted by its size over the sample's largest, in a
+    random order of questions or clusters, as the judge takes them (``seed``: the same orders
+    for every rule). Rows of unequal length are padded with weight 0 and the bets tuned to
+    each row's own count."""
+    rng = np.random.default_rng(seed)
+    lows = []
+    for start in range(0, len(samples), ROWS):
+        block = samples[start : start + ROWS]
+        rows_x, rows_w = [], []
+        for idx in block:
+            if labels is None:
+                rows_x.append(values[rng.permutation(idx)])
+                rows_w.append(np.ones(idx.size))
+            else:
+                grouped = group(values[idx], [labels[i] for i in idx])
+                order = rng.permutation(grouped.means.size)
+                rows_x.append(grouped.means[order])
+                rows_w.append(grouped.weights[order])
+        width = max(x.size for x in rows_x)
+        x = np.full((len(block), width), lo)
+        w = np.zeros((len(block), width))
+        for r, (xr, wr) in enumerate(zip(rows_x, rows_w)):
+            x[r, : xr.size], w[r, : wr.size] = xr, wr
+        counts = np.array([xr.size for xr in rows_x])
+        low, _ = batch_bounds(x, lo, hi, LEVEL, weights=w, horizon=counts)
+        lows.append(low)
+    return np.concatenate(lows)
+
+
+def simulate_clusters(
+    em: dict[str, np.ndarray], labels: dict[str, list[str]], reps: int, seed: int
+) -> list[dict]:
+    """Samples of n whole articles: each engine's pass rate per rule and margin."""
+    rng = np.random.default_rng(seed + 3)
+    articles: dict[str, list[int]] = {}
+    for position, label in enumerate(labels["article"]):
+        articles.setdefault(label, []).append(position)
+    members = [np.array(m) for m in articles.values()]
+    rows = []
+    for n in CLUSTER_SIZES:
+        samples = [
+            np.concatenate([members[a] for a in rng.choice(len(members), n, replace=False)])
+            for _ in range(reps)
+        ]
+        questions = float(np.mean([idx.size for idx in samples]))
+        for student, teacher in PAIRS:
+            s, t = 100 * em[student], 100 * em[teacher]
+            mu_s, mu_t = s.mean(), t.mean()
+            for engine in ENGINES:
+                kind_labels = None if engine == "none" else labels[engine]
+                absolute = cluster_bounds(s, samples, kind_labels, 0.0, 100.0, seed)
+                for margin in CLUSTER_MARGINS:
+                    c = (mu_s - margin) / mu_t
+                    relative = cluster_bounds(s - c * t, samples, kind_labels, -100 * c, 100.0, seed)
+                    threshold = mu_s - margin
+                    for kind, rule, passed in (
+                        ("relative", f"EM >= {c:.5f} x teacher", relative >= 0),
+                        ("absolute", f"EM >= {threshold:.2f}", absolute >= threshold),
+                    ):
+                        rate = {"pass": float(passed.mean()), "questions": questions}
+                        rows.append(cell((student, teacher), kind, rule, margin, n, engine=engine, **rate))
+            print(f"  clusters n={n} articles {student}/{teacher} done", file=sys.stderr, flush=True)
+    return rows
+
+
+def cluster_table(rows: list[dict], margins: list[float]) -> str:
+    head = "| pair | rule | margin | " + " | ".join(
+        f"{n} articles none / paragraph / article" for n in CLUSTER_SIZES
+    )
+    lines = [head + " |", "|" + "---|" * (3 + len(CLUSTER_SIZES))]
+    for pair in [f"{s}/{t}" for s, t in PAIRS]:
+        for kind in ("relative", "absolute"):
+            for margin in margins:
+                found = {
+                    (r["n"], r["engine"]): r
+                    for r in rows
+                    if (r["pair"], r["kind"], r["margin"]) == (pair, kind, margin)
+                }
+                rule = found[(CLUSTER_SIZES[0], "none")]["rule"]
+                cells = " | ".join(
+                    " / ".join(f"{100 * found[(n, e)]['pass']:.1f}%" for e in ENGINES) for n in CLUSTER_SIZES
+                )
+                lines.append(f"| {pair} | `{rule}` | {margin:+g} | {cells} |")
+    return "\n".join(lines)
 
 
 def bootstrap_lower(counts: np.ndarray, values: np.ndarray, n: int, resamples: int, rng) -> np.ndarray:
@@ -154,15 +327,15 @@ def simulate(em: dict[str, np.ndarray], reps: int, resamples: int, seed: int) ->
                     (f"EM >= {threshold:.2f}", old_abs >= threshold, new_abs >= threshold),
                 ):
                     rows.append(
-                        {
-                            "pair": f"{student}/{teacher}",
-                            "kind": "relative" if "teacher" in rule else "absolute",
-                            "rule": rule,
-                            "margin": margin,
-                            "n": n,
-                            "old_pass": float(old.mean()),
-                            "new_pass": float(new.mean()),
-                        }
+                        cell(
+                            (student, teacher),
+                            "relative" if "teacher" in rule else "absolute",
+                            rule,
+                            margin,
+                            n,
+                            old_pass=float(old.mean()),
+                            new_pass=float(new.mean()),
+                        )
                     )
             print(f"  n={n} {student}/{teacher} done", file=sys.stderr, flush=True)
     return rows
@@ -217,17 +390,26 @@ def main() -> int:
         default=1000,
         help="samples per F1 cell (stats' bootstrap itself; 0: no F1 table)",
     )
+    parser.add_argument(
+        "--cluster-reps",
+        type=int,
+        default=1000,
+        help="samples of whole articles per cluster cell (default 1000; 0: no cluster table)",
+    )
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
-    if args.reps < 1 or args.resamples < 1 or args.f1_reps < 0:
-        parser.error("--reps and --resamples must be positive, --f1-reps at least 0")
+    if args.reps < 1 or args.resamples < 1 or args.f1_reps < 0 or args.cluster_reps < 0:
+        parser.error("--reps and --resamples must be positive, --f1-reps and --cluster-reps at least 0")
     if not (args.shared / "data" / "squad" / "dev-v1.1.json").is_file():
         print(f"bench_validity: no SQuAD dev set under {args.shared} (pass --shared)", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    em, f1 = per_question(args.shared)
+    em, f1, labels = per_question(args.shared)
     rows = simulate(em, args.reps, args.resamples, args.seed)
     f1_rows = simulate_f1(f1, args.f1_reps, args.seed) if args.f1_reps else []
+    ratios = se_ratios(em, labels)
+    widths = full_set_intervals(em, labels)
+    cluster_rows = simulate_clusters(em, labels, args.cluster_reps, args.seed) if args.cluster_reps else []
     se = 100 * (0.025 * 0.975 / args.reps) ** 0.5
     print(f"False passes (true margin <= 0; nominal <= 2.5%), {args.reps} samples per cell, Monte Carlo SE")
     print(f"{se:.2f} points at 2.5%, at most {100 * (0.25 / args.reps) ** 0.5:.2f}:\n")
@@ -241,6 +423,29 @@ def main() -> int:
             " at 2.5%):\n"
         )
         print(table(f1_rows, [-0.5, 0.0], SIZES[:3]))
+    print("\nStandard errors on the full dev set, clustered over question-level (EM, margin 0):\n")
+    print("| pair | rule | article | paragraph |\n|---|---|---|---|")
+    for r in ratios:
+        print(f"| {r['pair']} | {r['kind']} | {r['article']:.2f}x | {r['paragraph']:.2f}x |")
+    print(
+        "\nThe judge's 95% interval of (left - right) on all 10,570 questions at margin 0, engines cluster"
+        " none / paragraph / article:\n"
+    )
+    print("| pair | rule | none | paragraph | article |\n|---|---|---|---|---|")
+    for pair in [f"{a}/{b}" for a, b in PAIRS]:
+        for kind in ("relative", "absolute"):
+            found = {r["engine"]: r for r in widths if (r["pair"], r["kind"]) == (pair, kind)}
+            cells = " | ".join(f"[{found[e]['low']:+.1f}, {found[e]['high']:+.1f}]" for e in ENGINES)
+            print(f"| {pair} | {kind} | {cells} |")
+    if cluster_rows:
+        c_se = 100 * (0.025 * 0.975 / args.cluster_reps) ** 0.5
+        print(
+            f"\nSamples of whole articles ({args.cluster_reps} per cell, Monte Carlo SE {c_se:.2f} points at"
+            " 2.5%): false passes (margin <= 0) and power (+3), engines cluster none / paragraph / article:\n"
+        )
+        print(cluster_table(cluster_rows, CLUSTER_MARGINS))
+        sizes = sorted({(r["n"], r["questions"]) for r in cluster_rows})
+        print("\nMean questions per sample: " + ", ".join(f"{n} articles {q:,.0f}" for n, q in sizes))
     if args.check:
         direct, shortcut = check_shortcut(em, 2000, args.seed)
         print(
@@ -251,7 +456,17 @@ def main() -> int:
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"reps": args.reps, "resamples": args.resamples, "rows": rows, "f1_rows": f1_rows}, indent=1
+                {
+                    "reps": args.reps,
+                    "resamples": args.resamples,
+                    "rows": rows,
+                    "f1_rows": f1_rows,
+                    "se_ratios": ratios,
+                    "full_set_intervals": widths,
+                    "cluster_reps": args.cluster_reps,
+                    "cluster_rows": cluster_rows,
+                },
+                indent=1,
             )
         )
     return 0
