@@ -331,3 +331,23 @@ def test_gate_reports_the_clustering_in_terminal_junit_and_explain(project):  # 
     row = next(r for r in rows if r["rule"] == "exact_match>=0.5*teacher@95%" and r["model"] == "good")
     text = "\n".join(render(row))
     assert "sampling  cluster: article (10 articles as the sampling unit)" in text
+
+
+def test_a_paired_baseline_rule_takes_its_cluster(project):  # noqa: F811
+    """A baseline keeps per-question scores (item 4); its confidence rule is paired per question
+    and, with cluster: article, per article."""
+    project.gate(
+        """\
+        rules:
+          - apply_to: [good]
+            require:
+              - rule: f1 >= baseline - 50
+                confidence: 0.95
+                cluster: article
+        """
+    )
+    project.run()  # writes the baseline (NEW)
+    result = project.run("-rA", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1)
+    props = {p.get("name"): p.get("value") for p in ET.parse(project.root / "out.xml").iter("property")}
+    assert props["qagate.cluster"] == "article" and props["qagate.clusters"] == "10"

@@ -207,6 +207,11 @@ def _baseline_case(
         ids=slice_ids(table, *rule.slice) if rule.slice is not None and table is not None else None,
         model=case.model,
     )
+    if rule.slice is not None and table is not None:  # the order baseline_evidence pairs them in
+        order = list(slice_ids(table, *rule.slice))
+    else:
+        order = sorted(result.scores.per_question_f1)
+    evidence = with_clusters(evidence, rule, dataset.examples, order)
     verdict = judge(rule, case.model, evidence)
     action = source.baseline_action(path)
     if verdict.status == "fail" and policy.update and stored is not None:

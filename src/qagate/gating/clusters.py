@@ -125,4 +125,6 @@ def with_clusters(evidence: Any, rule: Any, examples: Sequence[Any], ids: Sequen
 
     if rule.confidence is None or rule.cluster in (None, "none") or evidence.per_question is None:
         return evidence
+    if len(ids) != len(evidence.per_question):  # not these questions: the judge says it cannot
+        return evidence
     return replace(evidence, clusters=cluster_labels(examples, ids, rule.cluster))
