@@ -257,8 +257,11 @@ def test_sequential_loop_walks_whole_clusters():
 # --- assert_gate and the pytest front end --------------------------------------------------------
 
 
-def test_assert_gate_takes_a_cluster():
-    from qagate.scoring.squad import score
+def test_assert_gate_takes_a_cluster(tmp_path):
+    import json
+
+    from qagate.inference.replay import ReplayModel
+    from qagate.scoring.evaluation import evaluate
 
     rng = numpy.random.default_rng(5)
     examples = tuple(
@@ -266,23 +269,23 @@ def test_assert_gate_takes_a_cluster():
         for i in range(400)
     )
     data = Dataset("d", "mem", examples)
-    answers = {ex.id: "yes" if rng.random() < 0.9 else "no" for ex in examples}
-
-    class Result:
-        def __init__(self, predictions: dict[str, str]) -> None:
-            self.scores = score(data, predictions)
-            self.metrics = {"exact_match": self.scores.exact_match, "f1": self.scores.f1}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({ex.id: "yes" if rng.random() < 0.9 else "no" for ex in examples}))
+    result = evaluate(ReplayModel("m", path), data)
 
     labels = cluster_labels(examples, [ex.id for ex in examples], "paragraph")
     assert labels is not None and len(set(labels)) == 50
-    verdict = assert_gate(
-        "exact_match >= 50", Result(answers), confidence=0.95, dataset=data, cluster="article"
-    )
+    verdict = assert_gate("exact_match >= 50", result, confidence=0.95, dataset=data, cluster="article")
     assert verdict.passed and verdict.cluster == "article" and verdict.clusters == 10
+    with pytest.raises(AssertionError) as info:  # undecided on 10 articles
+        assert_gate("exact_match >= 85", result, confidence=0.95, dataset=data, cluster="article")
+    text = str(info.value)
+    assert "over 10 articles" in text and "documents like these" in text
+    assert "at this margin about" not in text  # that search counts questions, not articles
     with pytest.raises(ValueError, match=r"cluster='articles' \(did you mean 'article'\?\)"):
-        assert_gate("exact_match >= 50", Result(answers), confidence=0.95, dataset=data, cluster="articles")
+        assert_gate("exact_match >= 50", result, confidence=0.95, dataset=data, cluster="articles")
     with pytest.raises(ValueError, match="needs dataset"):
-        assert_gate("exact_match >= 50", Result(answers), confidence=0.95, cluster="article")
+        assert_gate("exact_match >= 50", result, confidence=0.95, cluster="article")
 
 
 def test_gate_reports_the_clustering_in_terminal_junit_and_explain(project):  # noqa: F811

@@ -157,6 +157,8 @@ def _decide(rule: Any, verdict: Any, evidence: Any) -> str | None:
     """How many questions would decide an undecided confidence verdict (the gate items' line)."""
     if verdict.status != "undecided" or evidence.interval is not None or evidence.per_question is None:
         return None
+    if getattr(rule, "cluster", None) not in (None, "none"):  # its search counts questions, not clusters
+        return None
     from qagate.gating.judge import rule_values
     from qagate.reports.explain import decide_line, what_decides
 
