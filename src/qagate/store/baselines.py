@@ -9,7 +9,7 @@ stored apart, under ``"slices": {"question=how_many": {"f1": ...}}``, which olde
 ignore; a file without it is a baseline without slice values. The per-question scores the
 baseline's numbers are the means of are kept under ``"questions"``, in the compact format of
 :mod:`qagate.store.questions` without their ids (a baseline is only compared on data with its
-fingerprint, whose ids they are): about 7 KB per 10,000 questions. They let a baseline rule with
+fingerprint, whose ids they are): 6-12 KB per 10,000 questions. They let a baseline rule with
 ``confidence:`` be judged paired per question; a file without them (written before qagate kept
 them) is judged as a point comparison, and says so. Writes are atomic (a temporary
 file in the same folder, then ``os.replace``), so a killed run never leaves half a file.

@@ -21,8 +21,9 @@ URL-safe alphabet without padding (no ``=`` or ``:``, so secret masking never to
 ids may be left out (``with_ids=False``) and given back on decoding: a baseline is only used on
 a dataset with its fingerprint, whose sorted ids are the same, and the history keeps each id
 list once per database (``ids_sha256`` checks that the ids given are the ones encoded).
-Measured on the SQuAD v1.1 dev set (10,570 questions, leaderboard predictions): 6.5-9.5 KB per
-model without ids, 44 KB for the ids (``bench/question_scores.py`` writes the numbers).
+Measured on the SQuAD v1.1 dev set (leaderboard predictions), per 10,000 questions: 6.2-12 KB
+per model without ids, 41 KB for the ids (``bench/bench_question_scores.py`` writes
+``bench/question_scores.json``).
 Standard library only.
 """
 
