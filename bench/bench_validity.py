@@ -163,7 +163,7 @@ def se_ratios(em: dict[str, np.ndarray], labels: dict[str, list[str]]) -> list[d
 def full_set_intervals(em: dict[str, np.ndarray], labels: dict[str, list[str]]) -> list[dict]:
     """The judge's interval (:func:`qagate.gating.judge.rule_interval`) of each rule on the
     whole dev set at margin 0, with each engine: what a clustered gate on SQuAD dev can decide."""
-    from qagate.gating.judge import rule_interval
+    from qagate.gating.judge import rule_interval, rule_sequence, rule_values
     from qagate.gating.rules import parse_rule
 
     rows = []
@@ -186,6 +186,20 @@ def full_set_intervals(em: dict[str, np.ndarray], labels: dict[str, list[str]]) 
                         "high": iv.high,
                     }
                 )
+            # the road not taken: each article's mean unweighted (another estimand: the mean article's)
+            grouped = group(rule_values(rule, s, reference), labels["article"])
+            order = np.random.default_rng(0).permutation(grouped.means.size)
+            iv = rule_sequence(rule, horizon=grouped.means.size).update(grouped.means[order])
+            low, high = iv.low - rule.offset, iv.high - rule.offset
+            rows.append(
+                {
+                    "pair": f"{student}/{teacher}",
+                    "kind": kind,
+                    "engine": "unweighted",
+                    "low": low,
+                    "high": high,
+                }
+            )
     return rows
 
 
@@ -429,13 +443,14 @@ def main() -> int:
         print(f"| {r['pair']} | {r['kind']} | {r['article']:.2f}x | {r['paragraph']:.2f}x |")
     print(
         "\nThe judge's 95% interval of (left - right) on all 10,570 questions at margin 0, engines cluster"
-        " none / paragraph / article:\n"
+        " none / paragraph / article, and article means unweighted (the mean article's value):\n"
     )
-    print("| pair | rule | none | paragraph | article |\n|---|---|---|---|---|")
+    print("| pair | rule | none | paragraph | article | unweighted |\n|---|---|---|---|---|---|")
     for pair in [f"{a}/{b}" for a, b in PAIRS]:
         for kind in ("relative", "absolute"):
             found = {r["engine"]: r for r in widths if (r["pair"], r["kind"]) == (pair, kind)}
-            cells = " | ".join(f"[{found[e]['low']:+.1f}, {found[e]['high']:+.1f}]" for e in ENGINES)
+            engines = (*ENGINES, "unweighted")
+            cells = " | ".join(f"[{found[e]['low']:+.1f}, {found[e]['high']:+.1f}]" for e in engines)
             print(f"| {pair} | {kind} | {cells} |")
     if cluster_rows:
         c_se = 100 * (0.025 * 0.975 / args.cluster_reps) ** 0.5
