@@ -26,7 +26,7 @@ from qagate.pytest_plugin.scheduling import model_scope
 from qagate.pytest_plugin.settings import build_settings
 from qagate.pytest_plugin.workers import ControllerSession
 from qagate.reports.outcomes import Record
-from qagate.store.history import read_history
+from qagate.store.history import read_history, read_question_scores
 
 pytest.importorskip("xdist", reason="pip install pytest-xdist")
 
@@ -136,6 +136,17 @@ def test_two_workers_give_the_serial_verdicts_and_one_history_entry(replay_proje
     assert key(parallel_run["metrics"]) == key(serial_run["metrics"])
     for field in ("outcome", "counts", "partial", "incomplete"):
         assert parallel_run[field] == serial_run[field], field
+    stored = {  # every model's per-question results: the workers send them to the controller
+        name: read_question_scores(replay_project.path / f"{name}.db", entry["id"], "good")
+        for name, entry in (("serial", serial_run), ("parallel", parallel_run))
+    }
+    assert stored["parallel"] == stored["serial"] and stored["serial"].total == 65
+    slices = {
+        name: {e["model"]: e for e in run["slices"]} for name, run in (("s", serial_run), ("p", parallel_run))
+    }
+    assert (
+        slices["p"] == slices["s"] and slices["s"]["bad"]["reference"] == "teacher"
+    )  # the workers' slice tables
     assert (
         parallel_run["settings"]["gates"] == serial_run["settings"]["gates"] == {"gate_replay.yaml": "sample"}
     )

@@ -298,7 +298,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     )
     from qagate.reports.diff import run_slices
 
-    slices = run_slices(qsession.evaluated())  # the run page's slice heat map and flipped questions
+    # the run page's slice heat map and flipped questions (xdist: as the workers computed them)
+    slices = run_slices(qsession.evaluated()) + workers.reported_slices(qsession)
     if slices:
         run["slices"] = slices
     from qagate.store import outbox

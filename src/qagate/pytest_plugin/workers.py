@@ -76,6 +76,8 @@ def send_report(
     partial: bool,
 ) -> None:
     """A worker's results, as plain data, into ``workeroutput`` (sent when the worker ends)."""
+    from qagate.reports.diff import run_slices
+
     position = {item.nodeid: index for index, item in enumerate(items)}
     report = {
         "records": [
@@ -91,6 +93,7 @@ def send_report(
             }
             for row in qsession.evaluated()
         ],
+        "slices": run_slices(qsession.evaluated()),
         "not_gated": dict(qsession.not_gated),
         "baselines": {str(path): action for path, action in qsession.baseline_actions.items()},
         "gates": dict(gates),
@@ -117,6 +120,7 @@ class ControllerSession(QagateSession):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reported_models: dict[tuple[str, str], ReportedModel] = {}
+        self.reported_slices: dict[tuple[str, str], dict[str, Any]] = {}
         self.reported_gates: dict[str, str] = {}
         self.reported_partial = False
         self._positions: dict[str, float] = {}
@@ -144,6 +148,12 @@ class ControllerSession(QagateSession):
             values = {**row["values"], **(known.values if known else {})}  # first report wins
             questions = (known.questions if known else None) or row.get("questions")
             self.reported_models[key] = ReportedModel(row["model"], row["dataset"], values, questions)
+        for entry in report.get("slices") or []:  # a model against its teacher beats one alone
+            key = (entry["model"], entry["dataset"])
+            if key not in self.reported_slices or (
+                entry.get("reference") and not self.reported_slices[key].get("reference")
+            ):
+                self.reported_slices[key] = entry
         self.not_gated.update(report["not_gated"])
         for path, action in report["baselines"].items():
             self._baseline_actions[Path(path)] = action
@@ -162,6 +172,12 @@ class ControllerSession(QagateSession):
 def reported_gates(qsession: QagateSession) -> dict[str, str]:
     """Gate file -> dataset label that the workers ran (the controller collects no items)."""
     return dict(qsession.reported_gates) if isinstance(qsession, ControllerSession) else {}
+
+
+def reported_slices(qsession: QagateSession) -> list[dict[str, Any]]:
+    """The slice tables the workers computed (qagate.reports.diff.run_slices), one per model and
+    dataset, in the order the workers reported them."""
+    return list(qsession.reported_slices.values()) if isinstance(qsession, ControllerSession) else []
 
 
 def reported_partial(qsession: QagateSession) -> bool:
