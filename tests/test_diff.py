@@ -229,3 +229,21 @@ def test_markdown_lists_the_slices_that_changed_most_escaped(tmp_path):
     rows = [line for line in section.splitlines() if line.startswith("| &lt;")]
     assert rows[0].split("|")[2].strip() == "`question=how`" and "-19.0" in rows[0]
     assert "question=why" not in section and "data\\|x" in section
+
+
+def test_user_labels_make_slices_of_their_own(tmp_path, capsys):
+    from qagate.data import load_dataset
+
+    ids = [ex.id for ex in load_dataset("sample").examples]
+    (tmp_path / "a.json").write_text(json.dumps({qid: "x" for qid in ids}))
+    (tmp_path / "labels.json").write_text(json.dumps({qid: {"domain": "legal"} for qid in ids[:3]}))
+    a, labels = str(tmp_path / "a.json"), str(tmp_path / "labels.json")
+    found = diff_json(capsys, a, a, "sample", "--labels", labels, "--slice", "domain")
+    assert [(row["slice"], row["questions"]) for row in found["slices"]] == [
+        ("all", len(ids)),
+        ("domain=legal", 3),
+    ]
+    legal = diff_json(capsys, a, a, "sample", "--labels", labels, "--slice", "domain=legal")
+    assert legal["questions"] == 3 and legal["lost"] == legal["gained"] == []
+    err = error_line(capsys, a, a, "sample", "--labels", labels, "--slice", "domain=legel")
+    assert "did you mean 'legal'" in err and "domain slices: legal" in err
