@@ -9,7 +9,11 @@ the verdicts and the questions used (median, 90th percentile, mean) against the 
 gate evaluates.
 
     python bench/bench_sequential.py [--orders 200] [--look-every 256] [--min-questions 0]
-                                     [--shared ../shared] [--json out.json]
+                                     [--plan PILOT] [--shared ../shared] [--json out.json]
+
+``--plan PILOT`` adds ``qagate plan``'s estimate of where each rule's loop stops (from the whole
+dev set, and from 20 random pilots of PILOT questions at the rule's true margin) beside the
+simulated median (issue 23 item 6).
 
 numpy only (replayed answers, no torch); about a minute on 2 CPU cores at the defaults.
 """
@@ -73,6 +77,7 @@ def run(values: dict[str, dict[str, np.ndarray]], orders: int, spec: SequentialS
         theirs = values[TEACHER][rule.metric] if rule.reference == "teacher" else None
         full = rule_values(rule, mine, theirs)
         margin = float(full.mean()) - rule.offset  # the truth on the whole dev set
+        ratio = float(mine.mean() / theirs.mean()) if theirs is not None else None
         used, statuses = [], {"pass": 0, "fail": 0, "undecided": 0}
         started = time.perf_counter()
         for seed in range(orders):
@@ -90,6 +95,7 @@ def run(values: dict[str, dict[str, np.ndarray]], orders: int, spec: SequentialS
                 "rule": text,
                 "teacher": TEACHER if rule.reference == "teacher" else None,
                 "margin": margin,
+                "ratio": ratio,  # the student's metric over the teacher's, whole set
                 "orders": orders,
                 **statuses,
                 "median": float(np.median(used)),
@@ -173,6 +179,72 @@ def validity(
     return rows
 
 
+def plan_check(
+    values: dict[str, dict[str, np.ndarray]], rows: list[dict], pilot: int, pilots: int
+) -> list[dict]:
+    """``qagate plan``'s estimate against the simulation: for each rule of ``rows`` (the output of
+    :func:`run`), where :func:`qagate.reports.plan.plan_rule` says the sequential loop stops,
+    from the whole dev set and from ``pilots`` random pilots of ``pilot`` questions (the first
+    ``pilot`` of orders 10,000 + k) at the rule's true margin, beside the simulated median."""
+    from qagate.reports.plan import plan_rule
+
+    size = next(iter(values.values()))["f1"].size
+    spec = (
+        SequentialSpec(look_every=rows[0]["look_every"])
+        if rows and "look_every" in rows[0]
+        else SequentialSpec()
+    )
+    out = []
+    for row in rows:
+        rule = parse_rule(row["rule"], confidence=0.95)
+        mine = values[row["student"]][rule.metric]
+        theirs = values[TEACHER][rule.metric] if rule.reference == "teacher" else None
+        full = rule_values(rule, mine, theirs)
+        whole = plan_rule(row["student"], rule, full, sequential=spec, available=size)
+        stops, undecided = [], 0
+        for k in range(pilots):
+            sample = full[np.asarray(question_order(size, 10_000 + k))[:pilot]]
+            plan = plan_rule(
+                row["student"], rule, sample, margin=row["margin"], sequential=spec, available=size
+            )
+            stops.append(plan.stops)
+            undecided += plan.stop_status == "undecided"
+        median = float(np.median(stops))
+        out.append(
+            {
+                **{
+                    key: row[key]
+                    for key in ("student", "rule", "margin", "median", "p90", "undecided", "orders")
+                },
+                "whole": whole.stops,
+                "whole_status": whole.stop_status,
+                "whole_fixed": whole.fixed.get("questions"),
+                "pilot": pilot,
+                "pilots": pilots,
+                "pilot_median": median,
+                "pilot_min": min(stops),
+                "pilot_max": max(stops),
+                "pilot_undecided": undecided,
+                "ratio": median / row["median"],
+            }
+        )
+        print(_plan_line(out[-1]), flush=True)
+    return out
+
+
+def _plan_line(row: dict) -> str:
+    undecided = row["undecided"] * 2 > row["orders"]
+    simulated = f"{row['median']:,.0f} / {row['p90']:,.0f}" + (" (mostly undecided)" if undecided else "")
+    whole = f"{row['whole']:,}" + (" (undecided)" if row["whole_status"] == "undecided" else "")
+    fixed = "-" if row["whole_fixed"] is None else f"{row['whole_fixed']:,}"
+    return (
+        f"| {row['student']} | {row['rule']} | {row['margin']:+.2f} | {simulated} | {whole} | "
+        f"{row['pilot_median']:,.0f} [{row['pilot_min']:,}-{row['pilot_max']:,}]"
+        + (f", {row['pilot_undecided']} undecided" if row["pilot_undecided"] else "")
+        + f" | {row['ratio']:.2f} | {fixed} |"
+    )
+
+
 def _first(state: np.ndarray, passed: np.ndarray, failed: np.ndarray) -> None:
     """Record the first decision of each order (later looks do not change it)."""
     open_ = state == ""
@@ -182,7 +254,9 @@ def _first(state: np.ndarray, passed: np.ndarray, failed: np.ndarray) -> None:
 
 def _line(row: dict) -> str:
     return (
-        f"| {row['student']} | {row['rule']} | {row['margin']:+.2f} | {row['pass']} / {row['fail']} / "
+        f"| {row['student']} | {row['rule']} | "
+        + ("-" if row["ratio"] is None else f"{row['ratio']:.2%}")
+        + f" | {row['margin']:+.2f} | {row['pass']} / {row['fail']} / "
         f"{row['undecided']} | {row['median']:,.0f} | {row['p90']:,.0f} | {row['mean']:,.0f} | "
         f"{row['available']:,} |"
     )
@@ -195,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-questions", type=int, default=0)
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--plan",
+        type=int,
+        default=0,
+        metavar="PILOT",
+        help="also: qagate plan's predicted stop (from the whole set and from 20 pilots of PILOT "
+        "questions, at the true margin) beside the simulated median",
+    )
     parser.add_argument(
         "--validity",
         type=int,
@@ -227,12 +309,33 @@ def main(argv: list[str] | None = None) -> int:
         f"(seed = order 0..{args.orders - 1}); {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs"
     )
-    print("| student | rule | true margin | pass / fail / undecided | median | p90 | mean | fixed-n |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| student | rule | of the teacher's | true margin | pass / fail / undecided | median | p90 | mean | "
+        "fixed-n |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = run(values, args.orders, spec)
     print(f"# {time.perf_counter() - started:.0f} s")
+    checked: list[dict] = []
+    if args.plan:
+        for row in rows:
+            row["look_every"] = spec.look_every
+        print(
+            f"# qagate plan's estimate (reports/plan.py: the loop once on questions like the pilot's) "
+            f"against the simulated median; pilots of {args.plan} questions"
+        )
+        print(
+            "| student | rule | true margin | simulated median / p90 | plan, whole dev set | "
+            f"plan, 20 pilots of {args.plan:,}: median [range] | pilots' median / simulated | "
+            "fixed-n needs |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        checked = plan_check(values, rows, args.plan, 20)
+        print(f"# {time.perf_counter() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({"spec": spec.describe(), "rows": rows}, indent=1) + "\n")
+        args.json.write_text(
+            json.dumps({"spec": spec.describe(), "rows": rows, "plan": checked}, indent=1) + "\n"
+        )
     return 0
 
 
