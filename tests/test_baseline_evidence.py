@@ -182,9 +182,9 @@ def test_pytester_baselines_are_written_with_their_questions_then_judge_a_worse_
         rules:
           - apply_to: [bad]
             confidence: 0.95
-            require: [f1 >= baseline - 0.5]
+            require: [f1 >= baseline - 0.5, "f1[question=what] >= baseline - 0.5"]
         """)
-    project.run("-rA").assert_outcomes(passed=1)  # NEW: written from this run
+    project.run("-rA").assert_outcomes(passed=2)  # NEW: written from this run
     path = project.root / "baselines" / "data" / "bad.json"
     stored = load_baseline(path)
     assert stored is not None and stored.questions is not None and "ids" not in stored.questions
@@ -196,8 +196,11 @@ def test_pytester_baselines_are_written_with_their_questions_then_judge_a_worse_
     def run_with(share: float) -> tuple[str, dict]:
         (project.root / "models" / "bad.json").write_text(json.dumps(predictions(share)))
         result = project.run("-rA")
-        run = read_history(history).runs[-1]
-        return next(iter(outcomes(result).values())), run["results"][0]
+        whole, part = read_history(history).runs[-1]["results"]
+        assert part["status"] == whole["status"]  # the slice (every question here) is paired alike
+        bounds = ("interval_low", "interval_high")
+        assert [part[k] for k in bounds] == [whole[k] for k in bounds]
+        return next(iter(outcomes(result).values())), whole
 
     status, row = run_with(0.60)  # 10 points worse on 400 questions: decided
     assert status == "FAILED" and row["status"] == "fail" and row["interval_high"] < 0
