@@ -277,3 +277,37 @@ def test_the_plan_command_is_documented():
     assert (
         "qagate plan GATE_FILE" in page and "--margin POINTS" in page and "--pilot MODEL=PREDICTIONS" in page
     )
+
+
+def test_the_wall_time_bench_turns_sequential_rules_into_the_same_rules_fixed_n(tmp_path):
+    """bench/bench_sequential_wall.py's fixed-n copy: the same rules at the same levels, none sequential."""
+    import importlib.util
+
+    from qagate.gating.gatefile import load_gate_file
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "bench_sequential_wall.py"
+    spec = importlib.util.spec_from_file_location("bench_sequential_wall", script)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "fixed").mkdir()
+    gate = tmp_path / "shipped" / "gate_x.yaml"
+    gate.write_text(
+        "sequential: {look_every: 10}\n"
+        "rules:\n"
+        "  - apply_to: students\n"
+        "    require:\n"
+        "      - exact_match >= 0.9 * teacher\n"  # a point rule made sequential: 95% by default
+        "      - rule: f1 >= 50\n"
+        "        confidence: 0.9\n"
+        "      - rule: f1 >= 60\n"
+        "        sequential: false\n"
+        "      - speedup >= 2\n"  # cannot be sequential: stays as it is
+    )
+    copy, ids = bench.fixed_n_copy(gate, tmp_path / "fixed")
+    assert ids == ["exact_match>=0.9*teacher@95%", "f1>=50@90%"]
+    shipped, fixed = load_gate_file(gate), load_gate_file(copy)
+    assert [r.id for b in fixed.blocks for r in b.rules] == [r.id for b in shipped.blocks for r in b.rules]
+    assert [s for b in shipped.blocks for s in b.sequential][:2] != [None, None]
+    assert all(s is None for b in fixed.blocks for s in b.sequential)
