@@ -334,7 +334,7 @@ def test_every_gate_file_key_model_key_and_metric_is_documented():
 README = ROOT / "README.md"
 TWO_COMMANDS = (
     "python3 -m venv .venv && .venv/bin/pip install -c constraints/lock.txt"
-    ' -e ".[test,postgres,mlflow,docs]"',
+    ' -e ".[test,postgres,mlflow,openvino,docs]"',
     ".venv/bin/pytest",
 )
 

@@ -97,9 +97,10 @@ def test_fingerprints_differ_per_variant_and_plain_torch_keeps_its_own(teacher_d
     assert isinstance(fp32_size, float) and info["size_on_disk_mb"] < 0.5 * fp32_size
 
 
-def test_int8_fingerprints_follow_the_batching_and_fp32_ones_do_not(teacher_dir, home):
-    """Dynamic int8 quantises activations with one scale per batch, so the same question can get
-    another answer in another batch: a cached int8 prediction is only reused for the same batching."""
+def test_variant_fingerprints_follow_the_batching_and_plain_torch_ones_do_not(teacher_dir, home):
+    """Dynamic int8 quantises activations with one scale per batch, and fused kernels block their
+    sums by the batch's shape, so the same question can get another answer in another batch: a
+    cached variant's prediction is only reused for the same batching (issue 25)."""
     from qagate.inference.engine import EngineSettings
 
     def printed(runtime, quantize, tokens):
@@ -114,7 +115,8 @@ def test_int8_fingerprints_follow_the_batching_and_fp32_ones_do_not(teacher_dir,
 
     for runtime in ("torch", "onnxruntime"):
         assert printed(runtime, "int8", 1024) != printed(runtime, "int8", 4096)
-        assert printed(runtime, "none", 1024) == printed(runtime, "none", 4096)
+    assert printed("onnxruntime", "none", 1024) != printed("onnxruntime", "none", 4096)
+    assert printed("torch", "none", 1024) == printed("torch", "none", 4096)
 
 
 def test_the_export_is_cached_and_reused(teacher_dir, home, monkeypatch, answers):
@@ -153,11 +155,17 @@ def test_export_writes_a_folder_that_is_a_source(
             write_model_yaml(f"exported-{quantize}", source=out, runtime="onnxruntime", quantize=quantize)
         )
         model = build_model(spec, device="cpu")
-        assert model.onnx_file() == out / onnx_export.ONNX_FILES[quantize]  # used as it is
+        if quantize == "int8":
+            assert model.onnx_file() == out / onnx_export.ONNX_FILES[quantize]  # used as it is
+        else:  # fp32 runs the transformer optimizer's graph of it, made once into the cache
+            optimized = model.onnx_file()
+            assert optimized.is_relative_to(home / "onnx")
+            assert optimized.name == onnx_export.optimized_name(onnx_export.OPTIMIZATION)
         assert model.predict(sample).answers == answers[("onnxruntime", quantize)]
         assert model.info()["parameter_count"] == manifest["parameter_count"]
     with pytest.raises(
-        QagateError, match=r"no weights .* \(it has only ONNX files: declare runtime: onnxruntime\)"
+        QagateError,
+        match=r"no weights .* \(it has only ONNX files: declare runtime: onnxruntime or openvino\)",
     ):
         variant(out)
 
@@ -167,11 +175,12 @@ def test_export_and_quantisation_give_the_same_bytes_every_time(teacher_dir, hom
     names = onnx_export.input_names(model.load().tokenizer)
     first = onnx_export.export_onnx_bytes(model._torch_model("cpu", "fp32"), names)
     second = onnx_export.export_onnx_bytes(model._torch_model("cpu", "fp32"), names)
-    assert first == second == model.onnx_file().read_bytes()
+    exported = model.onnx_file().parent / "model.onnx"  # beside the optimizer's graph
+    assert first == second == exported.read_bytes()
     one, two = tmp_path / "one" / "model-int8.onnx", tmp_path / "two" / "model-int8.onnx"
     for target in (one, two):
         target.parent.mkdir()
-        onnx_export.quantize_onnx(model.onnx_file(), target)
+        onnx_export.quantize_onnx(exported, target)
     assert one.read_bytes() == two.read_bytes()
 
 
@@ -181,7 +190,8 @@ def test_int8_of_a_folder_with_only_the_fp32_onnx_is_quantised_into_the_cache(te
     for path in teacher_dir.iterdir():
         if not path.name.endswith(".safetensors"):
             (folder / path.name).write_bytes(path.read_bytes())
-    (folder / "model.onnx").write_bytes(variant(teacher_dir, "onnxruntime").onnx_file().read_bytes())
+    exported = variant(teacher_dir, "onnxruntime").onnx_file().parent / "model.onnx"
+    (folder / "model.onnx").write_bytes(exported.read_bytes())
     quantised = variant(folder, "onnxruntime", "int8").onnx_file()
     assert quantised.is_relative_to(home / "onnx") and quantised.name == "model-int8.onnx"
     assert not (folder / "model-int8.onnx").exists()
@@ -191,12 +201,15 @@ def test_int8_of_a_folder_with_only_the_fp32_onnx_is_quantised_into_the_cache(te
     "keys, expected",
     [
         ("runtime: onnx", "runtime: 'onnx' is not allowed (did you mean 'onnxruntime'?)"),
-        ("runtime: tensorrt", "runtime: 'tensorrt' is not allowed (allowed: torch, onnxruntime)"),
+        ("runtime: tensorrt", "runtime: 'tensorrt' is not allowed (allowed: torch, onnxruntime, openvino)"),
         ("quantize: int4", "quantize: 'int4' is not allowed (did you mean 'int8'?)"),
         ("quantize: true", "quantize: must be a non-empty string, got True"),
         ("quantise: int8", "unknown key 'quantise' (did you mean 'quantize'?)"),
         ("quantize: int8\ndtype: fp16", "dtype: quantize: int8 runs fp32 (or int8) weights"),
-        ("runtime: onnxruntime\ndtype: bf16", "dtype: runtime: onnxruntime runs fp32"),
+        ("runtime: onnxruntime\ndtype: bf16", "dtype: runtime: onnxruntime has no bf16 kernels for the CPU"),
+        ("runtime: openvino\ndtype: fp16", "dtype: runtime: openvino runs fp32 (or int8) weights"),
+        ("runtime: openvino\nquantize: int8\ndtype: bf16", "dtype: quantize: int8 runs fp32"),
+        ("runtime: openvino\ndevice: cuda", "device: runtime: openvino runs on the CPU, not device: cuda"),
         ("quantize: int8\ndevice: cuda", "device: quantize: int8 with runtime: torch is PyTorch's dynamic"),
         ("runtime: onnxruntime\ndevice: mps", "device: runtime: onnxruntime runs on cpu or cuda, not mps"),
     ],

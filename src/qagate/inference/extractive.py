@@ -26,6 +26,7 @@ from qagate.inference.model_files import (  # noqa: F401 (also imported from her
     safetensors_parameter_count,
 )
 from qagate.inference.variants import (
+    check_cpu_bf16,
     is_variant,
     quantize_linear_int8,
     resolve_variant_device,
@@ -33,6 +34,7 @@ from qagate.inference.variants import (
 )
 
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+ONNX_RUNTIMES = ("onnxruntime", "openvino")  # the runtimes that run the exported ONNX graph
 
 
 def resolve_device(device: str) -> str:
@@ -110,7 +112,7 @@ class ExtractiveModel:
         problem = variant_problem(runtime, quantize, device, dtype)
         if problem is not None:
             raise QagateError(problem[1])
-        self.local_dir = self._check_local(source, onnx_ok=runtime == "onnxruntime")
+        self.local_dir = self._check_local(source, onnx_ok=runtime in ONNX_RUNTIMES)
         self._engine: ExtractiveEngine | None = None
         self._device: str | None = None
         self._onnx_file: Path | None = None
@@ -169,7 +171,7 @@ class ExtractiveModel:
                 raise QagateError(
                     "missing model files: no weights (*.safetensors or *.bin)",
                     path=path,
-                    hint="it has only ONNX files: declare runtime: onnxruntime" if onnx else None,
+                    hint="it has only ONNX files: declare runtime: onnxruntime or openvino" if onnx else None,
                 )
         if zoo.is_packed(path):  # only what differs from a pip-installed base: rebuild it once
             return zoo.materialize(path.resolve())
@@ -188,9 +190,17 @@ class ExtractiveModel:
 
     @property
     def dtype(self) -> str:
+        """The dtype the model computes in; ``bf16`` on a CPU without bf16 instructions is an error."""
         if is_variant(self.runtime, self.quantize):
-            return "fp32"  # int8 quantises fp32 weights; ONNX files are exported in fp32
-        return resolve_dtype(self.requested_dtype, self.device)
+            # int8 quantises fp32 weights; ONNX files are exported in fp32 and only OpenVINO
+            # computes them in bf16 (its inference precision)
+            bf16 = self.runtime == "openvino" and self.requested_dtype == "bf16"
+            dtype = "bf16" if bf16 else "fp32"
+        else:
+            dtype = resolve_dtype(self.requested_dtype, self.device)
+        if dtype == "bf16" and self.device.startswith("cpu"):
+            check_cpu_bf16()
+        return dtype
 
     def _check_architecture(self) -> None:
         if self.local_dir is None:
@@ -262,13 +272,24 @@ class ExtractiveModel:
         if self._onnx_file is None:
             from qagate.inference.onnx_export import ensure_onnx, export_onnx_bytes, input_names
 
+            # OpenVINO reads the plain fp32 export (and compresses int8 itself); ONNX Runtime
+            # runs the optimizer's fused graph, or its own int8 file
             self._onnx_file = ensure_onnx(
                 self.model_folder(),
-                self.quantize,
+                "none" if self.runtime == "openvino" else self.quantize,
                 self.files_digest(),
                 lambda: export_onnx_bytes(self._torch_model("cpu", "fp32"), input_names(self._tokenizer())),
+                optimization=self.onnx_optimization(),
             )
         return self._onnx_file
+
+    def onnx_optimization(self) -> str:
+        """The transformer optimizer's level for this variant's graph (``none``: the plain export)."""
+        if self.runtime == "onnxruntime" and self.quantize == "none":
+            from qagate.inference.onnx_export import OPTIMIZATION
+
+            return OPTIMIZATION
+        return "none"
 
     def load(self) -> ExtractiveEngine:
         """Load tokenizer and weights once; later calls return the same engine."""
@@ -283,6 +304,13 @@ class ExtractiveModel:
             # The session takes and returns host arrays (copying to the GPU itself on cuda), so
             # the engine keeps its tensors on the CPU.
             self._engine = ExtractiveEngine(model, tokenizer, self.settings, device="cpu")
+            return self._engine
+        if self.runtime == "openvino":
+            from qagate.inference.openvino_runtime import OpenVinoQA, require_openvino
+
+            require_openvino()  # before the export: a missing package is said at once
+            ov_model = OpenVinoQA(self.onnx_file(), self.dtype, self.quantize)
+            self._engine = ExtractiveEngine(ov_model, tokenizer, self.settings, device="cpu")
             return self._engine
         model = self._torch_model(self.device, self.dtype)
         if self.quantize == "int8":
@@ -335,14 +363,21 @@ class ExtractiveModel:
             settings["null_threshold"] = float(self.settings.null_threshold)
         if is_variant(self.runtime, self.quantize):  # plain torch keeps the fingerprint of before
             settings.update(runtime=self.runtime, quantize=self.quantize)
-        if self.quantize == "int8":  # dynamic int8 scales activations per batch: batching changes answers
+        # Dynamic int8 scales activations per batch, and fused or bf16 kernels block their sums
+        # by the batch's shape: batching can change answers, so it is part of the key.
+        cpu_bf16 = settings["dtype"] == "bf16" and settings["device"] == "cpu"
+        if is_variant(self.runtime, self.quantize) or cpu_bf16:
             settings.update(
                 batch_size=self.settings.batch_size, cpu_batch_tokens=self.settings.cpu_batch_tokens
             )
-        if self.runtime == "onnxruntime":
+        if self.runtime in ONNX_RUNTIMES:
             from qagate.inference.onnx_export import FORMAT, OPSET
 
-            settings.update(onnx_opset=OPSET, onnx_format=FORMAT)
+            settings.update(onnx_opset=OPSET, onnx_format=FORMAT, onnx_optimization=self.onnx_optimization())
+        if self.runtime == "openvino" and self.quantize == "int8":
+            from qagate.inference.openvino_runtime import INT8_COMPRESSION
+
+            settings.update(openvino_int8=INT8_COMPRESSION)
         digest.update(json.dumps(settings, sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -353,13 +388,13 @@ class ExtractiveModel:
         sized: list[Path] = safetensors or weights
         if safetensors:
             params: int | None = safetensors_parameter_count(safetensors)
-        elif self.runtime == "onnxruntime":  # a `qagate export` folder records the count
+        elif self.runtime in ONNX_RUNTIMES:  # a `qagate export` folder records the count
             from qagate.inference.onnx_export import read_manifest
 
             params = read_manifest(self.model_folder()).get("parameter_count")
         else:
             params = sum(p.numel() for p in self.load().model.parameters())
-        if self.runtime == "onnxruntime":
+        if self.runtime in ONNX_RUNTIMES:
             sized = [self.onnx_file()]  # the file that runs (int8: about a quarter of fp32)
         return {
             "kind": "extractive",

@@ -65,6 +65,37 @@ def session_options(threads: int) -> Any:
     return options
 
 
+def load_error(runtime: str, exc: Exception, path: Path) -> QagateError:
+    """One line for a runtime's failure to load ``path`` (the first line of its message)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return QagateError(
+        f"{runtime} cannot load this model: {first}", path=path, hint="re-export it with `qagate export`"
+    )
+
+
+def check_outputs(outputs: list[str], path: Path) -> None:
+    """An extractive QA graph's first two outputs are its start and end logits."""
+    if outputs[:2] != ["start_logits", "end_logits"]:
+        raise QagateError(
+            f"not an extractive QA model: outputs are {', '.join(outputs)}, "
+            f"expected start_logits and end_logits",
+            path=path,
+            hint="export it with `qagate export`",
+        )
+
+
+def host_feed(input_names: tuple[str, ...], inputs: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The graph's inputs as host numpy arrays, from the engine's keyword tensors."""
+    missing = [name for name in input_names if name not in inputs]
+    if missing:
+        raise QagateError(
+            f"the ONNX model needs input {missing[0]!r}, which the tokenizer does not give",
+            path=path,
+            hint="export the ONNX file from this model's own folder",
+        )
+    return {name: inputs[name].detach().cpu().numpy() for name in input_names}
+
+
 class OnnxQA:
     """A loaded ``.onnx`` QA model; call it with the engine's keyword tensors."""
 
@@ -80,33 +111,14 @@ class OnnxQA:
                 str(self.path), session_options(threads), providers=providers(device)
             )
         except Exception as exc:  # onnxruntime raises its own exception types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise QagateError(
-                f"ONNX Runtime cannot load this model: {first}",
-                path=self.path,
-                hint="re-export it with `qagate export`",
-            ) from None
+            raise load_error("ONNX Runtime", exc, self.path) from None
         self.input_names = tuple(i.name for i in self.session.get_inputs())
-        outputs = [o.name for o in self.session.get_outputs()]
-        if outputs[:2] != ["start_logits", "end_logits"]:
-            raise QagateError(
-                f"not an extractive QA model: outputs are {', '.join(outputs)}, "
-                f"expected start_logits and end_logits",
-                path=self.path,
-                hint="export it with `qagate export`",
-            )
+        check_outputs([o.name for o in self.session.get_outputs()], self.path)
 
     def __call__(self, **inputs: Any) -> QAOutput:
         import torch
 
-        missing = [name for name in self.input_names if name not in inputs]
-        if missing:
-            raise QagateError(
-                f"the ONNX model needs input {missing[0]!r}, which the tokenizer does not give",
-                path=self.path,
-                hint="export the ONNX file from this model's own folder",
-            )
+        feed = host_feed(self.input_names, inputs, self.path)
         first = next(iter(inputs.values()))
-        feed = {name: inputs[name].detach().cpu().numpy() for name in self.input_names}
         start, end = self.session.run(["start_logits", "end_logits"], feed)
         return QAOutput(torch.from_numpy(start).to(first.device), torch.from_numpy(end).to(first.device))
