@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qagate.cli.history import add_history_argument, history_target, project_root
+from qagate.cli.predict import add_model_run_arguments
 from qagate.cli.score import add_subset_arguments
-from qagate.core.argtypes import parse_dataset, parse_device, parse_level, parse_positive_int
+from qagate.core.argtypes import parse_dataset, parse_level, parse_positive_int
 from qagate.core.errors import QagateError, quote
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,12 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the comparison as an HTML page")
     add_subset_arguments(parser)
     models = parser.add_argument_group("model declarations")
-    models.add_argument("--device", type=parse_device, metavar="D", help="override the declared device")
-    models.add_argument(
-        "--cache-dir",
-        type=Path,
-        metavar="DIR",
-        help="the prediction cache (default: the plugin's, .qagate/cache in the rootdir)",
+    add_model_run_arguments(
+        models, cache_help="the prediction cache (default: the plugin's, .qagate/cache in the rootdir)"
     )
     models.add_argument("--no-cache", action="store_true", help="run the models without the prediction cache")
     add_history_argument(parser)

@@ -42,20 +42,22 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LO-HI",
         help="only articles LO..HI in file order (e.g. 38-47, the held-out split)",
     )
+    add_model_run_arguments(
+        parser, cache_help="reuse predictions cached here (keyed by weights, data and settings)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_perturb_arguments(parser)
+
+
+def add_model_run_arguments(parser: "argparse._ActionsContainer", *, cache_help: str) -> None:
+    """``--device D --cache-dir DIR``: how a command runs the model declarations it is given."""
     parser.add_argument(
         "--device",
         type=parse_device,
         metavar="D",
         help=f"override the declared device ({', '.join(DEVICE_CHOICES)})",
     )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        metavar="DIR",
-        help="reuse predictions cached here (keyed by weights, data and settings)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_perturb_arguments(parser)
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help=cache_help)
 
 
 def add_perturb_arguments(parser: argparse.ArgumentParser) -> None:
