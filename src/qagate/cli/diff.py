@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from qagate.cli.history import add_history_argument, history_target, project_root
 from qagate.cli.predict import add_model_run_arguments
-from qagate.cli.score import add_subset_arguments
-from qagate.core.argtypes import parse_dataset, parse_level, parse_positive_int
+from qagate.cli.score import add_dataset_argument, add_subset_arguments
+from qagate.core.argtypes import parse_level, parse_positive_int
 from qagate.core.errors import QagateError, quote
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,12 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"{what}: a model declaration (.yaml), a predictions file (.json), or a run id "
             "of the history (a unique prefix, or 'last'; RUN:MODEL for one model of the run)",
         )
-    parser.add_argument(
-        "dataset",
-        metavar="DATASET",
-        type=parse_dataset,
-        help='"sample", a SQuAD JSON / JSON Lines / parquet file, or hf:<hub id>',
-    )
+    add_dataset_argument(parser)
     parser.add_argument(
         "--slice",
         metavar="KEY[=VALUE]",

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qagate.cli.score import add_subset_arguments
-from qagate.core.argtypes import parse_dataset, parse_int
+from qagate.cli.score import add_dataset_argument, add_subset_arguments
+from qagate.core.argtypes import parse_int
 from qagate.data.perturb import KINDS, parse_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,9 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "dataset", metavar="DATASET", type=parse_dataset, help='"sample", a SQuAD JSON file, or hf:<hub id>'
-    )
+    add_dataset_argument(parser)
     parser.add_argument(
         "--with",
         dest="kinds",

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from qagate.cli.score import add_dataset_argument
 from qagate.core.argtypes import (
     DEVICE_CHOICES,
     parse_articles,
-    parse_dataset,
     parse_device,
     parse_int,
     parse_positive_int,
@@ -23,12 +23,7 @@ from qagate.core.errors import QagateError
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Model, dataset and run options shared by ``predict`` and ``evaluate``."""
     parser.add_argument("model", metavar="MODEL.yaml", type=Path, help="a model declaration")
-    parser.add_argument(
-        "dataset",
-        metavar="DATASET",
-        type=parse_dataset,
-        help='"sample", a SQuAD JSON / JSON Lines / parquet file, or hf:<hub id>',
-    )
+    add_dataset_argument(parser)
     parser.add_argument(
         "--limit",
         type=parse_positive_int,

@@ -19,12 +19,7 @@ _PREVIEW = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "dataset",
-        metavar="DATASET",
-        type=parse_dataset,
-        help="SQuAD JSON (v1.1/v2.0), .jsonl, .parquet, 'sample', or hf:<hub id>",
-    )
+    add_dataset_argument(parser)
     parser.add_argument(
         "predictions",
         metavar="PREDICTIONS",
@@ -54,6 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default: from an MLQA file name (dev-context-LANG-question-Q.json)",
     )
     add_subset_arguments(parser)
+
+
+def add_dataset_argument(parser: argparse.ArgumentParser) -> None:
+    """The DATASET positional every dataset command takes, read by ``qagate.data.load_dataset``."""
+    parser.add_argument(
+        "dataset",
+        metavar="DATASET",
+        type=parse_dataset,
+        help="'sample', a SQuAD JSON (v1.1/v2.0), JSON Lines or parquet file, or hf:<hub id>",
+    )
 
 
 def add_subset_arguments(parser: argparse.ArgumentParser) -> None:
